@@ -1,0 +1,165 @@
+"""The indexing run: rows -> decoded photos -> the face pipeline -> points upserted into Qdrant.
+
+Re-runnable at any time: point ids come from the photo's bytes (uuid5 of its SHA-256), rows whose
+point already exists are not embedded again, so a second run adds nothing and a run killed part-way
+finishes on the next one with exactly the points of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence
+
+from tqdm import tqdm
+
+from indexing.sampling import choose_rows
+from indexing.sources import Row, Source
+from lookalike.errors import LookalikeError
+from lookalike.faces import FacePipeline, face_thumbnail
+from lookalike.people import display_name, person_id
+from lookalike.search import METADATA, NAME, PERSON_ID, SOURCES, THUMBNAIL
+from lookalike.store import FacePoint, FaceStore, point_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IndexReport:
+    """What a run did. ``faces_indexed`` counts new points; ``already_indexed`` rows found in place."""
+
+    collection: str = ""
+    images_seen: int = 0
+    faces_indexed: int = 0
+    already_indexed: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    ignored_files: int = 0
+    elapsed_s: float = 0.0
+    embed_s: float = 0.0
+
+    @property
+    def faces_per_s(self) -> float:
+        """New faces per second of the whole run."""
+        return self.faces_indexed / self.elapsed_s if self.elapsed_s else 0.0
+
+    def summary(self) -> str:
+        """A few human-readable lines."""
+        lines = [
+            f"collection: {self.collection}",
+            f"images seen: {self.images_seen}",
+            f"faces indexed: {self.faces_indexed} (already indexed: {self.already_indexed})",
+        ]
+        for reason, count in sorted(self.skipped.items()):
+            lines.append(f"skipped, {reason.replace('_', ' ')}: {count}")
+        if self.ignored_files:
+            lines.append(f"files ignored (not an image type): {self.ignored_files}")
+        lines.append(f"elapsed: {self.elapsed_s:.1f} s, {self.faces_per_s:.1f} faces/s")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Pending:
+    """A row that needs embedding: its decoded image and the point it will become."""
+
+    row: Row
+    digest: str
+    image: Any
+
+
+class Indexer:
+    """Indexes sources into the store through the shared face pipeline."""
+
+    def __init__(self, pipeline: FacePipeline, store: FaceStore, batch_size: int = 32):
+        self.pipeline = pipeline
+        self.store = store
+        self.batch_size = batch_size
+
+    def run(self, sources: Sequence[Source], sample: int | None = None, per_person: int | None = None,
+            seed: int = 0, recreate: bool = False, progress: bool = True) -> IndexReport:
+        """Index every chosen row of ``sources``; with ``recreate`` into a new version, then move the alias."""
+        started = time.perf_counter()
+        fingerprint = self.pipeline.fingerprint
+        collection = self.store.create_version(fingerprint) if recreate else self.store.ensure_collection(fingerprint)
+        report = IndexReport(collection=collection)
+        plan = [(source, choose_rows([person_id(n) for n in source.names()], sample, per_person, seed))
+                for source in sources]
+        report.ignored_files = sum(len(s.ignored_files) for s in {id(s): s for s in sources}.values())
+        with tqdm(total=sum(len(rows) for _, rows in plan), unit="img", disable=not progress,
+                  desc="indexing") as bar:
+            for source, indices in plan:
+                for batch in _batches(source.rows(indices), self.batch_size):
+                    self._index_batch(batch, collection, report)
+                    bar.update(len(batch))
+        if recreate:
+            self.store.point_alias_to(collection)
+            self.store.drop_old_versions(keep=1)
+        report.elapsed_s = time.perf_counter() - started
+        return report
+
+    def _index_batch(self, rows: Sequence[Row], collection: str, report: IndexReport) -> None:
+        report.images_seen += len(rows)
+        candidates: dict[str, tuple[Row, str]] = {}
+        for row in rows:
+            if row.problem:
+                report.skipped[row.problem] += 1
+            elif not person_id(row.raw_name):
+                report.skipped["missing_name"] += 1
+            else:
+                digest = hashlib.sha256(row.data).hexdigest()
+                candidates.setdefault(point_id(digest), (row, digest))
+        existing = self.store.payloads(list(candidates), collection)
+        for pid, payload in existing.items():
+            report.already_indexed += 1
+            row = candidates.pop(pid)[0]
+            if row.ref not in payload.get(SOURCES, []):
+                self.store.set_payload([pid], {SOURCES: [*payload.get(SOURCES, []), row.ref]}, collection)
+        pending = []
+        for row, digest in candidates.values():
+            try:
+                pending.append(_Pending(row, digest, self.pipeline.load(row.data)))
+            except LookalikeError as exc:
+                report.skipped[exc.reason] += 1
+        if not pending:
+            return
+        t0 = time.perf_counter()
+        faces = self.pipeline.faces_many([p.image for p in pending], main_only=True)
+        report.embed_s += time.perf_counter() - t0
+        points = []
+        for item, found in zip(pending, faces):
+            if not found:
+                report.skipped["no_face"] += 1
+                continue
+            points.append(_point(item, found[0]))
+        self.store.upsert(points, collection)
+        report.faces_indexed += len(points)
+
+
+def _point(item: _Pending, face: Any) -> FacePoint:
+    """The point of one photo's main face, with the payload every reader relies on."""
+    row = item.row
+    payload = {
+        NAME: display_name(row.raw_name),
+        PERSON_ID: person_id(row.raw_name),
+        "content_sha256": item.digest,
+        THUMBNAIL: base64.b64encode(face_thumbnail(item.image, face.box)).decode("ascii"),
+        SOURCES: [row.ref],
+        METADATA: row.metadata,
+        "box": [round(v, 1) for v in face.box],
+        "probability": round(face.probability, 4),
+    }
+    return FacePoint(point_id(item.digest), face.vector, payload)
+
+
+def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,201 @@
+"""Where celebrity photos come from: Hugging Face datasets (hub ids, local dataset folders,
+``save_to_disk`` folders) and image folders with one sub-folder per person, all through ``datasets``.
+
+Each source yields :class:`Row` records with the photo's encoded bytes (never decoded here), the
+person's raw name, metadata columns and a reference to where the photo came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import datasets
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SOURCE = "lansinuote/simple_facenet"
+
+NAME_COLUMNS = ("label", "name", "person", "celebrity", "identity")
+"""Columns tried, in order, for the person's name when a source does not say."""
+
+KNOWN_SOURCES: dict[str, dict[str, Any]] = {
+    # 105 people, 17,334 train + 200 test 160x160 face crops; `label` is the name as a string.
+    "lansinuote/simple_facenet": {"image_column": "image", "name_column": "label", "split": "train"},
+    # 997 people, ~18k photos; `label` is a ClassLabel whose names carry accents.
+    "tonyassi/celebrity-1000": {"image_column": "image", "name_column": "label", "split": "train"},
+    # 10,000 people, one TMDB profile photo each, with `biography` and other TMDB columns.
+    "ashraq/tmdb-celeb-10k": {"image_column": "image", "name_column": "name", "split": "train"},
+}
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif", ".pgm", ".ppm"}
+MAX_METADATA_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Row:
+    """One photo of a source, not yet decoded.
+
+    Attributes:
+        data: the encoded image bytes, or None when the row has no image.
+        raw_name: the person's name as the source spells it ("" when missing).
+        metadata: the row's other scalar columns (biography, birthday, ...), empty values dropped.
+        ref: where the photo came from, e.g. ``"celebrity_mini:train:12"`` or ``"lfw_dev:Tony_Blair/x.jpg"``.
+        problem: a skip reason found while reading (``"unreadable_file"``), else None.
+    """
+
+    data: bytes | None
+    raw_name: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    ref: str = ""
+    problem: str | None = None
+
+
+@dataclass
+class Source:
+    """A dataset split with known image and name columns, rows addressable by index."""
+
+    label: str
+    split: str
+    dataset: datasets.Dataset
+    image_column: str
+    name_column: str
+    base_dir: Path | None = None
+    ignored_files: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def names(self) -> list[str]:
+        """The raw name of every row, without decoding images (for sampling)."""
+        return [self._name(value) for value in self.dataset[self.name_column]]
+
+    def rows(self, indices: Sequence[int]) -> Iterator[Row]:
+        """The rows at ``indices``, in that order."""
+        meta_columns = [c for c in self.dataset.column_names if c not in (self.image_column, self.name_column)]
+        for index in indices:
+            record = self.dataset[int(index)]
+            name = self._name(record.get(self.name_column))
+            metadata = _metadata({c: record.get(c) for c in meta_columns})
+            data, problem, where = _image_bytes(record.get(self.image_column), self.base_dir)
+            ref = f"{self.label}:{where}" if where else f"{self.label}:{self.split}:{index}"
+            yield Row(data, name, metadata, ref, problem)
+
+    def _name(self, value: Any) -> str:
+        feature = self.dataset.features.get(self.name_column)
+        if isinstance(feature, datasets.ClassLabel) and isinstance(value, int):
+            return feature.int2str(value)
+        return "" if value is None else str(value)
+
+
+def open_sources(spec: str, split: str | None = None, image_column: str | None = None,
+                 name_column: str | None = None, config: str | None = None,
+                 token: str | None = None) -> list[Source]:
+    """Every split a source spec names (``split="all"`` takes each split of a dataset).
+
+    ``spec`` is a hub id (``lansinuote/simple_facenet``), a folder saved with ``save_to_disk``, a
+    local dataset folder (parquet shards, as on the hub), or an image folder with one sub-folder per
+    person. Columns not given come from :data:`KNOWN_SOURCES` or are detected.
+
+    Raises:
+        ValueError: the spec names nothing loadable, or a column is missing.
+    """
+    known = KNOWN_SOURCES.get(spec, {})
+    split = split or known.get("split", "train")
+    path = Path(spec).expanduser()
+    base_dir = None
+    ignored: list[str] = []
+    if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
+        loaded: Any = datasets.load_from_disk(str(path))
+    elif path.is_dir() and _is_image_folder(path):
+        ignored = [str(p.relative_to(path)) for p in path.rglob("*")
+                   if p.is_file() and p.suffix.lower() not in IMAGE_EXTENSIONS]
+        files = [str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+        loaded = datasets.load_dataset("imagefolder", data_files={"train": files}, drop_labels=False)
+        base_dir = path
+    elif path.exists():
+        loaded = datasets.load_dataset(str(path), name=config)
+    else:
+        loaded = datasets.load_dataset(spec, name=config, token=token)
+    label = path.name if path.exists() else spec
+    if isinstance(loaded, datasets.DatasetDict):
+        if split == "all":
+            chosen = list(loaded.items())
+        elif split in loaded:
+            chosen = [(split, loaded[split])]
+        else:
+            raise ValueError(f"{label} has no split '{split}' (it has {', '.join(loaded)}).")
+    else:
+        chosen = [(split, loaded)]
+    out = []
+    for split_name, dataset in chosen:
+        image_col = image_column or known.get("image_column") or _image_column(dataset)
+        name_col = name_column or known.get("name_column") or _name_column(dataset)
+        for column in (image_col, name_col):
+            if column not in dataset.column_names:
+                raise ValueError(f"{label} has no column '{column}' (it has {', '.join(dataset.column_names)}).")
+        dataset = dataset.cast_column(image_col, datasets.Image(decode=False))
+        out.append(Source(label, split_name, dataset, image_col, name_col, base_dir, ignored))
+    return out
+
+
+def _is_image_folder(path: Path) -> bool:
+    """A folder of per-person sub-folders of image files (not a parquet dataset)."""
+    if any(path.glob("*.parquet")) or (path / "data").is_dir() and any((path / "data").glob("*.parquet")):
+        return False
+    return any(p.is_dir() for p in path.iterdir())
+
+
+def _image_column(dataset: datasets.Dataset) -> str:
+    for name, feature in dataset.features.items():
+        if isinstance(feature, datasets.Image):
+            return name
+    raise ValueError(f"no image column among {', '.join(dataset.column_names)}; pass --image-column.")
+
+
+def _name_column(dataset: datasets.Dataset) -> str:
+    for name in NAME_COLUMNS:
+        if name in dataset.column_names:
+            return name
+    for name, feature in dataset.features.items():
+        if isinstance(feature, datasets.ClassLabel):
+            return name
+    raise ValueError(f"no name column among {', '.join(dataset.column_names)}; pass --name-column.")
+
+
+def _image_bytes(value: Any, base_dir: Path | None) -> tuple[bytes | None, str | None, str | None]:
+    """(bytes, problem, file reference) of an undecoded ``datasets.Image`` value."""
+    if not value:
+        return None, "missing_image", None
+    data, path = value.get("bytes"), value.get("path")
+    where = None
+    if path and base_dir is not None:
+        try:
+            where = str(Path(path).resolve().relative_to(base_dir.resolve()))
+        except ValueError:
+            where = Path(path).name
+    if data is None and path:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return None, "unreadable_file", where
+    if not data:
+        return None, ("empty_file" if path else "missing_image"), where
+    return data, None, where
+
+
+def _metadata(values: dict[str, Any]) -> dict[str, Any]:
+    """Scalar, non-empty columns; long strings cut to MAX_METADATA_CHARS."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None or value == "" or isinstance(value, (bytes, dict, list)):
+            continue
+        if isinstance(value, str):
+            value = value.strip()[:MAX_METADATA_CHARS]
+            if not value:
+                continue
+        if isinstance(value, (str, int, float, bool)):
+            out[key] = value
+    return out

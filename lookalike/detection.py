@@ -1,0 +1,105 @@
+"""Face detection with facenet-pytorch's MTCNN: boxes, probabilities and landmarks.
+
+Detection runs on a copy shrunk to ``max_side`` (large phone photos cost the same as a selfie),
+with ``min_face_size`` pixels as the smallest face; boxes and landmarks come back in pixels of
+the full image. Cropping always reads the full-resolution image (see :mod:`lookalike.faces`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+# MTCNN's P-Net needs at least 12x12 pixels; smaller inputs cannot hold a face.
+MIN_DETECTABLE_SIDE = 12
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The faces MTCNN found in one image, in pixels of that image.
+
+    Attributes:
+        boxes: (n, 4) float32 ``[x1, y1, x2, y2]``.
+        probabilities: (n,) float32 in 0..1.
+        landmarks: (n, 5, 2) float32 ``(x, y)`` of eyes, nose and mouth corners.
+    """
+
+    boxes: np.ndarray
+    probabilities: np.ndarray
+    landmarks: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "Detection":
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def largest(self) -> "Detection":
+        """Only the face with the largest box (ties: the most probable); empty stays empty."""
+        if len(self) <= 1:
+            return self
+        areas = (self.boxes[:, 2] - self.boxes[:, 0]) * (self.boxes[:, 3] - self.boxes[:, 1])
+        best = max(range(len(self)), key=lambda i: (areas[i], self.probabilities[i]))
+        return Detection(self.boxes[[best]], self.probabilities[[best]], self.landmarks[[best]])
+
+
+class FaceDetector:
+    """MTCNN (weights shipped in facenet-pytorch's wheel) with downscaling for large images."""
+
+    def __init__(self, device: str = "cpu", min_face_size: int = 40, max_side: int = 1280, batch_size: int = 32):
+        from facenet_pytorch import MTCNN
+
+        self.mtcnn = MTCNN(image_size=160, margin=0, min_face_size=min_face_size, keep_all=True,
+                           post_process=True, device=device)
+        self.max_side = max_side
+        self.batch_size = batch_size
+
+    def detect(self, image: Image.Image) -> Detection:
+        """All faces in one RGB image, sorted left to right."""
+        return self.detect_many([image])[0]
+
+    def detect_many(self, images: Sequence[Image.Image]) -> list[Detection]:
+        """All faces in each RGB image; images of equal size are detected together in one batch."""
+        results: list[Detection] = [Detection.empty() for _ in images]
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        scaled: dict[int, tuple[Image.Image, float]] = {}
+        for index, image in enumerate(images):
+            if min(image.size) < MIN_DETECTABLE_SIDE:
+                continue
+            small, scale = _shrink(image, self.max_side)
+            scaled[index] = (small, scale)
+            groups[small.size].append(index)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                boxes, probs, points = self.mtcnn.detect([scaled[i][0] for i in chunk], landmarks=True)
+                for i, b, p, l in zip(chunk, boxes, probs, points):
+                    results[i] = _detection(b, p, l, 1.0 / scaled[i][1])
+        return results
+
+
+def _shrink(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
+    """``image`` scaled so its longest side is at most ``max_side``, and the scale used (<= 1)."""
+    longest = max(image.size)
+    if longest <= max_side:
+        return image, 1.0
+    scale = max_side / longest
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.BILINEAR, reducing_gap=2.0), scale
+
+
+def _detection(boxes: np.ndarray | None, probs: np.ndarray | None, points: np.ndarray | None,
+               factor: float) -> Detection:
+    """MTCNN's per-image output, scaled by ``factor`` and sorted left to right."""
+    if boxes is None or len(boxes) == 0:
+        return Detection.empty()
+    boxes = np.asarray(boxes, np.float32) * factor
+    points = np.asarray(points, np.float32) * factor
+    probs = np.asarray(probs, np.float32)
+    order = np.argsort(boxes[:, 0], kind="stable")
+    return Detection(boxes[order], probs[order], points[order])

@@ -1,0 +1,59 @@
+"""The typed errors of lookalike.
+
+Every error's ``str()`` is one sentence that is safe to show a user: it never holds a secret, a
+traceback or the bytes of an upload. The app and the API show it as it is; the indexer counts it
+by its ``reason``.
+"""
+
+from __future__ import annotations
+
+
+class LookalikeError(Exception):
+    """Base of every error lookalike raises on purpose.
+
+    ``reason`` is a short stable slug (``"not_an_image"``) for counting and for API clients.
+    """
+
+    reason = "error"
+
+
+class NotAnImageError(LookalikeError):
+    """The input is empty, not an image, or an image file that cannot be decoded (truncated)."""
+
+    reason = "not_an_image"
+
+
+class ImageTooLargeError(LookalikeError):
+    """The image has more pixels than can be decoded safely (a decompression bomb, say)."""
+
+    reason = "image_too_large"
+
+
+class NoFaceError(LookalikeError):
+    """The image decoded, but no face was found in it."""
+
+    reason = "no_face"
+
+
+class StoreUnavailableError(LookalikeError):
+    """Qdrant cannot be reached, or its embedded folder is held by another process."""
+
+    reason = "store_unavailable"
+
+
+class EmptyIndexError(LookalikeError):
+    """The collection does not exist yet, or holds no faces."""
+
+    reason = "empty_index"
+
+
+class ModelMismatchError(LookalikeError):
+    """The collection was built with other FaceNet weights or another pipeline version."""
+
+    reason = "model_mismatch"
+
+
+class WeightsMissingError(LookalikeError):
+    """The FaceNet weights file is missing and could not be downloaded."""
+
+    reason = "weights_missing"

@@ -1,0 +1,127 @@
+"""FaceNet (InceptionResnetV1, vggface2 weights): loading, fingerprinting and batched embedding.
+
+The weights come through facenet-pytorch's own path, ``InceptionResnetV1(pretrained="vggface2")``,
+which reads ``$TORCH_HOME/checkpoints/20180402-114759-vggface2.pt`` and downloads it on first use;
+``LOOKALIKE_WEIGHTS`` may name the file instead. The fingerprint (model, weights hash, pipeline
+version) is written into every collection so vectors of other weights are never compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lookalike.errors import WeightsMissingError
+from lookalike.settings import WEIGHTS_FILE_NAME
+
+log = logging.getLogger(__name__)
+
+PIPELINE_VERSION = "1"
+"""Bumped whenever detection, cropping or preprocessing changes the vectors."""
+
+EMBEDDING_SIZE = 512
+
+
+@dataclass(frozen=True)
+class ModelFingerprint:
+    """What built a set of vectors; two sets compare only when these are equal."""
+
+    model: str
+    weights: str
+    weights_sha256: str
+    pipeline: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return f"{self.model}/{self.weights} (weights {self.weights_sha256[:12]}, pipeline v{self.pipeline})"
+
+
+def default_weights_path() -> Path:
+    """Where facenet-pytorch keeps the vggface2 weights: ``$TORCH_HOME/checkpoints/<file>``."""
+    from torch.hub import _get_torch_home
+
+    return Path(_get_torch_home()) / "checkpoints" / WEIGHTS_FILE_NAME
+
+
+def load_facenet(weights: Path | None = None, device: str = "cpu") -> tuple[torch.nn.Module, ModelFingerprint]:
+    """InceptionResnetV1 with vggface2 weights in eval mode, and its fingerprint.
+
+    Args:
+        weights: an explicit weights file; ``None`` takes facenet-pytorch's own path (download
+            into ``$TORCH_HOME/checkpoints`` on first use).
+
+    Raises:
+        WeightsMissingError: the file is missing and could not be downloaded.
+    """
+    from facenet_pytorch import InceptionResnetV1
+
+    path = Path(weights) if weights else default_weights_path()
+    try:
+        if weights:
+            if not path.is_file():
+                raise FileNotFoundError(path)
+            model = InceptionResnetV1(num_classes=8631)
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        else:
+            model = InceptionResnetV1(pretrained="vggface2")
+    except Exception as exc:  # the download raises URLError, HTTPError, OSError, ...
+        if path.is_file() and not weights:
+            raise
+        raise WeightsMissingError(
+            f"The FaceNet weights are missing and could not be downloaded: put {WEIGHTS_FILE_NAME} "
+            f"at {path} (or set LOOKALIKE_WEIGHTS to its path)."
+        ) from exc
+    model = model.eval().to(device)
+    fingerprint = ModelFingerprint("InceptionResnetV1", "vggface2", file_sha256(path), PIPELINE_VERSION)
+    return model, fingerprint
+
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, cached by path, size and modification time."""
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASH_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _HASH_CACHE[key] = digest.hexdigest()
+    return _HASH_CACHE[key]
+
+
+class TorchEmbedder:
+    """Runs FaceNet on standardised 160x160 crops in torch, in batches, under inference mode."""
+
+    def __init__(self, model: torch.nn.Module, device: str = "cpu", batch_size: int = 32):
+        self.model = model
+        self.device = device
+        self.batch_size = batch_size
+
+    def embed(self, crops: torch.Tensor) -> np.ndarray:
+        """(n, 3, 160, 160) standardised crops -> (n, 512) float32 unit vectors."""
+        if len(crops) == 0:
+            return np.zeros((0, EMBEDDING_SIZE), np.float32)
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(crops), self.batch_size):
+                batch = crops[start:start + self.batch_size].to(self.device, torch.float32)
+                out.append(self.model(batch).float().cpu().numpy())
+        return normalise(np.concatenate(out))
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, float32."""
+    vectors = np.asarray(vectors, np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)

@@ -1,0 +1,133 @@
+"""The one face pipeline of both phases: image -> every face with its box, crop and vector.
+
+Indexing and search both call :class:`FacePipeline`, so indexed and query vectors are always made
+the same way: MTCNN detects once (on a shrunk copy for large photos), facenet-pytorch's own
+``MTCNN.extract`` crops each box from the full-resolution image to 160x160 with its standardisation,
+and FaceNet embeds all crops of a call in batched forward passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from lookalike.detection import Detection, FaceDetector
+from lookalike.errors import NoFaceError
+from lookalike.facenet import ModelFingerprint, TorchEmbedder, load_facenet
+from lookalike.images import ImageInput, encode_jpeg, load_rgb_image
+from lookalike.settings import Settings
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face in a photo.
+
+    Attributes:
+        box: ``(x1, y1, x2, y2)`` in pixels of the upright photo (after EXIF rotation).
+        probability: MTCNN's detection probability, 0..1.
+        landmarks: (5, 2) float32 pixel ``(x, y)`` of the eyes, nose and mouth corners.
+        crop: the aligned 160x160 RGB crop the vector was computed from (for display).
+        vector: (512,) float32 unit-length FaceNet embedding.
+    """
+
+    box: tuple[float, float, float, float]
+    probability: float
+    landmarks: np.ndarray = field(repr=False)
+    crop: Image.Image = field(repr=False)
+    vector: np.ndarray = field(repr=False)
+
+    @property
+    def area(self) -> float:
+        """Box area in square pixels."""
+        x1, y1, x2, y2 = self.box
+        return max(0.0, x2 - x1) * max(0.0, y2 - y1)
+
+
+def face_thumbnail(image: Image.Image, box: Sequence[float], size: int = 128, margin: float = 0.25) -> bytes:
+    """A ``size`` x ``size`` JPEG (a few KB) of the face in ``box`` with ``margin`` of its size around it."""
+    x1, y1, x2, y2 = box
+    side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    square = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+    return encode_jpeg(image.crop(tuple(round(v) for v in square)).resize((size, size), Image.BICUBIC),
+                       max_side=size)
+
+
+def crops_to_images(crops: torch.Tensor) -> list[Image.Image]:
+    """Standardised (n, 3, 160, 160) crops back to 8-bit RGB images (inverse of MTCNN's post-process)."""
+    pixels = (crops * 128.0 + 127.5).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return [Image.fromarray(p) for p in pixels]
+
+
+class FacePipeline:
+    """MTCNN + FaceNet with one configuration for indexing and search.
+
+    ``fingerprint`` names the weights and pipeline version that made the vectors.
+    """
+
+    def __init__(self, settings: Settings | None = None):
+        settings = settings or Settings()
+        device = settings.resolved_device()
+        self.max_image_pixels = settings.max_image_pixels
+        self.detector = FaceDetector(device=device, min_face_size=settings.min_face_size,
+                                     max_side=settings.detect_max_side)
+        model, self.fingerprint = load_facenet(settings.weights, device)
+        if settings.embedder == "onnx":
+            from lookalike.onnx_embedder import OnnxEmbedder
+
+            self.embedder = OnnxEmbedder.for_model(model, self.fingerprint, settings.data_dir / "onnx")
+        else:
+            self.embedder = TorchEmbedder(model, device)
+
+    def load(self, source: ImageInput) -> Image.Image:
+        """Decode any accepted input to upright RGB (see :func:`lookalike.images.load_rgb_image`)."""
+        return load_rgb_image(source, self.max_image_pixels)
+
+    def faces(self, source: ImageInput) -> list[Face]:
+        """Every face in one photo, left to right.
+
+        Raises:
+            NotAnImageError, ImageTooLargeError: the input cannot be decoded safely.
+            NoFaceError: no face was found.
+        """
+        faces = self.faces_many([self.load(source)])[0]
+        if not faces:
+            raise NoFaceError("No face was found in the photo: try a brighter, front-facing picture.")
+        return faces
+
+    def faces_many(self, images: Sequence[Image.Image], main_only: bool = False) -> list[list[Face]]:
+        """Every face of each decoded RGB image (empty lists where none), embedded in shared batches.
+
+        With ``main_only`` each image keeps only its largest face (a portrait's subject), and only
+        that face is cropped and embedded.
+        """
+        detections = self.detector.detect_many(images)
+        if main_only:
+            detections = [det.largest() for det in detections]
+        crops = [self._extract(image, det) for image, det in zip(images, detections)]
+        nonempty = [c for c in crops if c is not None]
+        vectors = self.embedder.embed(torch.cat(nonempty)) if nonempty else np.zeros((0, 512), np.float32)
+        out: list[list[Face]] = []
+        offset = 0
+        for det, crop in zip(detections, crops):
+            if crop is None:
+                out.append([])
+                continue
+            pictures = crops_to_images(crop)
+            out.append([
+                Face(tuple(float(v) for v in det.boxes[i]), float(det.probabilities[i]), det.landmarks[i],
+                     pictures[i], vectors[offset + i])
+                for i in range(len(det))
+            ])
+            offset += len(det)
+        return out
+
+    def _extract(self, image: Image.Image, detection: Detection) -> torch.Tensor | None:
+        """facenet-pytorch's own crop + standardisation of each box: (n, 3, 160, 160) or None."""
+        if len(detection) == 0:
+            return None
+        return self.detector.mtcnn.extract(image, detection.boxes, None)
