@@ -14,6 +14,33 @@ from lookalike.settings import Settings
 
 log = logging.getLogger("indexing")
 
+SECRET_VARIABLES = ("QDRANT_API_KEY", "LOOKALIKE_QDRANT_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+def _count(minimum: int):
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line, with the value of any secret variable blanked out."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    for name in SECRET_VARIABLES:
+        secret = os.environ.get(name)
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -36,10 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-column", default=None, help="image column (default: known or detected)")
     parser.add_argument("--name-column", default=None,
                         help="person name column (default: known, else label/name/person, else a ClassLabel)")
-    parser.add_argument("--sample", type=int, default=0, help="index at most N photos per source, chosen at random (0: all)")
-    parser.add_argument("--per-person", type=int, default=0, help="at most K photos of each person (0: all)")
+    parser.add_argument("--sample", type=_count(0), default=0, help="index at most N photos per source, chosen at random (0: all)")
+    parser.add_argument("--per-person", type=_count(0), default=0, help="at most K photos of each person (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the sampling")
-    parser.add_argument("--batch-size", type=int, default=32, help="photos embedded per batch")
+    parser.add_argument("--batch-size", type=_count(1), default=32, help="photos embedded per batch")
     parser.add_argument("--recreate", action="store_true",
                         help="build a new collection version, then move the alias to it (readers keep answering)")
     parser.add_argument("--if-empty", action="store_true", help="do nothing when the index already holds faces")
@@ -56,13 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings(**overrides)
     except Exception as exc:  # pydantic's ValidationError names the field, never the secret's value
-        print(f"error: invalid settings: {exc}", file=sys.stderr)
+        print(f"error: invalid settings: {_one_line(exc)}", file=sys.stderr)
         return 2
 
     from indexing.indexer import Indexer
     from lookalike.faces import FacePipeline
     from lookalike.store import FaceStore
 
+    store = None
     try:
         store = FaceStore.open(settings)
         if args.if_empty and store.count() > 0:
@@ -75,12 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         pipeline = FacePipeline(settings)
         report = Indexer(pipeline, store, args.batch_size).run(
             sources, args.sample, args.per_person, args.seed, args.recreate, progress=not args.quiet)
-    except LookalikeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (LookalikeError, ValueError, OSError) as exc:
+        # OSError covers a missing path (FileNotFoundError), an unreachable hub (ConnectionError) and
+        # datasets' DatasetNotFoundError; each is one line, never a traceback.
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    finally:
+        if store is not None:  # release the embedded store's folder lock (in-process callers, the app)
+            store.close()
     print(report.summary())
     if report.faces_indexed == 0 and report.already_indexed == 0:
         print("error: no face could be indexed from the sources.", file=sys.stderr)

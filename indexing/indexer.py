@@ -68,6 +68,7 @@ class _Pending:
     row: Row
     digest: str
     image: Any
+    refs: list[str]
 
 
 class Indexer:
@@ -94,6 +95,7 @@ class Indexer:
                 for batch in _batches(source.rows(indices), self.batch_size):
                     self._index_batch(batch, collection, report)
                     bar.update(len(batch))
+        self.store.optimize(collection)
         if recreate:
             self.store.point_alias_to(collection)
             self.store.drop_old_versions(keep=1)
@@ -102,7 +104,7 @@ class Indexer:
 
     def _index_batch(self, rows: Sequence[Row], collection: str, report: IndexReport) -> None:
         report.images_seen += len(rows)
-        candidates: dict[str, tuple[Row, str]] = {}
+        candidates: dict[str, tuple[Row, str, list[str]]] = {}
         for row in rows:
             if row.problem:
                 report.skipped[row.problem] += 1
@@ -110,32 +112,57 @@ class Indexer:
                 report.skipped["missing_name"] += 1
             else:
                 digest = hashlib.sha256(row.data).hexdigest()
-                candidates.setdefault(point_id(digest), (row, digest))
+                pid = point_id(digest)
+                if pid in candidates:  # the same photo twice in one batch: one point, both sources
+                    report.skipped["duplicate"] += 1
+                    candidates[pid][2].append(row.ref)
+                else:
+                    candidates[pid] = (row, digest, [row.ref])
         existing = self.store.payloads(list(candidates), collection)
         for pid, payload in existing.items():
             report.already_indexed += 1
-            row = candidates.pop(pid)[0]
-            if row.ref not in payload.get(SOURCES, []):
-                self.store.set_payload([pid], {SOURCES: [*payload.get(SOURCES, []), row.ref]}, collection)
+            refs = candidates.pop(pid)[2]
+            known = list(payload.get(SOURCES, []))
+            new_refs = [ref for ref in refs if ref not in known]
+            if new_refs:
+                self.store.set_payload([pid], {SOURCES: known + new_refs}, collection)
         pending = []
-        for row, digest in candidates.values():
+        for row, digest, refs in candidates.values():
             try:
-                pending.append(_Pending(row, digest, self.pipeline.load(row.data)))
+                pending.append(_Pending(row, digest, self.pipeline.load(row.data), refs))
             except LookalikeError as exc:
                 report.skipped[exc.reason] += 1
         if not pending:
             return
         t0 = time.perf_counter()
-        faces = self.pipeline.faces_many([p.image for p in pending], main_only=True)
+        faces = self._faces(pending, report)
         report.embed_s += time.perf_counter() - t0
         points = []
         for item, found in zip(pending, faces):
+            if found is None:  # already counted as detection_failed
+                continue
             if not found:
                 report.skipped["no_face"] += 1
                 continue
             points.append(_point(item, found[0]))
         self.store.upsert(points, collection)
         report.faces_indexed += len(points)
+
+    def _faces(self, pending: Sequence[_Pending], report: IndexReport) -> list[list[Any] | None]:
+        """The main face of each photo, batched; a photo that breaks the batch is retried alone and,
+        if it fails again, skipped as ``detection_failed`` instead of ending the whole run."""
+        try:
+            return self.pipeline.faces_many([p.image for p in pending], main_only=True)
+        except Exception:  # noqa: BLE001 - one odd photo (e.g. 3000x20 px) must not stop a long run
+            out: list[list[Any] | None] = []
+            for item in pending:
+                try:
+                    out.extend(self.pipeline.faces_many([item.image], main_only=True))
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("skipped %s: face detection failed (%s)", item.row.ref, type(exc).__name__)
+                    report.skipped["detection_failed"] += 1
+                    out.append(None)
+            return out
 
 
 def _point(item: _Pending, face: Any) -> FacePoint:
@@ -146,7 +173,7 @@ def _point(item: _Pending, face: Any) -> FacePoint:
         PERSON_ID: person_id(row.raw_name),
         "content_sha256": item.digest,
         THUMBNAIL: base64.b64encode(face_thumbnail(item.image, face.box)).decode("ascii"),
-        SOURCES: [row.ref],
+        SOURCES: list(item.refs),
         METADATA: row.metadata,
         "box": [round(v, 1) for v in face.box],
         "probability": round(face.probability, 4),

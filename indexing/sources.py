@@ -105,6 +105,10 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     known = KNOWN_SOURCES.get(spec, {})
     split = split or known.get("split", "train")
     path = Path(spec).expanduser()
+    if not path.exists() and _looks_like_path(spec):
+        raise ValueError(f"{spec}: no such folder (a source is a folder, or a hub id like owner/name).")
+    if path.is_file():
+        raise ValueError(f"{spec} is a file; a source is a dataset or image folder, or a hub id like owner/name.")
     base_dir = None
     ignored: list[str] = []
     if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
@@ -139,6 +143,17 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
         dataset = dataset.cast_column(image_col, datasets.Image(decode=False))
         out.append(Source(label, split_name, dataset, image_col, name_col, base_dir, ignored))
     return out
+
+
+def _looks_like_path(spec: str) -> bool:
+    """True for a spec that can only mean a local folder (``./x``, ``../x``, ``/x``, ``~/x``, ``C:\\x``).
+
+    A hub id is ``name`` or ``owner/name``; anything deeper or starting with a path marker is local, so a
+    mistyped folder gets "no such folder" instead of a hub lookup (and its retries) or a repo-id error.
+    """
+    if spec.startswith((".", "/", "~", "\\")) or (len(spec) > 1 and spec[1] == ":"):
+        return True
+    return spec.count("/") > 1 or "\\" in spec
 
 
 def _is_image_folder(path: Path) -> bool:

@@ -63,7 +63,7 @@ class StoredMatch:
 class FaceStore:
     """Versioned face collections behind an alias, over one ``QdrantClient``."""
 
-    def __init__(self, client: QdrantClient, alias: str = "celebrities", embedded: bool = False,
+    def __init__(self, client: QdrantClient | Any, alias: str = "celebrities", embedded: bool = False,
                  where: str = "Qdrant"):
         self.client = client
         self.alias = alias
@@ -83,7 +83,12 @@ class FaceStore:
             path = settings.embedded_path
             try:
                 path.mkdir(parents=True, exist_ok=True)
-                client = QdrantClient(path=str(path))
+                if settings.embedded_engine == "edge":
+                    from lookalike.edge_client import EdgeClient
+
+                    client = EdgeClient(path)
+                else:
+                    client = QdrantClient(path=str(path))
             except RuntimeError as exc:
                 raise StoreUnavailableError(
                     f"The embedded Qdrant store at {path} is in use by another process (stop the app "
@@ -223,6 +228,13 @@ class FaceStore:
                                            with_vectors=False)
         return {str(r.id): r.payload or {} for r in records}
 
+    def optimize(self, collection: str | None = None) -> None:
+        """Index new points now where the engine does not do it by itself (the edge engine)."""
+        optimize = getattr(self.client, "optimize", None)
+        if optimize is not None:
+            with self._guard():
+                optimize(collection or self.alias)
+
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any], collection: str | None = None) -> None:
         """Merge ``payload`` keys into existing points (their vectors stay)."""
         if not ids:
@@ -263,7 +275,9 @@ class FaceStore:
                 try:
                     hits = self.client.query_points(self.alias, query=vector, limit=limit,
                                                     with_payload=[PERSON_FIELD]).points
-                except ValueError as exc:  # the embedded store: "Collection ... not found"
+                except ValueError as exc:  # the embedded stores: "Collection ... not found"
+                    if "not found" not in str(exc):
+                        raise
                     raise self._empty_error() from exc
                 except Exception as exc:
                     if getattr(exc, "status_code", None) == 404:

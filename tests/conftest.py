@@ -68,3 +68,7 @@ def store(settings):
     opened = FaceStore.open(settings)
     yield opened
     opened.close()
+
+
+# -- the app's tests (tests/fixtures_app.py): one test index and one running app per session ----------
+from fixtures_app import app_index, app_server  # noqa: E402,F401

@@ -1,0 +1,494 @@
+"""The offline phase, ``python -m indexing``: sources, sampling, the indexer and its CLI.
+
+Real parts throughout: the real MTCNN, stand-in FaceNet weights (``conftest.torch_home``), real photos
+from ``../shared`` and embedded Qdrant stores in temporary folders. Subprocesses (each loads torch and
+the models) are kept to the few tests that need a real ``python -m indexing``: help, a bad source,
+and a run killed with SIGKILL and resumed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import FIVE_TRAIN, ROOT, SHARED, image_files
+
+CELEBRITY_MINI = SHARED / "datasets" / "celebrity_mini"
+FAKE_QDRANT_KEY = "sk-FAKE-3f9c2a7e51d84b6c9e0a1b2c3d4e5f60"
+FAKE_HF_TOKEN = "hf_FAKEq8Zr5Lw2Xn7Pk4Vt9Ym3Hs6Jd1Gb0Ce"
+PEOPLE = {"ben-afflek", "elton-john", "jerry-seinfeld", "madonna", "mindy-kaling"}
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def _index(pipeline, store, spec, **run):
+    from indexing.indexer import Indexer
+    from indexing.sources import open_sources
+
+    split = run.pop("split", None)
+    batch_size = run.pop("batch_size", 16)
+    return Indexer(pipeline, store, batch_size).run(open_sources(str(spec), split), progress=False, **run)
+
+
+def _open_store(settings):
+    from lookalike.store import FaceStore
+
+    return FaceStore.open(settings)
+
+
+def _expected_id(path: Path) -> str:
+    from lookalike.store import point_id
+
+    return point_id(hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def _people(store) -> Counter:
+    records, _ = store.client.scroll(store.alias, limit=10_000, with_payload=True, with_vectors=False)
+    return Counter(r.payload["person_id"] for r in records)
+
+
+def _subset(folder: Path, dest: Path, per_person: int) -> Path:
+    """A copy of ``per_person`` photos of each person folder (every person keeps its own folder)."""
+    for person in sorted(p for p in folder.iterdir() if p.is_dir()):
+        (dest / person.name).mkdir(parents=True)
+        for photo in image_files(person)[:per_person]:
+            shutil.copy(photo, dest / person.name / photo.name)
+    return dest
+
+
+def _blank_jpeg(path: Path, size=(400, 300), color=(200, 200, 200)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path, format="JPEG")
+    return path
+
+
+def _cli_env(data_dir: Path, torch_home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"QDRANT_URL", "QDRANT_API_KEY", "HF_TOKEN", "LOOKALIKE_QDRANT_URL"}}
+    env.update(TORCH_HOME=str(torch_home), LOOKALIKE_DATA_DIR=str(data_dir), LOOKALIKE_DEVICE="cpu",
+               PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **extra)
+    return env
+
+
+@pytest.fixture
+def cli(monkeypatch, pipeline, tmp_path):
+    """``indexing.cli.main`` in this process, on an embedded store under ``tmp_path/cli``, with the
+    session's (real) face pipeline instead of loading the models again for every call."""
+    import lookalike.faces
+    from indexing.cli import main
+
+    monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "cli"))
+    monkeypatch.setenv("LOOKALIKE_DEVICE", "cpu")
+    for name in ("QDRANT_URL", "QDRANT_API_KEY", "LOOKALIKE_QDRANT_URL", "LOOKALIKE_COLLECTION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(lookalike.faces, "FacePipeline", lambda settings=None: pipeline)
+    return main
+
+
+# -- a whole folder, indexed once for the module ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def five(pipeline, base_settings, tmp_path_factory):
+    """five_celebs/train indexed through the folder source into one embedded store."""
+    settings = base_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("five")})
+    store = _open_store(settings)
+    report = _index(pipeline, store, FIVE_TRAIN)
+    yield store, report
+    store.close()
+
+
+def test_folder_source_indexes_every_photo_with_a_face(five, pipeline):
+    store, report = five
+    files = image_files(FIVE_TRAIN)
+    with_face = [f for f in files if pipeline.detector.detect_many([pipeline.load(f)])[0].boxes.shape[0] > 0]
+    assert len(files) == 92 and len(with_face) > 80
+    assert report.faces_indexed == len(with_face) == store.count()
+    assert report.images_seen == len(files)
+    assert sum(report.skipped.values()) == len(files) - len(with_face)
+    assert store.ids() == {_expected_id(f) for f in with_face}
+    assert set(_people(store)) == PEOPLE
+    assert store.current_collection() == "celebrities_v1"
+
+
+def test_payloads_carry_name_person_thumbnail_sources_and_hash(five, pipeline):
+    store, _ = five
+    photo = image_files(FIVE_TRAIN / "madonna")[0]
+    pid = _expected_id(photo)
+    payload = store.payloads([pid])[pid]
+    assert payload["name"] == "Madonna" and payload["person_id"] == "madonna"
+    assert payload["content_sha256"] == hashlib.sha256(photo.read_bytes()).hexdigest()
+    assert f"train:madonna/{photo.name}" in payload["sources"]
+    jpeg = base64.b64decode(payload["thumbnail"], validate=True)
+    assert jpeg[:2] == b"\xff\xd8" and 1_000 < len(jpeg) < 20_000
+    thumb = Image.open(io.BytesIO(jpeg))
+    assert thumb.format == "JPEG" and thumb.size == (128, 128)
+    # the stored vector is the pipeline's vector of the photo's largest face
+    (face,) = pipeline.faces_many([pipeline.load(photo)], main_only=True)[0]
+    (record,) = store.client.retrieve(store.alias, [pid], with_vectors=True)
+    assert sum(a * b for a, b in zip(record.vector, face.vector)) > 0.999
+    for record in store.client.scroll(store.alias, limit=200, with_payload=True)[0]:
+        assert {"name", "person_id", "thumbnail", "sources", "content_sha256"} <= set(record.payload)
+
+
+def test_second_run_adds_nothing(five, pipeline):
+    store, first = five
+    ids = store.ids()
+    again = _index(pipeline, store, FIVE_TRAIN)
+    assert again.faces_indexed == 0
+    assert again.already_indexed == first.faces_indexed == store.count()
+    assert store.ids() == ids
+
+
+def test_saved_dataset_of_the_same_files_gives_the_same_ids(five, pipeline, tmp_path):
+    import datasets
+
+    store, first = five
+    ids = store.ids()
+    saved = tmp_path / "saved"
+    datasets.load_dataset("imagefolder", data_dir=str(FIVE_TRAIN), split="train").save_to_disk(str(saved))
+    report = _index(pipeline, store, saved)
+    assert report.images_seen == 92
+    assert (report.faces_indexed, report.already_indexed) == (0, first.faces_indexed)
+    assert store.ids() == ids
+    pid = _expected_id(image_files(FIVE_TRAIN / "elton_john")[0])
+    assert any(ref.startswith("saved:") for ref in store.payloads([pid])[pid]["sources"])
+
+
+def test_parquet_dataset_train_split_matches_the_folder(five, pipeline):
+    from indexing.sources import open_sources
+
+    store, first = five
+    (train,) = open_sources(str(CELEBRITY_MINI), "train")
+    assert (train.split, len(train), train.image_column, train.name_column) == ("train", 92, "image", "label")
+    report = _index(pipeline, store, CELEBRITY_MINI, split="train")
+    assert (report.faces_indexed, report.already_indexed) == (0, first.faces_indexed)
+
+
+def test_parquet_dataset_split_all_reads_both_splits(pipeline, store):
+    from indexing.sources import open_sources
+
+    both = open_sources(str(CELEBRITY_MINI), "all")
+    assert sorted((s.split, len(s)) for s in both) == [("test", 24), ("train", 92)]
+    report = _index(pipeline, store, CELEBRITY_MINI, split="all", per_person=1)
+    assert report.images_seen == 10 and report.faces_indexed == store.count() > 0
+    records = store.client.scroll(store.alias, limit=100, with_payload=True)[0]
+    refs = [ref for r in records for ref in r.payload["sources"]]
+    assert any(ref.startswith("celebrity_mini:test:") for ref in refs)
+    assert any(ref.startswith("celebrity_mini:train:") for ref in refs)
+    with pytest.raises(ValueError, match="no split 'validation'"):
+        open_sources(str(CELEBRITY_MINI), "validation")
+
+
+def test_recreate_keeps_readers_answering_then_swaps_the_alias(pipeline, store, tmp_path):
+    folder = _subset(FIVE_TRAIN, tmp_path / "few", per_person=2)
+    _index(pipeline, store, folder)
+    assert store.versions() == ["celebrities_v1"]
+    vector = pipeline.faces(image_files(folder)[0])[0].vector
+    done, answers, errors = threading.Event(), [], []
+
+    def reader():
+        while not done.is_set():
+            try:
+                answers.append(store.query_people(vector, 3))
+            except Exception as exc:  # noqa: BLE001 - any failure is what this test looks for
+                errors.append(exc)
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        while not answers and not errors:
+            time.sleep(0.01)
+        before = len(answers)
+        report = _index(pipeline, store, folder, recreate=True, batch_size=2)
+        time.sleep(0.05)
+    finally:
+        done.set()
+        thread.join(10)
+    assert errors == []
+    assert len(answers) > before + 1  # the reader kept answering while the new version was built
+    assert all(len(a) == 3 for a in answers)
+    assert report.collection == "celebrities_v2" and report.faces_indexed == store.count() == 10
+    assert store.current_collection() == "celebrities_v2"
+    assert store.versions() == ["celebrities_v2"]
+
+
+# -- bad input --------------------------------------------------------------------------------------
+
+
+def _junk_folder(root: Path) -> Path:
+    person = root / "Madonna"
+    person.mkdir(parents=True)
+    for photo in image_files(FIVE_TRAIN / "madonna")[:3]:
+        shutil.copy(photo, person / photo.name)
+    (person / "notes.txt").write_text("not a photo\n")
+    (person / "fake.jpg").write_text("this is text, not a JPEG\n")
+    (person / "empty.jpg").write_bytes(b"")
+    _blank_jpeg(person / "blank.jpg")
+    return root
+
+
+def test_junk_files_are_skipped_by_reason(pipeline, store, tmp_path):
+    folder = _junk_folder(tmp_path / "junk")
+    report = _index(pipeline, store, folder)
+    assert report.faces_indexed == store.count() == 3
+    assert dict(report.skipped) == {"not_an_image": 1, "empty_file": 1, "no_face": 1}
+    assert report.ignored_files == 1  # notes.txt
+    assert store.ids() == {_expected_id(p) for p in image_files(FIVE_TRAIN / "madonna")[:3]}
+
+
+def test_cli_summary_reports_skips_and_exits_0(cli, tmp_path, capsys):
+    folder = _junk_folder(tmp_path / "junk")
+    assert cli(["--source", str(folder), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "faces indexed: 3 (already indexed: 0)" in out
+    assert "skipped, not an image: 1" in out
+    assert "skipped, empty file: 1" in out
+    assert "skipped, no face: 1" in out
+    assert "files ignored (not an image type): 1" in out
+    assert re.search(r"elapsed: [\d.]+ s, [\d.]+ faces/s", out)
+
+
+def test_dataset_rows_without_image_or_name_are_skipped(pipeline, store, tmp_path):
+    import datasets
+
+    from indexing.sources import open_sources
+
+    photos = image_files(FIVE_TRAIN / "jerry_seinfeld")[:3]
+    image = lambda p: {"bytes": p.read_bytes(), "path": None}  # noqa: E731
+    rows = {"image": [image(photos[0]), None, image(photos[1]), image(photos[2])],
+            "label": ["Jerry Seinfeld", "Jerry Seinfeld", "", "Jerry Seinfeld"],
+            "biography": ["A comedian.", None, "", "  "]}
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("string"),
+                                  "biography": datasets.Value("string")})
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "ds"))
+    report = _index(pipeline, store, tmp_path / "ds")
+    assert report.skipped == Counter(missing_image=1, missing_name=1)
+    assert report.faces_indexed == store.count() == 2
+    assert store.ids() == {_expected_id(photos[0]), _expected_id(photos[2])}
+    first = store.payloads([_expected_id(photos[0])])[_expected_id(photos[0])]
+    assert first["metadata"] == {"biography": "A comedian."} and first["sources"] == ["ds:train:0"]
+    assert store.payloads([_expected_id(photos[2])])[_expected_id(photos[2])]["metadata"] == {}
+    assert open_sources(str(tmp_path / "ds"))[0].names() == ["Jerry Seinfeld", "Jerry Seinfeld", "", "Jerry Seinfeld"]
+
+
+def test_same_photo_twice_in_a_batch_is_one_point_with_both_sources(pipeline, store, tmp_path):
+    photo = image_files(FIVE_TRAIN / "madonna")[0]
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / "dup" / "Madonna").mkdir(parents=True, exist_ok=True)
+        shutil.copy(photo, tmp_path / "dup" / "Madonna" / name)
+    report = _index(pipeline, store, tmp_path / "dup")
+    assert report.faces_indexed == store.count() == 1
+    pid = _expected_id(photo)
+    assert sorted(store.payloads([pid])[pid]["sources"]) == ["dup:Madonna/a.jpg", "dup:Madonna/b.jpg"]
+    assert report.skipped == Counter(duplicate=1)
+
+
+def test_a_photo_that_breaks_detection_does_not_stop_the_run(pipeline, store, tmp_path):
+    folder = tmp_path / "odd"
+    _blank_jpeg(folder / "Madonna" / "sliver.jpg", size=(3000, 20))  # shrinks to 1280x8 for MTCNN
+    for photo in image_files(FIVE_TRAIN / "madonna")[:2]:
+        shutil.copy(photo, folder / "Madonna" / photo.name)
+    report = _index(pipeline, store, folder)
+    assert report.faces_indexed == store.count() == 2
+    assert sum(report.skipped.values()) == 1
+
+
+# -- sampling ----------------------------------------------------------------------------------------
+
+
+def test_choose_rows_is_deterministic_sorted_and_bounded():
+    from indexing.sampling import choose_rows
+
+    names = [f"p{i % 7}" for i in range(100)]
+    assert choose_rows(names) == list(range(100))
+    picked = choose_rows(names, sample=10, seed=3)
+    assert picked == choose_rows(names, sample=10, seed=3) == sorted(picked)
+    assert len(set(picked)) == 10 and picked != choose_rows(names, sample=10, seed=4)
+    assert choose_rows(names, sample=1000) == list(range(100))
+    capped = choose_rows(names, per_person=2, seed=1)
+    assert Counter(names[i] for i in capped) == Counter({f"p{i}": 2 for i in range(7)})
+    assert capped == choose_rows(names, per_person=2, seed=1)
+
+
+def test_choose_rows_sample_with_per_person_spreads_over_people():
+    from indexing.sampling import choose_rows
+
+    names = ["big"] * 90 + ["a", "b", "c", "d"] * 2 + ["e"]
+    spread = choose_rows(names, sample=5, per_person=3, seed=0)
+    assert len(spread) == 5 and len({names[i] for i in spread}) == 5  # five people, one photo each
+    six = choose_rows(names, sample=9, per_person=3, seed=0)
+    counts = Counter(names[i] for i in six)
+    assert len(counts) == 6 and max(counts.values()) - min(counts.values()) <= 1
+    assert six == choose_rows(names, sample=9, per_person=3, seed=0)
+
+
+def test_cli_sample_and_per_person_pick_the_seeded_rows(cli, tmp_path, pipeline):
+    from indexing.sampling import choose_rows
+    from indexing.sources import open_sources
+    from lookalike.people import person_id
+    from lookalike.settings import Settings
+
+    (source,) = open_sources(str(FIVE_TRAIN))
+    chosen = choose_rows([person_id(n) for n in source.names()], sample=5, per_person=2, seed=7)
+    expected = {_expected_id(FIVE_TRAIN / row.ref.split(":", 1)[1]) for row in source.rows(chosen)}
+    assert cli(["--source", str(FIVE_TRAIN), "--sample", "5", "--per-person", "2", "--seed", "7",
+                "--batch-size", "4", "--quiet"]) == 0
+    store = _open_store(Settings())
+    try:
+        assert store.ids() == expected
+        assert set(_people(store)) == PEOPLE  # five photos, one of each person
+    finally:
+        store.close()
+
+
+# -- CLI -----------------------------------------------------------------------------------------------
+
+
+def test_cli_help_documents_every_option(torch_home, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "indexing", "--help"], cwd=ROOT, capture_output=True,
+                            text=True, env=_cli_env(tmp_path, torch_home), timeout=120)
+    assert result.returncode == 0
+    for option in ("--source", "--split", "--config", "--image-column", "--name-column", "--sample",
+                   "--per-person", "--seed", "--batch-size", "--recreate", "--if-empty", "--collection",
+                   "--quiet", "QDRANT_URL", "LOOKALIKE_DATA_DIR"):
+        assert option in result.stdout, option
+
+
+def test_cli_bad_source_exits_2_with_one_line_and_no_secret(torch_home, tmp_path):
+    env = _cli_env(tmp_path / "data", torch_home, QDRANT_API_KEY=FAKE_QDRANT_KEY, HF_TOKEN=FAKE_HF_TOKEN)
+    result = subprocess.run([sys.executable, "-m", "indexing", "--source", str(tmp_path / "no_such_folder"),
+                             "--quiet"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "no_such_folder" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    for secret in (FAKE_QDRANT_KEY, FAKE_HF_TOKEN, FAKE_QDRANT_KEY[:12], FAKE_HF_TOKEN[:12]):
+        assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("spec", ["./no/such/folder", "../no_such_folder", "a/b/c", "~/no-such-folder-xyz"])
+def test_cli_path_like_spec_that_does_not_exist_exits_2(cli, capsys, spec):
+    assert cli(["--source", spec, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: ") and "no such folder" in err
+
+
+def test_cli_file_as_source_and_bad_numbers_exit_2(cli, capsys):
+    assert cli(["--source", str(image_files(FIVE_TRAIN)[0]), "--quiet"]) == 2
+    assert "is a file" in capsys.readouterr().err
+    for argv in (["--sample", "-1"], ["--batch-size", "0"], ["--per-person", "x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli(argv)
+        assert exit_info.value.code == 2
+
+
+def test_cli_unreachable_qdrant_exits_2_without_the_key(cli, monkeypatch, capfd, tmp_path):
+    folder = _subset(FIVE_TRAIN, tmp_path / "one", per_person=1)
+    monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("QDRANT_API_KEY", FAKE_QDRANT_KEY)
+    monkeypatch.setenv("HF_TOKEN", FAKE_HF_TOKEN)
+    assert cli(["--source", str(folder), "--quiet"]) == 2
+    captured = capfd.readouterr()
+    assert "cannot be reached" in captured.err
+    assert FAKE_QDRANT_KEY not in captured.out + captured.err and FAKE_HF_TOKEN not in captured.out + captured.err
+
+
+def test_cli_exits_1_when_no_photo_has_a_face(cli, tmp_path, capsys):
+    for i in range(3):
+        _blank_jpeg(tmp_path / "blank" / "Nobody" / f"{i}.jpg", color=(40 * i, 90, 160))
+    assert cli(["--source", str(tmp_path / "blank"), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "skipped, no face: 3" in captured.out
+    assert "no face could be indexed" in captured.err
+
+
+def test_cli_if_empty_does_nothing_on_a_filled_index(cli, tmp_path, capsys):
+    from lookalike.settings import Settings
+
+    one = tmp_path / "one" / "Madonna"
+    one.mkdir(parents=True)
+    shutil.copy(image_files(FIVE_TRAIN / "madonna")[0], one)
+    assert cli(["--source", str(tmp_path / "one"), "--if-empty", "--quiet"]) == 0  # empty: it indexes
+    assert "faces indexed: 1" in capsys.readouterr().out
+    assert cli(["--source", str(FIVE_TRAIN), "--if-empty", "--quiet"]) == 0
+    assert "already holds 1 faces; nothing to do" in capsys.readouterr().out
+    store = _open_store(Settings())
+    try:
+        assert store.count() == 1
+    finally:
+        store.close()
+
+
+# -- SIGKILL part-way, then resume ----------------------------------------------------------------------
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(pipeline, base_settings, torch_home, tmp_path):
+    folder = _subset(FIVE_TRAIN, tmp_path / "photos", per_person=5)
+    total = len(image_files(folder))
+    reference = _open_store(base_settings.model_copy(update={"data_dir": tmp_path / "reference"}))
+    try:
+        _index(pipeline, reference, folder, batch_size=2)
+        expected = reference.ids()
+    finally:
+        reference.close()
+    assert 0 < len(expected) <= total
+
+    command = [sys.executable, "-m", "indexing", "--source", str(folder), "--batch-size", "2"]
+    env = _cli_env(tmp_path / "data", torch_home, QDRANT_API_KEY=FAKE_QDRANT_KEY, HF_TOKEN=FAKE_HF_TOKEN)
+    progress_file = tmp_path / "progress.txt"
+    with open(progress_file, "w") as progress:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=progress)
+        try:
+            deadline = time.monotonic() + 120
+            done = 0
+            while time.monotonic() < deadline and process.poll() is None:
+                found = re.findall(rf"(\d+)/{total}\b", progress_file.read_text(errors="replace"))
+                done = int(found[-1]) if found else 0
+                if done >= 4:
+                    break
+                time.sleep(0.02)
+            process.send_signal(signal.SIGKILL)
+            process.wait(30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed part-way"
+    assert 4 <= done < total
+
+    killed = _open_store(base_settings.model_copy(update={"data_dir": tmp_path / "data"}))
+    try:
+        partial = killed.ids()
+    finally:
+        killed.close()
+    assert 0 < len(partial) < len(expected) and partial < expected
+
+    resumed = subprocess.run([*command, "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"faces indexed: {len(expected) - len(partial)} (already indexed: {len(partial)})" in resumed.stdout
+    output = resumed.stdout + resumed.stderr
+    assert FAKE_QDRANT_KEY not in output and FAKE_HF_TOKEN not in output
+
+    final = _open_store(base_settings.model_copy(update={"data_dir": tmp_path / "data"}))
+    try:
+        assert final.count() == len(expected)
+        assert final.ids() == expected
+    finally:
+        final.close()
