@@ -28,12 +28,18 @@ def warm_up(finder: LookalikeFinder) -> None:
 
     blank = Image.fromarray(np.full((480, 640, 3), 128, np.uint8))
     finder.pipeline.faces_many([blank])
-    finder.pipeline.embedder.embed(torch.zeros(1, 3, 160, 160))
+    crops = torch.randn(1, 3, 160, 160, generator=torch.Generator().manual_seed(0)) * 0.5
+    finder.pipeline.embedder.embed(crops)
 
 
 def create_app(settings: Settings | None = None) -> gr.Blocks:
     """The app for ``settings`` (default: the environment), models loaded before it is returned."""
     settings = settings or Settings()
+    import torch
+
+    # The queue runs 2 searches at once (lookalike.ui): one torch thread each, so that they share the
+    # CPU instead of fighting over it (OpenMP threads spin-wait badly when cores are oversubscribed).
+    torch.set_num_threads(int(os.environ.get("LOOKALIKE_TORCH_THREADS", "1")))
     try:
         finder = LookalikeFinder.from_settings(settings)
     except LookalikeError as exc:  # weights missing, store locked: the page says so instead of crashing

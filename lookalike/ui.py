@@ -68,24 +68,22 @@ class Lookup:
     result: SearchResult
 
 
-class _PhotoPath(gr.Image):
-    """``gr.Image`` in the page (upload, webcam, clipboard) that hands the handler the raw file path.
+def _raw_path(payload: Any) -> str | bytes | None:
+    """The preprocessing of the page's photo components: the raw upload path, undecoded.
 
-    Gradio's own preprocessing opens the file with PIL before any handler runs, so a file that is not
-    an image fails with a generic error; here the path is passed on undecoded and our code decodes it.
+    Gradio's own ``gr.Image`` preprocessing opens the file with PIL before any handler runs, so a file
+    that is not an image fails with a generic error; with this the path is passed on and our code
+    decodes it. (Set on the instance: subclassing a component makes Gradio write a ``.pyi`` next to
+    this module.)
     """
+    if payload is None:
+        return None
+    url = getattr(payload, "url", None)
+    if url and url.startswith("data:"):
+        import base64
 
-    is_template = True  # rendered by the frontend's "image" component
-
-    def preprocess(self, payload: Any) -> str | bytes | None:
-        if payload is None:
-            return None
-        url = getattr(payload, "url", None)
-        if url and url.startswith("data:"):
-            import base64
-
-            return base64.b64decode(url.split(",", 1)[1]) if "," in url else b""
-        return payload.path
+        return base64.b64decode(url.split(",", 1)[1]) if "," in url else b""
+    return payload.path
 
 
 class LookalikeUI:
@@ -226,9 +224,10 @@ def build_app(finder: LookalikeFinder | None, problem: LookalikeError | None = N
             with gr.Tab("Photo", id="photo"):
                 with gr.Row():
                     with gr.Column():
-                        photo = _PhotoPath(sources=["upload", "webcam", "clipboard"], type="filepath",
-                                           label="Your photo (upload or webcam snapshot)", elem_id="photo",
-                                           format="jpeg")
+                        photo = gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath",
+                                         label="Your photo (upload or webcam snapshot)", elem_id="photo",
+                                         format="jpeg")
+                        photo.preprocess = _raw_path  # type: ignore[method-assign]
                         go = gr.Button("Find look-alikes", variant="primary", elem_id="find")
                     with gr.Column():
                         boxed = gr.Image(label="Faces found", interactive=False, format="jpeg",

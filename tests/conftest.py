@@ -72,3 +72,39 @@ def store(settings):
 
 # -- the app's tests (tests/fixtures_app.py): one test index and one running app per session ----------
 from fixtures_app import app_index, app_server  # noqa: E402,F401
+
+
+# -- appended for the core's tests (test_images/faces/weights/store/search/settings) ---------------
+
+
+@pytest.fixture(scope="session")
+def torch_home_single_threaded(request: pytest.FixtureRequest) -> Path:
+    """``torch_home``, created (if nobody has yet) with ``OMP_NUM_THREADS=1``.
+
+    On a busy 2-core machine OpenMP's spinning threads make the calibration 5x slower (125 s
+    against 23 s). List this fixture first in ``usefixtures`` so it runs before ``pipeline``.
+    """
+    before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        return request.getfixturevalue("torch_home")
+    finally:
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread(torch_home_single_threaded):
+    """torch on one thread for a module (restored after): 5-15x less CPU on a shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+CORE_FIXTURES = ("torch_home_single_threaded", "one_torch_thread")
+"""``pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)`` in a module that runs the models."""
