@@ -26,6 +26,7 @@ PIPELINE_VERSION = "1"
 """Bumped whenever detection, cropping or preprocessing changes the vectors."""
 
 EMBEDDING_SIZE = 512
+VGGFACE2_CLASSES = 8631
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,23 @@ def load_facenet(weights: Path | None = None, device: str = "cpu") -> tuple[torc
         if weights:
             if not path.is_file():
                 raise FileNotFoundError(path)
-            model = InceptionResnetV1(num_classes=8631)
+            model = InceptionResnetV1()
+            # As facenet-pytorch's own pretrained path: the file holds the 8631-class logits layer too.
+            model.logits = torch.nn.Linear(512, VGGFACE2_CLASSES)
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         else:
             model = InceptionResnetV1(pretrained="vggface2")
     except Exception as exc:  # the download raises URLError, HTTPError, OSError, ...
-        if path.is_file() and not weights:
-            raise
+        if path.is_file():  # there, but not a vggface2 checkpoint (truncated, corrupt, other model)
+            raise WeightsMissingError(
+                f"The FaceNet weights file {path} could not be loaded ({type(exc).__name__}): replace it with "
+                f"{WEIGHTS_FILE_NAME} from facenet-pytorch's release (or delete it to download it again)."
+            ) from exc
+        if weights:
+            raise WeightsMissingError(
+                f"The FaceNet weights file {path} does not exist: set LOOKALIKE_WEIGHTS to the path of "
+                f"{WEIGHTS_FILE_NAME}, or unset it to use {default_weights_path()}."
+            ) from exc
         raise WeightsMissingError(
             f"The FaceNet weights are missing and could not be downloaded: put {WEIGHTS_FILE_NAME} "
             f"at {path} (or set LOOKALIKE_WEIGHTS to its path)."

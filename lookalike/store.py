@@ -293,7 +293,9 @@ class FaceStore:
             limit *= 4
         chosen = list(best.values())[:top_k]
         payloads = self.payloads([str(h.id) for h in chosen])
-        return [StoredMatch(str(h.id), float(h.score), payloads.get(str(h.id), {})) for h in chosen]
+        # A unit vector against itself can score 1.0000001 in float32: keep the cosine in -1..1.
+        return [StoredMatch(str(h.id), min(1.0, max(-1.0, float(h.score))), payloads.get(str(h.id), {}))
+                for h in chosen]
 
     def _empty_error(self) -> EmptyIndexError:
         return EmptyIndexError(

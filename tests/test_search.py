@@ -1,0 +1,191 @@
+"""Image in, look-alikes out (lookalike.search): a small index built by the real indexer, then queries."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import CORE_FIXTURES, FIVE_TRAIN, LFW, MULTIFACE, SHARED, image_files
+from lookalike.errors import EmptyIndexError, ModelMismatchError, NoFaceError
+from lookalike.facenet import ModelFingerprint
+from lookalike.people import person_id
+from lookalike.search import LookalikeFinder, similarity
+from lookalike.store import FaceStore
+
+pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
+
+BIOS = SHARED / "datasets" / "celebrity_bios_mini"
+LFW_PEOPLE = ["Colin_Powell", "Tony_Blair", "Naomi_Watts"]
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two photos of each five_celebs person and of three LFW people, one folder per person."""
+    root = tmp_path_factory.mktemp("photos")
+    people = sorted(p for p in FIVE_TRAIN.iterdir() if p.is_dir()) + [LFW / name for name in LFW_PEOPLE]
+    for person in people:
+        (root / person.name).mkdir()
+        for photo in image_files(person)[:2]:
+            shutil.copy(photo, root / person.name / photo.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def bios_rows() -> list[dict]:
+    import datasets
+
+    rows = datasets.load_dataset(str(BIOS), split="train").cast_column("image", datasets.Image(decode=False))
+    return [dict(row) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def index(pipeline, base_settings, photo_folder, tmp_path_factory):
+    """The photo folder and celebrity_bios_mini indexed by indexing.Indexer into an embedded store."""
+    from indexing.indexer import Indexer
+    from indexing.sources import open_sources
+
+    settings = base_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("search_data")})
+    store = FaceStore.open(settings)
+    sources = open_sources(str(photo_folder)) + open_sources(str(BIOS))
+    report = Indexer(pipeline, store).run(sources, progress=False)
+    yield SimpleNamespace(store=store, report=report, finder=LookalikeFinder(pipeline, store, top_k=5))
+    store.close()
+
+
+def test_index_holds_every_photo(index, photo_folder, bios_rows):
+    photos = len(image_files(photo_folder)) + len(bios_rows)
+    assert index.report.images_seen == photos
+    assert not index.report.skipped, index.report.skipped
+    assert index.store.count() == index.report.faces_indexed
+    assert index.store.count() >= photos - 3  # only byte-identical photos may share a point
+    assert index.finder.check_index() == index.store.count()
+
+
+@pytest.mark.parametrize("person,which", [("ben_afflek", 0), ("madonna", 1), ("Tony_Blair", 0),
+                                          ("Naomi_Watts", 1)])
+def test_exact_indexed_photo_comes_first(index, photo_folder, person, which):
+    photo = image_files(photo_folder / person)[which]
+    result = index.finder.find(photo)
+    main = max(result.faces, key=lambda f: f.face.area)
+    best = main.matches[0]
+    assert best.person_id == person_id(person)
+    assert best.score == pytest.approx(1.0, abs=1e-3)
+    assert best.similarity == pytest.approx(1.0, abs=1e-3) and best.percent == 100
+    assert best.thumbnail_jpeg and Image.open(io.BytesIO(best.thumbnail_jpeg)).format == "JPEG"
+    assert any(person in source for source in best.sources)
+    # The rest are other people, each once, less alike.
+    assert all(m.score < 0.999 for m in main.matches[1:])
+
+
+def test_reencoded_photo_still_finds_itself(index, photo_folder):
+    photo = image_files(photo_folder / "jerry_seinfeld")[0]
+    buffer = io.BytesIO()
+    Image.open(photo).convert("RGB").save(buffer, format="JPEG", quality=70)
+    result = index.finder.find(buffer.getvalue())
+    main = max(result.faces, key=lambda f: f.face.area)
+    assert main.matches[0].person_id == "jerry-seinfeld"
+    assert 0.7 < main.matches[0].score < 0.9999
+
+
+def test_matches_are_people_best_first(index, photo_folder):
+    result = index.finder.find(image_files(photo_folder / "elton_john")[0], top_k=7)
+    for face in result.faces:
+        assert len(face.matches) == 7
+        people = [m.person_id for m in face.matches]
+        assert len(set(people)) == 7
+        scores = [m.score for m in face.matches]
+        assert scores == sorted(scores, reverse=True)
+        for match in face.matches:
+            assert -1.0 <= match.score <= 1.0
+            assert 0.0 <= match.similarity <= 1.0
+            assert match.similarity == similarity(match.score)
+            assert isinstance(match.percent, int) and 0 <= match.percent <= 100
+            assert match.name and match.person_id == person_id(match.name)
+
+
+def test_similarity_mapping():
+    assert similarity(-0.4) == 0.0
+    assert similarity(0.0) == 0.0
+    assert similarity(0.62) == pytest.approx(0.62)
+    assert similarity(1.0000001) == 1.0
+
+
+def test_biography_comes_with_the_match(index, bios_rows, tmp_path: Path):
+    row = next(r for r in bios_rows if r["biography"])
+    path = tmp_path / "bio.jpg"
+    path.write_bytes(row["image"]["bytes"])
+    result = index.finder.find(path)
+    best = max(result.faces, key=lambda f: f.face.area).matches[0]
+    assert best.name == row["name"]
+    assert best.metadata["biography"] == row["biography"]
+    assert best.score == pytest.approx(1.0, abs=1e-3)
+
+
+def test_multiface_gives_six_faces_with_matches(index):
+    result = index.finder.find(MULTIFACE, top_k=3)
+    assert len(result.faces) == 6
+    lefts = [f.face.box[0] for f in result.faces]
+    assert lefts == sorted(lefts)
+    for face in result.faces:
+        assert len(face.matches) == 3
+
+
+def test_as_json_is_plain_json(index, bios_rows, tmp_path: Path):
+    path = tmp_path / "bio.jpg"
+    path.write_bytes(next(r for r in bios_rows if r["biography"])["image"]["bytes"])
+    for source in (MULTIFACE, path):
+        result = index.finder.find(source)
+        data = result.as_json()
+        assert json.loads(json.dumps(data)) == data  # plain types only, no numpy, no bytes
+        assert len(data["faces"]) == len(result.faces)
+        for face_json, face in zip(data["faces"], result.faces):
+            assert set(face_json) == {"box", "probability", "matches"}
+            assert len(face_json["box"]) == 4 and all(isinstance(v, float) for v in face_json["box"])
+            assert face_json["box"] == pytest.approx(list(face.face.box), abs=0.06)
+            assert 0.0 <= face_json["probability"] <= 1.0
+            assert len(face_json["matches"]) == len(face.matches) == 5
+            for match_json, match in zip(face_json["matches"], face.matches):
+                assert {"name", "person_id", "score", "similarity", "metadata"} <= set(match_json)
+                assert "thumbnail_jpeg" not in match_json
+                assert match_json["name"] == match.name and match_json["score"] == match.score
+                assert isinstance(match_json["metadata"], dict)
+    best = data["faces"][0]["matches"][0]
+    assert best["metadata"]["biography"]
+
+
+def test_no_face_and_empty_index(index, pipeline, settings, tmp_path: Path):
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (320, 240), (200, 200, 200)).save(blank)
+    with pytest.raises(NoFaceError):
+        index.finder.find(blank)
+    empty = FaceStore.open(settings)
+    try:
+        finder = LookalikeFinder(pipeline, empty)
+        assert finder.check_index() == 0
+        with pytest.raises(EmptyIndexError):
+            finder.find(MULTIFACE)
+    finally:
+        empty.close()
+
+
+def test_index_built_with_other_weights_is_refused(index, pipeline):
+    other = ModelFingerprint("InceptionResnetV1", "vggface2", "0" * 64, pipeline.fingerprint.pipeline)
+    finder = LookalikeFinder(SimpleNamespace(fingerprint=other), index.store)
+    with pytest.raises(ModelMismatchError):
+        finder.check_index()
+
+
+def test_query_vector_is_the_pipeline_vector(index, photo_folder):
+    """The finder searches with the very vector the pipeline makes (no second preprocessing path)."""
+    photo = image_files(photo_folder / "mindy_kaling")[0]
+    result = index.finder.find(photo)
+    face = max(result.faces, key=lambda f: f.face.area)
+    alone = max(index.finder.pipeline.faces(photo), key=lambda f: f.area)
+    assert np.allclose(face.face.vector, alone.vector, atol=1e-6)

@@ -1,0 +1,137 @@
+"""Settings (lookalike.settings): defaults, the environment, and the API key that never shows."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from lookalike.errors import StoreUnavailableError
+from lookalike.settings import Settings
+
+FAKE_KEY = "sk-FAKE-KEY-1234567890"
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No QDRANT_* or LOOKALIKE_* variables, and a working folder without a .env file."""
+    for name in list(os.environ):
+        if name.upper().startswith(("QDRANT_", "LOOKALIKE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+def test_defaults(clean_env):
+    settings = Settings()
+    assert settings.qdrant_url is None and settings.qdrant_api_key is None
+    assert settings.embedded
+    assert settings.collection == "celebrities"
+    assert settings.data_dir == Path("data")
+    assert settings.embedded_path.parent == Path("data")
+    assert settings.device == "auto"
+    assert settings.top_k == 5
+    assert settings.weights is None
+    assert settings.max_image_pixels == 50_000_000
+    assert settings.detect_max_side == 1280
+    assert settings.min_face_size == 40
+    assert settings.embedder == "torch"
+    assert settings.qdrant_timeout_s > 0
+    assert Settings(device="cpu").resolved_device() == "cpu"
+    assert settings.resolved_device() in {"cpu", "cuda"}
+
+
+def test_qdrant_from_environment(clean_env):
+    clean_env.setenv("QDRANT_URL", "https://example.cloud.qdrant.io:6333")
+    clean_env.setenv("QDRANT_API_KEY", FAKE_KEY)
+    settings = Settings()
+    assert settings.qdrant_url == "https://example.cloud.qdrant.io:6333"
+    assert settings.qdrant_api_key.get_secret_value() == FAKE_KEY
+    assert not settings.embedded
+
+
+def test_blank_url_means_embedded(clean_env):
+    clean_env.setenv("QDRANT_URL", "  ")
+    assert Settings().qdrant_url is None and Settings().embedded
+
+
+def test_prefixed_settings_from_environment(clean_env, tmp_path: Path):
+    clean_env.setenv("LOOKALIKE_TOP_K", "7")
+    clean_env.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "store"))
+    clean_env.setenv("LOOKALIKE_DEVICE", "cpu")
+    clean_env.setenv("LOOKALIKE_COLLECTION", "faces")
+    clean_env.setenv("LOOKALIKE_WEIGHTS", str(tmp_path / "w.pt"))
+    settings = Settings()
+    assert settings.top_k == 7
+    assert settings.data_dir == tmp_path / "store"
+    assert settings.embedded_path.parent == tmp_path / "store"
+    assert settings.device == "cpu" and settings.resolved_device() == "cpu"
+    assert settings.collection == "faces"
+    assert settings.weights == tmp_path / "w.pt"
+
+
+def test_invalid_values_are_refused(clean_env):
+    clean_env.setenv("LOOKALIKE_TOP_K", "0")
+    with pytest.raises(ValueError):
+        Settings()
+
+
+def test_api_key_never_shows_in_settings(clean_env):
+    clean_env.setenv("QDRANT_URL", "https://example.cloud.qdrant.io")
+    clean_env.setenv("QDRANT_API_KEY", FAKE_KEY)
+    settings = Settings()
+    assert FAKE_KEY not in repr(settings)
+    assert FAKE_KEY not in str(settings)
+    assert FAKE_KEY not in settings.model_dump_json()
+    assert FAKE_KEY not in repr(settings.model_dump())
+    assert FAKE_KEY not in f"{settings!r} {settings} {settings.qdrant_api_key}"
+    assert FAKE_KEY not in repr(settings.model_copy(update={"top_k": 3}))
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.timeout(120)
+def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCaptureFixture,
+                                               capfd: pytest.CaptureFixture, tmp_path: Path):
+    from lookalike.store import FaceStore
+
+    settings = Settings(qdrant_url=f"http://127.0.0.1:{_closed_port()}", qdrant_api_key=FAKE_KEY,
+                        qdrant_timeout_s=2.0, data_dir=tmp_path)
+    assert settings.qdrant_api_key.get_secret_value() == FAKE_KEY
+    caplog.set_level(logging.DEBUG)  # every logger, every level: httpx, httpcore, qdrant_client, ours
+    messages = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        store = FaceStore.open(settings)
+        for call in (store.count, lambda: store.query_people(np.ones(512, np.float32), 3)):
+            with pytest.raises(StoreUnavailableError) as info:
+                call()
+            messages.append(str(info.value))
+            messages.append(repr(info.value))
+        logging.getLogger("lookalike").error("store failed: %s", info.value)
+        store.close()
+    out, err = capfd.readouterr()
+    assert caplog.records  # something was logged, so the check below looks at real output
+    assert "127.0.0.1" in messages[0]
+    for text in [*messages, caplog.text, out, err, *(str(w.message) for w in caught)]:
+        assert FAKE_KEY not in text
+        assert "FAKE-KEY" not in text
+
+
+def test_core_imports_without_gradio():
+    code = "import lookalike, lookalike.search, lookalike.store, lookalike.faces, sys; assert 'gradio' not in sys.modules"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
