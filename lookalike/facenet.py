@@ -11,38 +11,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from lookalike.errors import WeightsMissingError
+from lookalike.fingerprint import EMBEDDING_SIZE, PIPELINE_VERSION, ModelFingerprint
 from lookalike.settings import WEIGHTS_FILE_NAME
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "1"
-"""Bumped whenever detection, cropping or preprocessing changes the vectors."""
-
-EMBEDDING_SIZE = 512
 VGGFACE2_CLASSES = 8631
-
-
-@dataclass(frozen=True)
-class ModelFingerprint:
-    """What built a set of vectors; two sets compare only when these are equal."""
-
-    model: str
-    weights: str
-    weights_sha256: str
-    pipeline: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-    def describe(self) -> str:
-        return f"{self.model}/{self.weights} (weights {self.weights_sha256[:12]}, pipeline v{self.pipeline})"
+"""Classes of the vggface2 checkpoint's logits layer (unused for embedding, present in the file)."""
 
 
 def default_weights_path() -> Path:

@@ -17,7 +17,8 @@ from PIL import Image
 
 from lookalike.detection import Detection, FaceDetector
 from lookalike.errors import NoFaceError
-from lookalike.facenet import ModelFingerprint, TorchEmbedder, load_facenet
+from lookalike.facenet import TorchEmbedder, load_facenet
+from lookalike.fingerprint import ModelFingerprint
 from lookalike.images import ImageInput, encode_jpeg, load_rgb_image
 from lookalike.settings import Settings
 

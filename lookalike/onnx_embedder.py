@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lookalike.facenet import EMBEDDING_SIZE, ModelFingerprint, normalise
+from lookalike.facenet import normalise
+from lookalike.fingerprint import EMBEDDING_SIZE, ModelFingerprint
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from lookalike.errors import EmptyIndexError, ModelMismatchError, StoreUnavailableError
-from lookalike.facenet import EMBEDDING_SIZE, ModelFingerprint
+from lookalike.fingerprint import EMBEDDING_SIZE, ModelFingerprint
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,8 @@ class FaceStore:
                 ) from None
             return cls(client, settings.collection, embedded=True, where=f"the embedded store at {path}")
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        client = QdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=settings.qdrant_timeout_s)
+        client = QdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=settings.qdrant_timeout_s,
+                              check_compatibility=False)
         return cls(client, settings.collection, embedded=False, where=f"Qdrant at {_safe_url(settings.qdrant_url)}")
 
     def close(self) -> None:

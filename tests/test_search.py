@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, LFW, MULTIFACE, SHARED, image_files
 from lookalike.errors import EmptyIndexError, ModelMismatchError, NoFaceError
-from lookalike.facenet import ModelFingerprint
+from lookalike.fingerprint import ModelFingerprint
 from lookalike.people import person_id
 from lookalike.search import LookalikeFinder, similarity
 from lookalike.store import FaceStore

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import CORE_FIXTURES, ROOT
 from lookalike.errors import EmptyIndexError, ModelMismatchError, StoreUnavailableError
-from lookalike.facenet import ModelFingerprint
+from lookalike.fingerprint import ModelFingerprint
 from lookalike.store import POINT_NAMESPACE, FacePoint, FaceStore, point_id
 
 FINGERPRINT = ModelFingerprint("InceptionResnetV1", "vggface2", "a" * 64, "1")

@@ -17,7 +17,8 @@ import torch
 
 from conftest import CORE_FIXTURES, ROOT
 from lookalike.errors import WeightsMissingError
-from lookalike.facenet import PIPELINE_VERSION, default_weights_path, file_sha256, load_facenet
+from lookalike.facenet import default_weights_path, file_sha256, load_facenet
+from lookalike.fingerprint import PIPELINE_VERSION
 from lookalike.settings import WEIGHTS_FILE_NAME, Settings
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)

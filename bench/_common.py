@@ -1,0 +1,282 @@
+"""Helpers shared by the benchmark scripts: machine info, percentiles, synthetic identity-like vectors,
+payloads of real size, test photos, and stand-in weights when the real ones are missing.
+
+Not a test module: the scripts print figures (Markdown tables); nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import io
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+FACES = SHARED / "faces"
+FIVE_TRAIN = FACES / "five_celebs" / "train"
+FIVE_VAL = FACES / "five_celebs" / "val"
+LFW = FACES / "lfw_dev"
+MULTIFACE = FACES / "multiface.jpg"
+DIM = 512
+
+
+# -- machine -----------------------------------------------------------------------------------------
+
+def _version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def machine_info() -> str:
+    """A Markdown block: cores, CPU model, load at start, package versions."""
+    import torch
+
+    packages = ["torch", "onnxruntime", "qdrant-client", "qdrant-edge-py", "gradio", "facenet-pytorch", "numpy"]
+    lines = [
+        f"- machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, "
+        f"torch threads {torch.get_num_threads()}",
+        f"- load average at start (1/5/15 min): {load_average()}",
+        "- versions: " + ", ".join(f"{p} {_version(p)}" for p in packages),
+    ]
+    return "\n".join(lines)
+
+
+def command_line() -> str:
+    return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+
+
+def header(title: str) -> str:
+    return f"## {title}\n\n`{command_line()}`\n\n{machine_info()}\n"
+
+
+# -- numbers -----------------------------------------------------------------------------------------
+
+def p50_p95(samples_s: Sequence[float]) -> tuple[float, float]:
+    """Median and 95th percentile of durations in seconds, as milliseconds."""
+    array = np.asarray(samples_s, np.float64) * 1000
+    return float(np.percentile(array, 50)), float(np.percentile(array, 95))
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table."""
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}" if abs(value) < 1000 else f"{value:.0f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+class Stopwatch:
+    """Accumulated seconds per stage name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    @contextmanager
+    def time(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+            self.calls[stage] = self.calls.get(stage, 0) + 1
+
+    def wrap(self, owner: object, attribute: str, stage: str) -> None:
+        """Time every call of ``owner.attribute`` (an instance attribute shadows the method)."""
+        inner = getattr(owner, attribute)
+
+        def timed(*args, **kwargs):
+            with self.time(stage):
+                return inner(*args, **kwargs)
+
+        setattr(owner, attribute, timed)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def disk_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 2**20
+
+
+# -- synthetic data ----------------------------------------------------------------------------------
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def identity_vectors(n: int, per_person: int = 17, seed: int = 0, chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` unit 512-d vectors in clusters of ``per_person`` (one cluster per synthetic person).
+
+    Each vector is its person's centre plus noise of norm ~1: cos(photo, centre) ~ 0.71 and
+    cos(photo, photo of the same person) ~ 0.5, close to FaceNet's same-identity spread; unrelated
+    people are near 0. Returns (vectors (n, 512) float32, person index (n,) int64).
+    """
+    rng = np.random.default_rng(seed)
+    people = max(1, -(-n // per_person))
+    centres = unit(rng.standard_normal((people, DIM), dtype=np.float32))
+    person = np.arange(n) // per_person
+    out = np.empty((n, DIM), np.float32)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        noise = rng.standard_normal((stop - start, DIM), dtype=np.float32) / np.sqrt(DIM)
+        out[start:stop] = unit(centres[person[start:stop]] + noise)
+    return out, person
+
+
+def identity_queries(n_people: int, count: int, seed: int = 1, per_person: int = 17) -> np.ndarray:
+    """``count`` new photos of existing synthetic people (same centres as :func:`identity_vectors`)."""
+    rng = np.random.default_rng(0)  # the centres of identity_vectors(seed=0)
+    centres = unit(rng.standard_normal((n_people, DIM), dtype=np.float32))
+    qrng = np.random.default_rng(seed)
+    chosen = qrng.integers(0, n_people, count)
+    return unit(centres[chosen] + qrng.standard_normal((count, DIM), dtype=np.float32) / np.sqrt(DIM))
+
+
+def exact_top_k(queries: np.ndarray, vectors: np.ndarray, k: int = 10, chunk: int = 200_000) -> np.ndarray:
+    """Indices of the exact top-k cosine neighbours (vectors are unit length), best first."""
+    best_scores = np.full((len(queries), 0), -np.inf, np.float32)
+    best_index = np.zeros((len(queries), 0), np.int64)
+    for start in range(0, len(vectors), chunk):
+        scores = queries @ vectors[start:start + chunk].T
+        top = np.argpartition(-scores, min(k, scores.shape[1] - 1), axis=1)[:, :k]
+        best_scores = np.concatenate([best_scores, np.take_along_axis(scores, top, 1)], axis=1)
+        best_index = np.concatenate([best_index, top + start], axis=1)
+        keep = np.argsort(-best_scores, axis=1)[:, :k]
+        best_scores = np.take_along_axis(best_scores, keep, 1)
+        best_index = np.take_along_axis(best_index, keep, 1)
+    return best_index
+
+
+_THUMBNAIL: str | None = None
+
+
+def thumbnail_b64() -> str:
+    """A real ~4 KB base64 face thumbnail JPEG (128x128, as the indexer writes)."""
+    global _THUMBNAIL
+    if _THUMBNAIL is None:
+        from PIL import Image
+
+        from lookalike.images import encode_jpeg
+
+        photo = sorted(LFW.rglob("*.jpg"))[0]
+        with Image.open(photo) as image:
+            face = image.convert("RGB").crop((62, 62, 188, 188)).resize((128, 128))
+        _THUMBNAIL = base64.b64encode(encode_jpeg(face, max_side=128, quality=90)).decode("ascii")
+    return _THUMBNAIL
+
+
+def synthetic_payload(person: int, row: int) -> dict:
+    """A payload of real size: name, person_id, a ~4 KB thumbnail, sources and metadata."""
+    return {
+        "name": f"Synthetic Person {person}",
+        "person_id": f"synthetic-person-{person}",
+        "content_sha256": f"{row:064x}",
+        "thumbnail": thumbnail_b64(),
+        "sources": [f"synthetic:train:{row}"],
+        "metadata": {"known_for_department": "Acting", "biography": "A synthetic person for benchmarks."},
+        "box": [10.0, 12.0, 150.0, 170.0],
+        "probability": 0.999,
+    }
+
+
+# -- photos --------------------------------------------------------------------------------------------
+
+def canvas_photos(width: int, height: int, count: int = 5) -> list[bytes]:
+    """``count`` JPEGs of ``width`` x ``height``: a different real face photo from five_celebs/val
+    (one person each, in turn) resized to 70 % of the height and pasted onto a neutral background."""
+    from PIL import Image, ImageFilter
+
+    people = sorted(p for p in FIVE_VAL.iterdir() if p.is_dir())
+    files = []
+    for i in range(count):
+        photos = sorted(people[i % len(people)].glob("*.jpg"))
+        files.append(photos[(i // len(people)) % len(photos)])
+    out = []
+    for i, file in enumerate(files):
+        with Image.open(file) as photo:
+            photo = photo.convert("RGB")
+        background = photo.resize((width, height)).filter(ImageFilter.GaussianBlur(25))
+        scale = 0.7 * height / photo.height
+        face = photo.resize((max(1, round(photo.width * scale)), round(photo.height * scale)), Image.BICUBIC)
+        x = (width - face.width) // 2 + (i % 3 - 1) * width // 8
+        background.paste(face, (max(0, x), (height - face.height) // 2))
+        buffer = io.BytesIO()
+        background.save(buffer, format="JPEG", quality=90)
+        out.append(buffer.getvalue())
+    return out
+
+
+# -- weights -------------------------------------------------------------------------------------------
+
+def ensure_weights() -> str:
+    """The weights the benchmark runs with: the real file, or stand-in weights in a temporary
+    TORCH_HOME (deleted at exit) when it is missing. Timings do not depend on the weights' values."""
+    from lookalike.facenet import default_weights_path
+
+    from lookalike.facenet import file_sha256
+
+    given = os.environ.get("LOOKALIKE_WEIGHTS")
+    path = Path(given) if given else default_weights_path()
+    if path.is_file():
+        return f"{path} (sha256 {file_sha256(path)[:12]}; timings do not depend on which weights)"
+    home = tempfile.mkdtemp(prefix="bench_torch_home_")
+    atexit.register(shutil.rmtree, home, True)
+    subprocess.run([sys.executable, str(SHARED / "tools" / "test_weights.py"), home], check=True,
+                   capture_output=True)
+    os.environ["TORCH_HOME"] = home
+    return "stand-in weights in a temporary TORCH_HOME (timings only: any score made with them means nothing)"
+
+
+def parse_list(text: str, kind=str) -> list:
+    return [kind(v.strip()) for v in text.split(",") if v.strip()]

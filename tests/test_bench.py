@@ -1,0 +1,65 @@
+"""Smoke tests of the benchmark scripts: each runs with tiny sizes and prints its Markdown table.
+
+No timing is asserted: the figures are the scripts' output, not the tests' business.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run_bench(script: str, *args: str, torch_home: Path | None = None, timeout: int = 900) -> str:
+    env = dict(os.environ)
+    if torch_home is not None:
+        env["TORCH_HOME"] = str(torch_home)
+    env.pop("LOOKALIKE_WEIGHTS", None)
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "- machine: " in done.stdout and "versions: torch" in done.stdout
+    return done.stdout
+
+
+def test_query_latency_prints_its_tables(torch_home):
+    out = run_bench("query_latency.py", "--faces", "200", "--runs", "2", "--warmup", "1", "--photos", "1",
+                    "--embedders", "torch", "--min-face-sizes", "40", torch_home=torch_home)
+    assert "| path | photo | p50 ms | p95 ms | runs |" in out
+    for path in ("ours: torch, edge, min_face 40", "ours: torch, local, min_face 40", "reference: MTCNN()"):
+        assert path in out
+    assert "640x480, 1 face" in out and "1280x720, 1 face" in out and "multiface.jpg" in out
+    assert "Ratio reference / ours" in out
+    assert "| configuration | decode | detect | extract | embed | search | sum |" in out
+
+
+def test_indexing_throughput_prints_its_tables(torch_home):
+    out = run_bench("indexing_throughput.py", "--people", "2", "--per-person", "2", "--embedders", "torch,onnx",
+                    torch_home=torch_home)
+    assert "| path | images | faces | seconds | faces/s | skipped |" in out
+    assert "| ours: torch, edge, batch 32 | 4 | 4 |" in out
+    assert "| ours: onnx, edge, batch 32 | 4 | 4 |" in out
+    assert "| reference: per image, no no_grad, 1 upsert each, local | 4 | 4 |" in out
+    assert "Ratio ours / reference" in out and "detect" in out and "upsert" in out
+
+
+def test_search_scale_prints_its_table():
+    out = run_bench("search_scale.py", "--sizes", "600", "--queries", "10")
+    assert "| store | points | p50 ms | p95 ms | recall@10 |" in out
+    for store in ("numpy", "local", "edge", "edge-int8"):
+        assert f"| {store} | 600 |" in out
+    assert "failed" not in out
+    # the exact scan is its own reference
+    assert "| numpy | 600 |" in out and out.split("| numpy | 600 |")[1].split("|")[2].strip() == "1"
+
+
+def test_search_scale_skips_local_mode_when_too_slow():
+    out = run_bench("search_scale.py", "--sizes", "2500", "--queries", "5", "--stores", "local",
+                    "--local-max-upsert-s", "0.001")
+    assert "| local | 2,500 | skipped: estimated upsert" in out
