@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
     # CPU instead of fighting over it (OpenMP threads spin-wait badly when cores are oversubscribed).
     torch.set_num_threads(int(os.environ.get("LOOKALIKE_TORCH_THREADS", "1")))
     try:
-        finder = LookalikeFinder.from_settings(settings)
+        finder = LookalikeFinder.from_settings(settings, wait_for_onnx=False)
     except LookalikeError as exc:  # weights missing, store locked: the page says so instead of crashing
         log.error("cannot search: %s", exc)
         return build_app(None, exc)

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Sequence
 
-from indexing.sources import DEFAULT_SOURCE, open_sources
+from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, open_sources
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
@@ -55,8 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--source", action="append", metavar="SPEC",
                         help="a Hugging Face dataset id, a local dataset folder, a save_to_disk folder, or an "
-                             "image folder with one sub-folder per person; repeat for several "
-                             f"(default: {DEFAULT_SOURCE})")
+                             "image folder with one sub-folder per person, optionally with its own options "
+                             f"after '?' ({', '.join(SOURCE_OPTIONS)}), e.g. 'owner/name?split=test&name_column=person'. "
+                             "Repeat for several: they go into one collection, one identity per person, and "
+                             "earlier sources win for display names and metadata "
+                             f"(default: {' '.join(DEFAULT_SOURCES)})")
     parser.add_argument("--split", default=None,
                         help="dataset split, or 'all' for every split (default: the source's known split, else train)")
     parser.add_argument("--config", default=None, help="dataset configuration name, if the dataset has several")
@@ -98,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         token = os.environ.get("HF_TOKEN") or None
         sources = []
-        for spec in args.source or [DEFAULT_SOURCE]:
+        for spec in args.source or DEFAULT_SOURCES:
             sources.extend(open_sources(spec, args.split, args.image_column, args.name_column, args.config, token))
         pipeline = FacePipeline(settings)
         report = Indexer(pipeline, store, args.batch_size).run(

@@ -38,6 +38,8 @@ class IndexReport:
     already_indexed: int = 0
     skipped: Counter = field(default_factory=Counter)
     ignored_files: int = 0
+    people: int = 0
+    name_conflicts: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     embed_s: float = 0.0
 
@@ -53,6 +55,10 @@ class IndexReport:
             f"images seen: {self.images_seen}",
             f"faces indexed: {self.faces_indexed} (already indexed: {self.already_indexed})",
         ]
+        lines.append(f"people in this run: {self.people}")
+        if self.name_conflicts:
+            lines.append(f"photos two sources name differently (kept under the first source's name): "
+                         f"{len(self.name_conflicts)}, e.g. {'; '.join(self.name_conflicts[:3])}")
         for reason, count in sorted(self.skipped.items()):
             lines.append(f"skipped, {reason.replace('_', ' ')}: {count}")
         if self.ignored_files:
@@ -71,13 +77,29 @@ class _Pending:
     refs: list[str]
 
 
+@dataclass
+class Person:
+    """One identity across sources: the display name and metadata that precedence picked."""
+
+    name: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
 class Indexer:
-    """Indexes sources into the store through the shared face pipeline."""
+    """Indexes sources into the store through the shared face pipeline.
+
+    Sources are read in order, and the order is the precedence: a person's display name is the
+    first spelling seen, each metadata field (``biography``, ...) the first value seen, and a photo
+    that two sources name differently stays under the first name. At the end of a run every point
+    of each person gets the person's name and metadata (merged into what the points already have),
+    so a biography from one source shows with photos from another.
+    """
 
     def __init__(self, pipeline: FacePipeline, store: FaceStore, batch_size: int = 32):
         self.pipeline = pipeline
         self.store = store
         self.batch_size = batch_size
+        self.people: dict[str, Person] = {}
 
     def run(self, sources: Sequence[Source], sample: int | None = None, per_person: int | None = None,
             seed: int = 0, recreate: bool = False, progress: bool = True) -> IndexReport:
@@ -86,6 +108,7 @@ class Indexer:
         fingerprint = self.pipeline.fingerprint
         collection = self.store.create_version(fingerprint) if recreate else self.store.ensure_collection(fingerprint)
         report = IndexReport(collection=collection)
+        self.people = {}
         plan = [(source, choose_rows([person_id(n) for n in source.names()], sample, per_person, seed))
                 for source in sources]
         report.ignored_files = sum(len(s.ignored_files) for s in {id(s): s for s in sources}.values())
@@ -95,6 +118,8 @@ class Indexer:
                 for batch in _batches(source.rows(indices), self.batch_size):
                     self._index_batch(batch, collection, report)
                     bar.update(len(batch))
+        self._spread_person_payloads(collection)
+        report.people = len(self.people)
         self.store.optimize(collection)
         if recreate:
             self.store.point_alias_to(collection)
@@ -111,6 +136,7 @@ class Indexer:
             elif not person_id(row.raw_name):
                 report.skipped["missing_name"] += 1
             else:
+                self._note_person(row)
                 digest = hashlib.sha256(row.data).hexdigest()
                 pid = point_id(digest)
                 if pid in candidates:  # the same photo twice in one batch: one point, both sources
@@ -121,7 +147,9 @@ class Indexer:
         existing = self.store.payloads(list(candidates), collection)
         for pid, payload in existing.items():
             report.already_indexed += 1
-            refs = candidates.pop(pid)[2]
+            row, _, refs = candidates.pop(pid)
+            if payload.get(PERSON_ID) not in (None, person_id(row.raw_name)):
+                report.name_conflicts.append(f"{row.ref} is '{payload.get(NAME)}' elsewhere, '{row.raw_name}' here")
             known = list(payload.get(SOURCES, []))
             new_refs = [ref for ref in refs if ref not in known]
             if new_refs:
@@ -144,9 +172,22 @@ class Indexer:
             if not found:
                 report.skipped["no_face"] += 1
                 continue
-            points.append(_point(item, found[0]))
+            points.append(_point(item, found[0], self.people[person_id(item.row.raw_name)]))
         self.store.upsert(points, collection)
         report.faces_indexed += len(points)
+
+    def _note_person(self, row: Row) -> None:
+        """Merge a row's name and metadata into its person; what was seen first wins."""
+        person = self.people.setdefault(person_id(row.raw_name), Person(display_name(row.raw_name)))
+        for key, value in row.metadata.items():
+            person.metadata.setdefault(key, value)
+
+    def _spread_person_payloads(self, collection: str) -> None:
+        """Give every point of each person of this run the person's name and merged metadata."""
+        self.store.set_person_payloads({pid: {NAME: p.name} for pid, p in self.people.items()},
+                                       collection=collection)
+        self.store.set_person_payloads({pid: p.metadata for pid, p in self.people.items()},
+                                       key=METADATA, collection=collection)
 
     def _faces(self, pending: Sequence[_Pending], report: IndexReport) -> list[list[Any] | None]:
         """The main face of each photo, batched; a photo that breaks the batch is retried alone and,
@@ -165,16 +206,16 @@ class Indexer:
             return out
 
 
-def _point(item: _Pending, face: Any) -> FacePoint:
+def _point(item: _Pending, face: Any, person: Person) -> FacePoint:
     """The point of one photo's main face, with the payload every reader relies on."""
     row = item.row
     payload = {
-        NAME: display_name(row.raw_name),
+        NAME: person.name,
         PERSON_ID: person_id(row.raw_name),
         "content_sha256": item.digest,
         THUMBNAIL: base64.b64encode(face_thumbnail(item.image, face.box)).decode("ascii"),
         SOURCES: list(item.refs),
-        METADATA: row.metadata,
+        METADATA: dict(person.metadata),
         "box": [round(v, 1) for v in face.box],
         "probability": round(face.probability, 4),
     }

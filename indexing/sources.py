@@ -11,12 +11,15 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+from urllib.parse import parse_qsl
 
 import datasets
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SOURCE = "lansinuote/simple_facenet"
+DEFAULT_SOURCES = ("ashraq/tmdb-celeb-10k", "tonyassi/celebrity-1000", "lansinuote/simple_facenet")
+"""The default index, in precedence order (names and metadata of earlier sources win): 10,000 TMDB
+people with biographies (one photo each), 997 people with ~18k photos, 105 people with 17,334 photos."""
 
 NAME_COLUMNS = ("label", "name", "person", "celebrity", "identity")
 """Columns tried, in order, for the person's name when a source does not say."""
@@ -90,6 +93,25 @@ class Source:
         return "" if value is None else str(value)
 
 
+SOURCE_OPTIONS = ("split", "config", "image_column", "name_column")
+
+
+def parse_source_spec(text: str) -> tuple[str, dict[str, str]]:
+    """``"owner/name?split=test&name_column=person"`` -> ``("owner/name", {"split": "test", ...})``.
+
+    Options after ``?`` apply to that source only and override the command-line defaults.
+
+    Raises:
+        ValueError: an unknown option.
+    """
+    spec, _, query = text.partition("?")
+    options = dict(parse_qsl(query, keep_blank_values=False)) if query else {}
+    unknown = sorted(set(options) - set(SOURCE_OPTIONS))
+    if unknown:
+        raise ValueError(f"{spec}: unknown source option {', '.join(unknown)} (known: {', '.join(SOURCE_OPTIONS)}).")
+    return spec, options
+
+
 def open_sources(spec: str, split: str | None = None, image_column: str | None = None,
                  name_column: str | None = None, config: str | None = None,
                  token: str | None = None) -> list[Source]:
@@ -97,11 +119,17 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
 
     ``spec`` is a hub id (``lansinuote/simple_facenet``), a folder saved with ``save_to_disk``, a
     local dataset folder (parquet shards, as on the hub), or an image folder with one sub-folder per
-    person. Columns not given come from :data:`KNOWN_SOURCES` or are detected.
+    person, optionally followed by per-source options (:func:`parse_source_spec`). Columns not given
+    come from :data:`KNOWN_SOURCES` or are detected.
 
     Raises:
         ValueError: the spec names nothing loadable, or a column is missing.
     """
+    spec, options = parse_source_spec(spec)
+    split = options.get("split", split)
+    config = options.get("config", config)
+    image_column = options.get("image_column", image_column)
+    name_column = options.get("name_column", name_column)
     known = KNOWN_SOURCES.get(spec, {})
     split = split or known.get("split", "train")
     path = Path(spec).expanduser()

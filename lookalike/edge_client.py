@@ -152,6 +152,20 @@ class EdgeClient:
 
         self._shard(collection_name).update(UpdateOperation.set_payload([str(p) for p in points], payload))
 
+    def batch_update_points(self, collection_name: str, update_operations: Sequence[Any], **_: Any) -> None:
+        """Only what FaceStore sends: set-payload operations by point ids or by a ``person_id`` filter."""
+        from qdrant_edge import UpdateOperation
+
+        shard = self._shard(collection_name)
+        for op in update_operations:
+            if not isinstance(op, models.SetPayloadOperation):
+                raise ValueError(f"Unsupported update operation: {type(op).__name__}")
+            body = op.set_payload
+            if body.filter is not None:
+                shard.update(UpdateOperation.set_payload_by_filter(_edge_filter(body.filter), body.payload, body.key))
+            else:
+                shard.update(UpdateOperation.set_payload([str(p) for p in body.points or []], body.payload, body.key))
+
     def retrieve(self, collection_name: str, ids: Sequence[str], with_payload: bool = True,
                  with_vectors: bool = False, **_: Any) -> list[models.Record]:
         records = self._shard(collection_name).retrieve([str(i) for i in ids], with_payload, with_vectors)
@@ -192,6 +206,18 @@ class EdgeClient:
         self._shards.clear()
         self._lock_file.close()
         self.closed = True
+
+
+def _edge_filter(flt: models.Filter) -> Any:
+    """A qdrant-client filter of ``must`` keyword matches as a qdrant-edge filter."""
+    from qdrant_edge import FieldCondition, Filter, MatchValue
+
+    conditions = []
+    for condition in flt.must or []:
+        if not isinstance(condition, models.FieldCondition) or not isinstance(condition.match, models.MatchValue):
+            raise ValueError("Only 'must' keyword matches are supported by the edge engine.")
+        conditions.append(FieldCondition(key=condition.key, match=MatchValue(condition.match.value)))
+    return Filter(must=conditions)
 
 
 def _count_request() -> Any:

@@ -15,12 +15,18 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnxruntime  # noqa: F401  (fail at import when missing, so callers can fall back)
 import torch
 
 from lookalike.facenet import normalise
 from lookalike.fingerprint import EMBEDDING_SIZE, ModelFingerprint
 
 log = logging.getLogger(__name__)
+
+
+def onnx_path(cache_dir: Path, fingerprint: ModelFingerprint) -> Path:
+    """Where the export of these weights is cached."""
+    return Path(cache_dir) / f"facenet-{fingerprint.weights_sha256[:16]}-p{fingerprint.pipeline}.onnx"
 
 
 def export_onnx(model: torch.nn.Module, path: Path) -> Path:
@@ -58,7 +64,7 @@ class OnnxEmbedder:
     @classmethod
     def for_model(cls, model: torch.nn.Module, fingerprint: ModelFingerprint, cache_dir: Path) -> "OnnxEmbedder":
         """The cached export for these weights, exported first if missing."""
-        path = Path(cache_dir) / f"facenet-{fingerprint.weights_sha256[:16]}-p{fingerprint.pipeline}.onnx"
+        path = onnx_path(cache_dir, fingerprint)
         if not path.exists():
             log.info("exporting FaceNet to ONNX (once, cached at %s)", path)
             export_onnx(model, path)

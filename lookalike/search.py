@@ -112,8 +112,9 @@ class LookalikeFinder:
         self.top_k = top_k
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "LookalikeFinder":
-        return cls(FacePipeline(settings), FaceStore.open(settings), settings.top_k)
+    def from_settings(cls, settings: Settings, wait_for_onnx: bool = True) -> "LookalikeFinder":
+        """Pipeline and store as ``settings`` say (see :class:`FacePipeline` for ``wait_for_onnx``)."""
+        return cls(FacePipeline(settings, wait_for_onnx=wait_for_onnx), FaceStore.open(settings), settings.top_k)
 
     def check_index(self) -> int:
         """Faces in the index; raises ModelMismatchError if it was built with other weights."""
@@ -130,7 +131,7 @@ class LookalikeFinder:
             EmptyIndexError, ModelMismatchError, StoreUnavailableError: the index cannot answer.
         """
         faces = self.pipeline.faces(source)
-        k = top_k or self.top_k
+        k = self.top_k if top_k is None else top_k
         return SearchResult([FaceMatches(face, self.matches_for(face, k)) for face in faces])
 
     def matches_for(self, face: Face, top_k: int) -> list[Match]:

@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     )
     min_face_size: int = Field(default=40, ge=12, description="Smallest face MTCNN looks for (pixels).")
     embedder: Literal["torch", "onnx"] = Field(
-        default="torch", description="'onnx' runs FaceNet in onnxruntime (exported once, cached)."
+        default="onnx",
+        description="'onnx' runs FaceNet in onnxruntime on the CPU (exported once, cached; ~3x faster at "
+        "batch 1, same vectors to 1e-7); 'torch' runs it in torch.",
     )
 
     @field_validator("qdrant_url", mode="before")

@@ -33,6 +33,11 @@ POINT_NAMESPACE = uuid.UUID("6f1c3c52-6b3e-4b8e-9a53-2f7f1f6d9a10")
 PERSON_FIELD = "person_id"
 
 
+def person_filter(person: str) -> models.Filter:
+    """The points of one person."""
+    return models.Filter(must=[models.FieldCondition(key=PERSON_FIELD, match=models.MatchValue(value=person))])
+
+
 def point_id(content_sha256: str) -> str:
     """The point id of a photo: uuid5 of its content hash, so one photo is one point wherever it came from."""
     return str(uuid.uuid5(POINT_NAMESPACE, content_sha256))
@@ -242,6 +247,21 @@ class FaceStore:
             return
         with self._guard():
             self.client.set_payload(collection or self.alias, payload=payload, points=list(ids), wait=True)
+
+    def set_person_payloads(self, people: dict[str, dict[str, Any]], key: str | None = None,
+                            collection: str | None = None, chunk: int = 256) -> None:
+        """Merge each person's payload into every point of that person (matched by ``person_id``).
+
+        With ``key`` the payload is merged into that nested object (``metadata``) instead of the top
+        level, so fields the points already have and the payload lacks are kept.
+        """
+        operations = [
+            models.SetPayloadOperation(set_payload=models.SetPayload(payload=payload, filter=person_filter(pid), key=key))
+            for pid, payload in people.items() if payload
+        ]
+        for start in range(0, len(operations), chunk):
+            with self._guard():
+                self.client.batch_update_points(collection or self.alias, operations[start:start + chunk], wait=True)
 
     def count(self, collection: str | None = None) -> int:
         """Points in the collection (0 when it does not exist)."""
