@@ -39,6 +39,7 @@ class IndexReport:
     skipped: Counter = field(default_factory=Counter)
     ignored_files: int = 0
     people: int = 0
+    centroids: int = 0
     name_conflicts: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     embed_s: float = 0.0
@@ -56,6 +57,8 @@ class IndexReport:
             f"faces indexed: {self.faces_indexed} (already indexed: {self.already_indexed})",
         ]
         lines.append(f"people in this run: {self.people}")
+        if self.centroids:
+            lines.append(f"per-person mean faces (centroids): {self.centroids}")
         if self.name_conflicts:
             lines.append(f"photos two sources name differently (kept under the first source's name): "
                          f"{len(self.name_conflicts)}, e.g. {'; '.join(self.name_conflicts[:3])}")
@@ -102,11 +105,17 @@ class Indexer:
         self.people: dict[str, Person] = {}
 
     def run(self, sources: Sequence[Source], sample: int | None = None, per_person: int | None = None,
-            seed: int = 0, recreate: bool = False, progress: bool = True) -> IndexReport:
-        """Index every chosen row of ``sources``; with ``recreate`` into a new version, then move the alias."""
+            seed: int = 0, recreate: bool = False, progress: bool = True, quantization: str | None = None,
+            centroids: bool = False) -> IndexReport:
+        """Index every chosen row of ``sources``; with ``recreate`` into a new version, then move the alias.
+
+        ``quantization`` ("int8") applies to a collection this run creates; ``centroids`` rebuilds the
+        per-person mean faces (:meth:`FaceStore.build_centroids`) at the end.
+        """
         started = time.perf_counter()
         fingerprint = self.pipeline.fingerprint
-        collection = self.store.create_version(fingerprint) if recreate else self.store.ensure_collection(fingerprint)
+        collection = (self.store.create_version(fingerprint, quantization) if recreate
+                      else self.store.ensure_collection(fingerprint, quantization))
         report = IndexReport(collection=collection)
         self.people = {}
         plan = [(source, choose_rows([person_id(n) for n in source.names()], sample, per_person, seed))
@@ -121,6 +130,8 @@ class Indexer:
         self._spread_person_payloads(collection)
         report.people = len(self.people)
         self.store.optimize(collection)
+        if centroids:
+            report.centroids = self.store.build_centroids(collection, fingerprint)
         if recreate:
             self.store.point_alias_to(collection)
             self.store.drop_old_versions(keep=1)
@@ -141,6 +152,10 @@ class Indexer:
                 pid = point_id(digest)
                 if pid in candidates:  # the same photo twice in one batch: one point, both sources
                     report.skipped["duplicate"] += 1
+                    first = candidates[pid][0]
+                    if person_id(first.raw_name) != person_id(row.raw_name):
+                        report.name_conflicts.append(f"{row.ref} is '{first.raw_name}' in {first.ref}, "
+                                                     f"'{row.raw_name}' here")
                     candidates[pid][2].append(row.ref)
                 else:
                     candidates[pid] = (row, digest, [row.ref])

@@ -18,6 +18,13 @@ from PIL import Image
 MIN_DETECTABLE_SIDE = 12
 
 
+def smallest_detectable_side(min_face_size: int) -> int:
+    """The shortest image side MTCNN can scan: its first pyramid level scales by ``12 / min_face_size``,
+    and a level shorter than 12 pixels leaves no level at all (facenet-pytorch then fails in
+    ``torch.cat`` with an empty list), so an image shorter than ``min_face_size`` holds no findable face."""
+    return max(MIN_DETECTABLE_SIDE, int(min_face_size))
+
+
 @dataclass(frozen=True)
 class Detection:
     """The faces MTCNN found in one image, in pixels of that image.
@@ -58,6 +65,7 @@ class FaceDetector:
                            post_process=True, device=device)
         self.max_side = max_side
         self.batch_size = batch_size
+        self.min_side = smallest_detectable_side(min_face_size)
 
     def detect(self, image: Image.Image) -> Detection:
         """All faces in one RGB image, sorted left to right."""
@@ -72,6 +80,8 @@ class FaceDetector:
             if min(image.size) < MIN_DETECTABLE_SIDE:
                 continue
             small, scale = _shrink(image, self.max_side)
+            if min(small.size) < self.min_side:  # a 3000x20 strip: nothing MTCNN can scan, so no face
+                continue
             scaled[index] = (small, scale)
             groups[small.size].append(index)
         for indices in groups.values():

@@ -88,9 +88,11 @@ class EdgeClient:
             return False
 
     def create_collection(self, name: str, vectors_config: models.VectorParams,
-                          metadata: dict[str, Any] | None = None, **_: Any) -> bool:
+                          metadata: dict[str, Any] | None = None,
+                          quantization_config: models.ScalarQuantization | None = None, **_: Any) -> bool:
         from qdrant_edge import (Distance, EdgeConfig, EdgeOptimizersConfig, EdgeShard, EdgeVectorParams,
-                                 HnswIndexConfig, PayloadSchemaType, UpdateOperation)
+                                 HnswIndexConfig, PayloadSchemaType, ScalarQuantizationConfig, ScalarType,
+                                 UpdateOperation)
 
         if name in self._names() or name in self._aliases():
             raise ValueError(f"Collection {name} already exists")
@@ -100,6 +102,9 @@ class EdgeClient:
             vectors=EdgeVectorParams(size=vectors_config.size, distance=Distance.Cosine),
             hnsw_config=HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10000),
             optimizers=EdgeOptimizersConfig(indexing_threshold=_INDEXING_THRESHOLD_KB),
+            quantization_config=None if quantization_config is None else ScalarQuantizationConfig(
+                type=ScalarType.Int8, quantile=quantization_config.scalar.quantile,
+                always_ram=quantization_config.scalar.always_ram),
         )
         shard = EdgeShard.create(str(folder / "shard"), config)
         shard.update(UpdateOperation.create_field_index("person_id", PayloadSchemaType.Keyword))
@@ -184,13 +189,17 @@ class EdgeClient:
                 None if next_offset is None else str(next_offset))
 
     def query_points(self, collection_name: str, query: Sequence[float], limit: int = 10,
-                     with_payload: bool | Sequence[str] = True, **_: Any) -> Any:
-        from qdrant_edge import PayloadSelector, Query, QueryRequest, SearchParams
+                     with_payload: bool | Sequence[str] = True,
+                     search_params: models.SearchParams | None = None, **_: Any) -> Any:
+        from qdrant_edge import PayloadSelector, QuantizationSearchParams, Query, QueryRequest, SearchParams
 
         selector = with_payload if isinstance(with_payload, bool) else PayloadSelector.Include(list(with_payload))
+        quantization = search_params.quantization if search_params is not None else None
         hits = self._shard(collection_name).query(QueryRequest(
             limit=limit, query=Query.Nearest(list(query)), with_payload=selector,
-            params=SearchParams(hnsw_ef=max(_SEARCH_EF, limit))))
+            params=SearchParams(hnsw_ef=max(_SEARCH_EF, limit), quantization=None if quantization is None else
+                                QuantizationSearchParams(rescore=quantization.rescore,
+                                                         oversampling=quantization.oversampling))))
         return SimpleNamespace(points=[
             models.ScoredPoint(id=str(h.id), version=h.version, score=h.score, payload=h.payload) for h in hits])
 

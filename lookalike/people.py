@@ -11,11 +11,16 @@ import re
 import unicodedata
 
 _PREFIXES = ("pins_", "pins ")
+_WORD_BREAKS = re.compile(r"[\s_]+")
 _SEPARATORS = re.compile(r"[\s_\-.]+")
 
 
 def display_name(raw: str) -> str:
     """A readable name: known prefixes dropped, separators as spaces, words capitalised if all lower.
+
+    ``_`` and white space always separate words; ``-`` and ``.`` only in a name that has neither
+    (``"TONY-BLAIR"``), so ``"Roh_Moo-hyun"`` and ``"George W. Bush"`` keep their own. A name without
+    letters or digits gives ``""``.
 
     >>> display_name("pins_tony_blair")
     'Tony Blair'
@@ -24,9 +29,13 @@ def display_name(raw: str) -> str:
     for prefix in _PREFIXES:
         if name.lower().startswith(prefix):
             name = name[len(prefix):]
-    name = _SEPARATORS.sub(" ", name).strip()
+    breaks = _WORD_BREAKS if _WORD_BREAKS.search(name.strip()) else _SEPARATORS
+    name = breaks.sub(" ", name).strip(" -.")
+    if not any(ch.isalnum() for ch in name):
+        return ""
     if name.islower() or name.isupper():
-        name = " ".join(word[:1].upper() + word[1:].lower() for word in name.split(" "))
+        name = " ".join("-".join(part[:1].upper() + part[1:].lower() for part in word.split("-"))
+                        for word in name.split(" "))
     return name
 
 

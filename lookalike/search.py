@@ -106,15 +106,17 @@ class SearchResult:
 class LookalikeFinder:
     """The face pipeline and the store, checked to agree on the model fingerprint."""
 
-    def __init__(self, pipeline: FacePipeline, store: FaceStore, top_k: int = 5):
+    def __init__(self, pipeline: FacePipeline, store: FaceStore, top_k: int = 5, use_centroids: bool = False):
         self.pipeline = pipeline
         self.store = store
         self.top_k = top_k
+        self.use_centroids = use_centroids
 
     @classmethod
     def from_settings(cls, settings: Settings, wait_for_onnx: bool = True) -> "LookalikeFinder":
         """Pipeline and store as ``settings`` say (see :class:`FacePipeline` for ``wait_for_onnx``)."""
-        return cls(FacePipeline(settings, wait_for_onnx=wait_for_onnx), FaceStore.open(settings), settings.top_k)
+        return cls(FacePipeline(settings, wait_for_onnx=wait_for_onnx), FaceStore.open(settings), settings.top_k,
+                   settings.use_centroids)
 
     def check_index(self) -> int:
         """Faces in the index; raises ModelMismatchError if it was built with other weights."""
@@ -136,4 +138,4 @@ class LookalikeFinder:
 
     def matches_for(self, face: Face, top_k: int) -> list[Match]:
         """The ``top_k`` people most like one face."""
-        return [Match.from_stored(s) for s in self.store.query_people(face.vector, top_k)]
+        return [Match.from_stored(s) for s in self.store.query_people(face.vector, top_k, self.use_centroids)]

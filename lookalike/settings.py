@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         default=1280, ge=160, description="Images are shrunk to this longest side for detection (pixels)."
     )
     min_face_size: int = Field(default=40, ge=12, description="Smallest face MTCNN looks for (pixels).")
+    use_centroids: bool = Field(
+        default=False,
+        description="Query the per-person mean faces built by `python -m indexing --centroids` (one point "
+        "per person) instead of every face.",
+    )
     embedder: Literal["torch", "onnx"] = Field(
         default="onnx",
         description="'onnx' runs FaceNet in onnxruntime on the CPU (exported once, cached; ~3x faster at "

@@ -38,6 +38,11 @@ def person_filter(person: str) -> models.Filter:
     return models.Filter(must=[models.FieldCondition(key=PERSON_FIELD, match=models.MatchValue(value=person))])
 
 
+def centroids_collection(collection: str) -> str:
+    """The per-person collection beside a face collection version."""
+    return f"{collection}_centroids"
+
+
 def point_id(content_sha256: str) -> str:
     """The point id of a photo: uuid5 of its content hash, so one photo is one point wherever it came from."""
     return str(uuid.uuid5(POINT_NAMESPACE, content_sha256))
@@ -74,6 +79,8 @@ class FaceStore:
         self.alias = alias
         self.embedded = embedded
         self.where = where
+        # qdrant-client's local mode scans exactly and warns on every query that gets search params.
+        self._search_params = None if embedded and isinstance(client, QdrantClient) else _SEARCH
         # qdrant-client's embedded mode is not safe for concurrent calls from several threads.
         self._lock = threading.RLock() if embedded else None
 
@@ -150,20 +157,34 @@ class FaceStore:
         found = sorted((int(m.group(1)), n) for n in names if (m := pattern.match(n)))
         return [name for _, name in found]
 
-    def create_version(self, fingerprint: ModelFingerprint) -> str:
-        """A new empty collection ``<alias>_v<n+1>`` (512-d cosine, person index, fingerprint metadata)."""
+    def create_version(self, fingerprint: ModelFingerprint, quantization: str | None = None) -> str:
+        """A new empty collection ``<alias>_v<n+1>`` (512-d cosine, person index, fingerprint metadata).
+
+        ``quantization="int8"`` adds Qdrant scalar quantization (int8 copies of the vectors kept in
+        RAM, 4x smaller; queries rescore with the float vectors, so scores stay exact).
+        """
         existing = self.versions()
         number = int(existing[-1].rsplit("_v", 1)[1]) + 1 if existing else 1
         name = f"{self.alias}_v{number}"
+        self._create(name, fingerprint, quantization)
+        return name
+
+    def _create(self, name: str, fingerprint: ModelFingerprint, quantization: str | None) -> None:
+        if quantization not in (None, "none", "int8"):
+            raise ValueError(f"unknown quantization '{quantization}' (use int8 or none)")
+        config = None
+        if quantization == "int8":
+            config = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+                type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
         with self._guard():
             self.client.create_collection(
                 name,
                 vectors_config=models.VectorParams(size=EMBEDDING_SIZE, distance=models.Distance.COSINE),
+                quantization_config=config,
                 metadata={"fingerprint": fingerprint.as_dict()},
             )
             if not self.embedded:  # the embedded store ignores payload indexes
                 self.client.create_payload_index(name, PERSON_FIELD, models.PayloadSchemaType.KEYWORD)
-        return name
 
     def point_alias_to(self, collection: str) -> None:
         """Move the alias to ``collection`` in one atomic call."""
@@ -175,15 +196,19 @@ class FaceStore:
         with self._guard():
             self.client.update_collection_aliases(change_aliases_operations=operations)
 
-    def ensure_collection(self, fingerprint: ModelFingerprint) -> str:
+    def ensure_collection(self, fingerprint: ModelFingerprint, quantization: str | None = None) -> str:
         """The collection behind the alias, created as ``_v1`` (with the alias) when there is none.
+
+        A version left without the alias by a first run killed between creating it and pointing
+        the alias at it is adopted, so the next run resumes it instead of starting ``_v2``.
 
         Raises:
             ModelMismatchError: the existing collection was built with other weights.
         """
         current = self.current_collection()
         if current is None:
-            current = self.create_version(fingerprint)
+            existing = self.versions()
+            current = existing[-1] if existing else self.create_version(fingerprint, quantization)
             self.point_alias_to(current)
         self.check_fingerprint(fingerprint, current)
         return current
@@ -195,7 +220,47 @@ class FaceStore:
         with self._guard():
             for name in stale:
                 self.client.delete_collection(name)
+                if self.client.collection_exists(centroids_collection(name)):
+                    self.client.delete_collection(centroids_collection(name))
         return stale
+
+    def build_centroids(self, collection: str, fingerprint: ModelFingerprint) -> int:
+        """(Re)build ``<collection>_centroids``: one point per person, the normalised mean of their faces.
+
+        Each person's point carries the payload of their most central photo plus ``photos`` (their
+        count). Cost: one pass over every vector and a collection of one point per person; gain: a
+        query scans people instead of faces and needs no grouping (scores are to the mean face).
+        Returns the number of people.
+        """
+        sums: dict[str, np.ndarray] = {}
+        members: dict[str, list[tuple[str, np.ndarray]]] = {}
+        offset = None
+        while True:
+            with self._guard():
+                records, offset = self.client.scroll(collection, limit=1024, offset=offset,
+                                                     with_payload=[PERSON_FIELD], with_vectors=True)
+            for record in records:
+                person = (record.payload or {}).get(PERSON_FIELD)
+                vector = np.asarray(record.vector, np.float32)
+                if person:
+                    sums[person] = sums.get(person, 0) + vector
+                    members.setdefault(person, []).append((str(record.id), vector))
+            if offset is None:
+                break
+        name = centroids_collection(collection)
+        with self._guard():
+            if self.client.collection_exists(name):
+                self.client.delete_collection(name)
+        self._create(name, fingerprint, None)
+        for start in range(0, len(sums), 256):
+            chunk = list(sums)[start:start + 256]
+            centres = {p: sums[p] / max(float(np.linalg.norm(sums[p])), 1e-12) for p in chunk}
+            central = {p: max(members[p], key=lambda m: float(m[1] @ centres[p]))[0] for p in chunk}
+            payloads = self.payloads(list(central.values()), collection)
+            self.upsert([FacePoint(str(uuid.uuid5(POINT_NAMESPACE, "person:" + p)), centres[p],
+                                   {**payloads.get(central[p], {}), "photos": len(members[p])}) for p in chunk], name)
+        self.optimize(name)
+        return len(sums)
 
     def stored_fingerprint(self, collection: str | None = None) -> dict[str, str] | None:
         """The fingerprint a collection records, or None when it records none."""
@@ -283,19 +348,31 @@ class FaceStore:
                 if offset is None:
                     return out
 
-    def query_people(self, vector: np.ndarray, top_k: int) -> list[StoredMatch]:
+    def query_people(self, vector: np.ndarray, top_k: int, use_centroids: bool = False) -> list[StoredMatch]:
         """The ``top_k`` most similar people, each once with their best point, best first.
+
+        With ``use_centroids`` the query runs on the per-person mean faces (:meth:`build_centroids`) when
+        the current version has them: scores are then to a person's mean face.
 
         Raises:
             EmptyIndexError: no collection behind the alias, or it is empty.
         """
         vector = np.asarray(vector, np.float32).tolist()
+        if use_centroids:
+            current = self.current_collection()
+            centroids = centroids_collection(current) if current else None
+            with self._guard():
+                has_centroids = centroids is not None and self.client.collection_exists(centroids)
+                hits = self.client.query_points(centroids, query=vector, limit=top_k, with_payload=True,
+                                                search_params=self._search_params).points if has_centroids else None
+            if hits:
+                return [StoredMatch(str(h.id), min(1.0, max(-1.0, float(h.score))), h.payload or {}) for h in hits]
         limit = max(32, 8 * top_k)
         while True:
             with self._guard():
                 try:
                     hits = self.client.query_points(self.alias, query=vector, limit=limit,
-                                                    with_payload=[PERSON_FIELD]).points
+                                                    with_payload=[PERSON_FIELD], search_params=self._search_params).points
                 except ValueError as exc:  # the embedded stores: "Collection ... not found"
                     if "not found" not in str(exc):
                         raise
@@ -323,6 +400,10 @@ class FaceStore:
             f"The index '{self.alias}' in {self.where} is empty: build it with `python -m indexing` "
             "(stop the app first when it uses the embedded store)."
         )
+
+
+_SEARCH = models.SearchParams(quantization=models.QuantizationSearchParams(rescore=True, oversampling=2.0))
+"""With int8 quantization: rescore candidates with the float vectors (exact cosines); else ignored."""
 
 
 class _NullLock:

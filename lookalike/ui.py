@@ -18,9 +18,11 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 from PIL import Image, ImageDraw, ImageFont
@@ -40,15 +42,19 @@ EMPTY_INDEX_HELP = (
     "first, then start it again."
 )
 CREDITS = (
-    "Celebrity photos: the Hugging Face datasets [lansinuote/simple_facenet]"
-    "(https://huggingface.co/datasets/lansinuote/simple_facenet) and, for biographies, "
-    "[ashraq/tmdb-celeb-10k](https://huggingface.co/datasets/ashraq/tmdb-celeb-10k) (TMDB). "
+    "Celebrity photos and biographies: the Hugging Face datasets "
+    "[ashraq/tmdb-celeb-10k](https://huggingface.co/datasets/ashraq/tmdb-celeb-10k) (data from TMDB; this product "
+    "uses the TMDB API but is not endorsed or certified by TMDB), "
+    "[tonyassi/celebrity-1000](https://huggingface.co/datasets/tonyassi/celebrity-1000) and "
+    "[lansinuote/simple_facenet](https://huggingface.co/datasets/lansinuote/simple_facenet). "
     "Faces: [facenet-pytorch](https://github.com/timesler/facenet-pytorch) (MTCNN, InceptionResnetV1 "
     "VGGFace2). Search: [Qdrant](https://qdrant.tech)."
 )
 PRIVACY = "Privacy: your photo is used for this one search and then deleted; photos are never stored or logged."
 INTERNAL_ERROR = "Something went wrong while searching this photo; please try another one."
 MISSING_UPLOAD = "That photo was deleted after the last search (photos are not kept): please add it again."
+STORE_RETRY_S = 10.0
+"""After the store failed to open, a request retries opening it at most this often (seconds)."""
 BOX_COLOURS = ["#ff3b30", "#34c759", "#007aff", "#ff9500", "#af52de", "#00c7be", "#ffcc00", "#ff2d55"]
 
 API_DESCRIPTION = (
@@ -90,13 +96,39 @@ class LookalikeUI:
     """The handlers behind the page and the API, around one finder.
 
     ``finder`` is None when the app could not start its models or store; ``problem`` then says why,
-    and every request answers with it.
+    and every request answers with it. With ``reopen`` (a callable that makes the finder, raising a
+    :class:`LookalikeError` while it still cannot), a request retries it at most once per
+    ``retry_after_s`` seconds (default :data:`STORE_RETRY_S`): an embedded store held by the indexer at
+    start-up, say, is picked up once the indexer has released it, without restarting the app.
     """
 
-    def __init__(self, finder: LookalikeFinder | None, problem: LookalikeError | None = None):
+    def __init__(self, finder: LookalikeFinder | None, problem: LookalikeError | None = None,
+                 reopen: Callable[[], LookalikeFinder] | None = None, retry_after_s: float | None = None):
         self.finder = finder
         self.problem = problem
         self.default_top_k = min(MAX_TOP_K, finder.top_k) if finder else 5
+        self.reopen = reopen
+        self.retry_after_s = STORE_RETRY_S if retry_after_s is None else retry_after_s
+        self._next_retry = time.monotonic() + self.retry_after_s  # start-up has just tried
+        self._reopen_lock = threading.Lock()
+
+    def current_finder(self) -> LookalikeFinder | None:
+        """The finder, opened now if start-up failed, ``reopen`` is set and the cool-down has passed."""
+        if self.finder is not None or self.reopen is None:
+            return self.finder
+        with self._reopen_lock:
+            if self.finder is None and time.monotonic() >= self._next_retry:
+                try:
+                    self.finder = self.reopen()
+                    self.problem = None
+                    log.info("the store could be opened now; searching")
+                except LookalikeError as exc:
+                    self.problem = exc
+                except Exception as exc:  # never the details (they may name a secret) in the log
+                    log.error("reopening the store failed: %s", type(exc).__name__)
+                finally:
+                    self._next_retry = time.monotonic() + self.retry_after_s
+        return self.finder
 
     # -- the core call ---------------------------------------------------------------------------
 
@@ -106,17 +138,19 @@ class LookalikeUI:
         Raises:
             LookalikeError: the photo cannot be used or the index cannot answer.
         """
-        if self.finder is None:
+        finder = self.current_finder()
+        if finder is None:
+            _forget_upload(photo)  # not searched, and not kept either
             raise self.problem or LookalikeError("The app is not ready.")
         if photo is None:
             raise _NoPhoto("Add a photo first: upload one or take a webcam snapshot.")
         if isinstance(photo, (str, os.PathLike)) and not Path(photo).exists():
             raise _NoPhoto(MISSING_UPLOAD)
         try:
-            image = self.finder.pipeline.load(photo)
+            image = finder.pipeline.load(photo)
         finally:
             _forget_upload(photo)
-        result = self.finder.find(image, _clamp_top_k(top_k, self.default_top_k))
+        result = finder.find(image, _clamp_top_k(top_k, self.default_top_k))
         return Lookup(draw_faces(image, result), result)
 
     # -- handlers --------------------------------------------------------------------------------
@@ -182,10 +216,11 @@ class LookalikeUI:
 
     def banner(self) -> str:
         """The start-up / page-load notice about the index: empty, unreachable or built by other weights."""
-        if self.finder is None:
+        finder = self.current_finder()
+        if finder is None:
             return _status(_message(self.problem), error=True)
         try:
-            count = self.finder.check_index()
+            count = finder.check_index()
         except ModelMismatchError as exc:
             return _status(str(exc), error=True)
         except LookalikeError as exc:
@@ -205,12 +240,14 @@ class _NoPhoto(LookalikeError):
 # -- building the page -------------------------------------------------------------------------------
 
 
-def build_app(finder: LookalikeFinder | None, problem: LookalikeError | None = None) -> gr.Blocks:
+def build_app(finder: LookalikeFinder | None, problem: LookalikeError | None = None,
+              reopen: Callable[[], LookalikeFinder] | None = None) -> gr.Blocks:
     """The whole app as a ``gr.Blocks`` with its queue configured; launch it with :func:`launch_kwargs`.
 
-    ``finder`` None (with ``problem``) builds a page that explains why it cannot search.
+    ``finder`` None (with ``problem``) builds a page that explains why it cannot search; with
+    ``reopen`` as well, requests retry making the finder (see :class:`LookalikeUI`).
     """
-    ui = LookalikeUI(finder, problem)
+    ui = LookalikeUI(finder, problem, reopen)
     start_banner = ui.banner()  # checks the index once at start-up (and logs what it found)
     if start_banner:
         log.warning("index check at start-up: %s", start_banner.strip("> ⚠️*"))
