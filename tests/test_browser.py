@@ -184,3 +184,30 @@ def test_app_embedded_in_an_iframe_answers_an_upload(playwright, app_server, app
     finally:
         browser.close()
         server.shutdown()
+
+
+def test_match_shows_its_biography(playwright, app_server, tmp_path):
+    import datasets
+
+    from fixtures_app import BIOS
+
+    rows = datasets.load_dataset(str(BIOS), split="train").cast_column("image", datasets.Image(decode=False))
+    row = next(r for r in rows if r["name"] == "Tony Blair")
+    assert row["biography"]
+    photo = tmp_path / "tony_blair.jpg"
+    photo.write_bytes(row["image"]["bytes"])
+    browser = open_browser(playwright)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(app_server.url)
+        assert row["biography"] not in page.content()
+        upload_and_find(page, photo)
+        shown = captions(page)
+        assert shown[0][0] == "Tony Blair" and shown[0][1] >= 99
+        details = page.locator("#details")
+        details.get_by_text(row["biography"], exact=False).first.wait_for(timeout=TIMEOUT_MS)
+        text = details.inner_text()
+        assert "Tony Blair" in text and row["biography"] in text
+        screenshot(page, tmp_path, "biography.png")
+    finally:
+        browser.close()
