@@ -13,8 +13,10 @@ import os
 import gradio as gr
 
 from lookalike.errors import LookalikeError
+from lookalike.faces import FacePipeline
 from lookalike.search import LookalikeFinder
 from lookalike.settings import Settings
+from lookalike.store import FaceStore
 from lookalike.ui import build_app, launch_kwargs
 
 log = logging.getLogger("lookalike.app")
@@ -41,10 +43,20 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
     # CPU instead of fighting over it (OpenMP threads spin-wait badly when cores are oversubscribed).
     torch.set_num_threads(int(os.environ.get("LOOKALIKE_TORCH_THREADS", "1")))
     try:
-        finder = LookalikeFinder.from_settings(settings, wait_for_onnx=False)
-    except LookalikeError as exc:  # weights missing, store locked: the page says so instead of crashing
+        pipeline = FacePipeline(settings, wait_for_onnx=False)
+    except LookalikeError as exc:  # weights missing: the page says so instead of crashing
         log.error("cannot search: %s", exc)
         return build_app(None, exc)
+
+    def open_finder() -> LookalikeFinder:
+        return LookalikeFinder(pipeline, FaceStore.open(settings), settings.top_k,
+                               getattr(settings, "use_centroids", False))
+
+    try:
+        finder = open_finder()
+    except LookalikeError as exc:  # store locked or unusable: the page says so, requests retry opening it
+        log.error("cannot search: %s", exc)
+        return build_app(None, exc, reopen=open_finder)
     try:
         warm_up(finder)
     except Exception as exc:  # warming up is an optimisation only
