@@ -235,7 +235,8 @@ def main(argv=None) -> int:
         print(C.table(["path", "photo", "p50 ms", "p95 ms", "runs"], rows))
         print()
         if reference:
-            default = "ours: torch, edge, min_face 40"
+            defaults = Settings()
+            default = f"ours: {defaults.embedder}, {defaults.embedded_engine}, min_face {defaults.min_face_size}"
             ratio_rows = []
             for photo_label, ref in reference.items():
                 candidates = {k[0]: v for k, v in ours.items() if k[1] == photo_label}

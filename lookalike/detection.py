@@ -77,8 +77,6 @@ class FaceDetector:
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         scaled: dict[int, tuple[Image.Image, float]] = {}
         for index, image in enumerate(images):
-            if min(image.size) < MIN_DETECTABLE_SIDE:
-                continue
             small, scale = _shrink(image, self.max_side)
             if min(small.size) < self.min_side:  # a 3000x20 strip: nothing MTCNN can scan, so no face
                 continue
