@@ -108,3 +108,18 @@ def one_torch_thread(torch_home_single_threaded):
 
 CORE_FIXTURES = ("torch_home_single_threaded", "one_torch_thread")
 """``pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)`` in a module that runs the models."""
+
+
+@pytest.fixture
+def cli(monkeypatch, pipeline, tmp_path):
+    """``indexing.cli.main`` in this process, on an embedded store under ``tmp_path/cli``, with the
+    session's (real) face pipeline instead of loading the models again for every call."""
+    import lookalike.faces
+    from indexing.cli import main
+
+    monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "cli"))
+    monkeypatch.setenv("LOOKALIKE_DEVICE", "cpu")
+    for name in ("QDRANT_URL", "QDRANT_API_KEY", "LOOKALIKE_QDRANT_URL", "LOOKALIKE_COLLECTION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(lookalike.faces, "FacePipeline", lambda settings=None: pipeline)
+    return main

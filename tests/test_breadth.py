@@ -440,21 +440,6 @@ def test_source_options_override_the_call_defaults(tmp_path):
         open_sources(f"{dataset}?name=person")
 
 
-@pytest.fixture
-def cli(monkeypatch, pipeline, tmp_path):
-    """``indexing.cli.main`` in this process on an embedded store under ``tmp_path/cli``, with the
-    session's face pipeline."""
-    import lookalike.faces
-    from indexing.cli import main
-
-    monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "cli"))
-    monkeypatch.setenv("LOOKALIKE_DEVICE", "cpu")
-    for name in ("QDRANT_URL", "QDRANT_API_KEY", "LOOKALIKE_QDRANT_URL", "LOOKALIKE_COLLECTION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(lookalike.faces, "FacePipeline", lambda settings=None: pipeline)
-    return main
-
-
 def test_cli_two_sources_with_different_name_columns(cli, tmp_path, capsys):
     from lookalike.settings import Settings
     from lookalike.store import FaceStore

@@ -85,21 +85,6 @@ def _cli_env(data_dir: Path, torch_home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def cli(monkeypatch, pipeline, tmp_path):
-    """``indexing.cli.main`` in this process, on an embedded store under ``tmp_path/cli``, with the
-    session's (real) face pipeline instead of loading the models again for every call."""
-    import lookalike.faces
-    from indexing.cli import main
-
-    monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "cli"))
-    monkeypatch.setenv("LOOKALIKE_DEVICE", "cpu")
-    for name in ("QDRANT_URL", "QDRANT_API_KEY", "LOOKALIKE_QDRANT_URL", "LOOKALIKE_COLLECTION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(lookalike.faces, "FacePipeline", lambda settings=None: pipeline)
-    return main
-
-
 # -- a whole folder, indexed once for the module ---------------------------------------------------
 
 
@@ -288,7 +273,8 @@ def test_dataset_rows_without_image_or_name_are_skipped(pipeline, store, tmp_pat
     assert store.ids() == {_expected_id(photos[0]), _expected_id(photos[2])}
     first = store.payloads([_expected_id(photos[0])])[_expected_id(photos[0])]
     assert first["metadata"] == {"biography": "A comedian."} and first["sources"] == ["ds:train:0"]
-    assert store.payloads([_expected_id(photos[2])])[_expected_id(photos[2])]["metadata"] == {}
+    # metadata belongs to the person: the row without a biography gets the one another row gave
+    assert store.payloads([_expected_id(photos[2])])[_expected_id(photos[2])]["metadata"] == {"biography": "A comedian."}
     assert open_sources(str(tmp_path / "ds"))[0].names() == ["Jerry Seinfeld", "Jerry Seinfeld", "", "Jerry Seinfeld"]
 
 

@@ -43,7 +43,7 @@ def test_defaults(clean_env):
     assert settings.max_image_pixels == 50_000_000
     assert settings.detect_max_side == 1280
     assert settings.min_face_size == 40
-    assert settings.embedder == "torch"
+    assert settings.embedder == "onnx"
     assert settings.qdrant_timeout_s > 0
     assert Settings(device="cpu").resolved_device() == "cpu"
     assert settings.resolved_device() in {"cpu", "cuda"}
