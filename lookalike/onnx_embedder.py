@@ -58,6 +58,10 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3
+        # No busy-waiting between runs: spinning threads would steal the CPU from MTCNN, which runs in
+        # torch right before each embedding (measured: detection 40 ms -> 70 ms on 2 cores with spinning).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.batch_size = batch_size
 
