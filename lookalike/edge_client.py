@@ -45,23 +45,27 @@ class EdgeClient:
             self._lock_file.close()
             raise RuntimeError(f"Storage folder {self.path} is already accessed by another process.") from None
         self._shards: dict[str, Any] = {}
+        # This process holds the folder alone, so the collection names and aliases are read once here
+        # and kept in step with every change below: no file system access on the query path.
+        file = self.path / "aliases.json"
+        self._alias_map: dict[str, str] = json.loads(file.read_text()) if file.exists() else {}
+        self._collections = {p.name for p in (self.path / "collections").iterdir()
+                             if p.is_dir() and (p / "collection.json").exists()}
         self.closed = False
 
     # -- collections and aliases -----------------------------------------------------------------
 
     def _aliases(self) -> dict[str, str]:
-        file = self.path / "aliases.json"
-        return json.loads(file.read_text()) if file.exists() else {}
+        return dict(self._alias_map)
 
     def _names(self) -> list[str]:
-        return sorted(p.name for p in (self.path / "collections").iterdir()
-                      if p.is_dir() and (p / "collection.json").exists())
+        return sorted(self._collections)
 
     def _resolve(self, name: str) -> str:
-        if name in self._names():
+        if name in self._collections:
             return name
-        target = self._aliases().get(name)
-        if target is None or target not in self._names():
+        target = self._alias_map.get(name)
+        if target is None or target not in self._collections:
             raise ValueError(f"Collection {name} not found")
         return target
 
@@ -110,19 +114,20 @@ class EdgeClient:
         shard.update(UpdateOperation.create_field_index("person_id", PayloadSchemaType.Keyword))
         self._shards[name] = shard
         _write_json(folder / "collection.json", {"metadata": metadata or {}})
+        self._collections.add(name)
         return True
 
     def get_collection(self, name: str) -> Any:
         real = self._resolve(name)
         meta = json.loads((self.path / "collections" / real / "collection.json").read_text())
-        return SimpleNamespace(config=SimpleNamespace(metadata=meta.get("metadata") or None),
-                               points_count=self._shard(real).count(_count_request()))
+        return SimpleNamespace(config=SimpleNamespace(metadata=meta.get("metadata") or None))
 
     def delete_collection(self, name: str) -> bool:
         shard = self._shards.pop(name, None)
         if shard is not None:
             shard.close()
         shutil.rmtree(self.path / "collections" / name, ignore_errors=True)
+        self._collections.discard(name)
         return True
 
     def update_collection_aliases(self, change_aliases_operations: Sequence[Any], **_: Any) -> bool:
@@ -139,6 +144,7 @@ class EdgeClient:
             else:
                 raise ValueError(f"Unsupported alias operation: {op}")
         _write_json(self.path / "aliases.json", aliases)
+        self._alias_map = aliases
         return True
 
     def create_payload_index(self, *_: Any, **__: Any) -> None:
