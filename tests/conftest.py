@@ -1,41 +1,86 @@
-"""Shared fixtures: stand-in FaceNet weights in a temporary TORCH_HOME, the real MTCNN, the photos
-of ``../shared/faces`` and embedded Qdrant stores in temporary folders.
+"""Shared fixtures: stand-in FaceNet weights in a temporary TORCH_HOME, the real MTCNN, the committed test
+photos (``tests/data``, see ``tests/support.py``), datasets built from them in the hub layouts, and
+embedded Qdrant stores in temporary folders. Nothing outside the repository is read.
 
-The stand-in weights (``../shared/tools/test_weights.py``) load through facenet-pytorch's real
-``pretrained="vggface2"`` path. They prove mechanics, not accuracy: no figure made with them is one.
+The stand-in weights load through facenet-pytorch's real ``pretrained="vggface2"`` path. They prove
+mechanics, not accuracy: no figure made with them is one. Tests marked ``real_weights`` use the real
+vggface2 file where it exists (the weekly quality job downloads it) and are skipped elsewhere.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-FACES = SHARED / "faces"
-FIVE_TRAIN = FACES / "five_celebs" / "train"
-FIVE_VAL = FACES / "five_celebs" / "val"
-LFW = FACES / "lfw_dev"
-MULTIFACE = FACES / "multiface.jpg"
+from support import (  # noqa: F401  (re-exported: the test modules import these names from conftest)
+    DATA,
+    FIVE_TRAIN,
+    FIVE_VAL,
+    LFW,
+    MULTIFACE,
+    ROOT,
+    WEIGHTS_FILE_NAME,
+    build_bios_dataset,
+    build_simple_facenet_dataset,
+    image_files,
+    write_standin_weights,
+)
+
+# Where a real vggface2 file would be, read before the session points TORCH_HOME at the stand-ins.
+REAL_WEIGHTS = Path(os.environ.get("LOOKALIKE_REAL_WEIGHTS") or Path(
+    os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "torch"
+) / "checkpoints" / WEIGHTS_FILE_NAME)
+
+# Datasets in the layouts of the default hub datasets, built from the committed photos once per session
+# (``pytest_sessionstart``) into a temporary folder removed at the end. Their folder names are the
+# sources' labels in the payloads (``celebrity_bios_mini:train:3``).
+BUILT = Path(tempfile.mkdtemp(prefix="lookalike-test-datasets-"))
+BIOS = BUILT / "celebrity_bios_mini"
+"""``ashraq/tmdb-celeb-10k`` layout: the 31 LFW people, one photo each, ``name`` + TMDB metadata columns."""
+CELEBRITY_MINI = BUILT / "celebrity_mini"
+"""``lansinuote/simple_facenet`` layout: five_celebs, 92 train + 24 test rows, ``image`` + ``label``."""
 
 
-def image_files(folder: Path) -> list[Path]:
-    """Every image file below ``folder``, sorted."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+def pytest_sessionstart(session: pytest.Session) -> None:
+    build_bios_dataset(BIOS)
+    build_simple_facenet_dataset(CELEBRITY_MINI)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(BUILT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def torch_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A temporary TORCH_HOME holding stand-in vggface2 weights, set for the whole session."""
+def torch_home(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """A temporary TORCH_HOME holding stand-in vggface2 weights, set for the whole session.
+
+    The weights are calibrated on one torch thread (OpenMP's spinning threads make it 5x slower on a
+    busy 2-core machine) and kept in pytest's cache, keyed by the code and photos that make them.
+    """
+    import torch
+
     home = tmp_path_factory.mktemp("torch_home")
-    subprocess.run([sys.executable, str(SHARED / "tools" / "test_weights.py"), str(home)], check=True,
-                   capture_output=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cache = getattr(pytestconfig, "cache", None)  # None with -p no:cacheprovider
+        write_standin_weights(home, cache.mkdir("standin-weights") if cache else None)
+    finally:
+        torch.set_num_threads(threads)
     os.environ["TORCH_HOME"] = str(home)
     return home
+
+
+@pytest.fixture(scope="session")
+def real_weights() -> Path:
+    """The real vggface2 weights file, or a skip where it is absent (it cannot be downloaded here)."""
+    if not REAL_WEIGHTS.is_file():
+        pytest.skip(f"the real vggface2 weights are not at {REAL_WEIGHTS} (the weekly quality job downloads them)")
+    return REAL_WEIGHTS
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +88,7 @@ def base_settings(torch_home: Path, tmp_path_factory: pytest.TempPathFactory):
     """Settings for an embedded store in a session-wide temporary folder, on the CPU."""
     from lookalike.settings import Settings
 
-    return Settings(data_dir=tmp_path_factory.mktemp("data"), device="cpu", qdrant_url=None)
+    return Settings(data_dir=tmp_path_factory.mktemp("data"), device="cpu", qdrant_url=None, weights=None)
 
 
 @pytest.fixture(scope="session")
@@ -74,29 +119,8 @@ def store(settings):
 from fixtures_app import app_index, app_server  # noqa: E402,F401
 
 
-# -- appended for the core's tests (test_images/faces/weights/store/search/settings) ---------------
-
-
-@pytest.fixture(scope="session")
-def torch_home_single_threaded(request: pytest.FixtureRequest) -> Path:
-    """``torch_home``, created (if nobody has yet) with ``OMP_NUM_THREADS=1``.
-
-    On a busy 2-core machine OpenMP's spinning threads make the calibration 5x slower (125 s
-    against 23 s). List this fixture first in ``usefixtures`` so it runs before ``pipeline``.
-    """
-    before = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    try:
-        return request.getfixturevalue("torch_home")
-    finally:
-        if before is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = before
-
-
 @pytest.fixture(scope="module")
-def one_torch_thread(torch_home_single_threaded):
+def one_torch_thread(torch_home):
     """torch on one thread for a module (restored after): 5-15x less CPU on a shared 2-core machine."""
     import torch
 
@@ -106,7 +130,7 @@ def one_torch_thread(torch_home_single_threaded):
     torch.set_num_threads(before)
 
 
-CORE_FIXTURES = ("torch_home_single_threaded", "one_torch_thread")
+CORE_FIXTURES = ("torch_home", "one_torch_thread")
 """``pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)`` in a module that runs the models."""
 
 

@@ -1,5 +1,5 @@
 """Fixtures of the app's tests (``test_app.py``, ``test_browser.py``): a small embedded index built from
-``../shared`` once per session, and the app launched on 127.0.0.1 over it.
+the committed test photos once per session, and the app launched on 127.0.0.1 over it.
 
 The index: the first 4 photos of each of the 5 people of ``five_celebs/train`` (copied to a temporary
 folder) plus the 31 one-photo people of ``datasets/celebrity_bios_mini`` (with biographies): 36 people,
@@ -8,16 +8,14 @@ more than any test asks matches for.
 
 from __future__ import annotations
 
-import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIVE_TRAIN = SHARED / "faces" / "five_celebs" / "train"
-BIOS = SHARED / "datasets" / "celebrity_bios_mini"
+from conftest import BIOS
+from support import FIVE_TRAIN, copy_photos, free_port, image_files
+
 PER_PERSON = 4
 
 
@@ -34,12 +32,6 @@ class RunningApp:
     url: str
     demo: object
     finder: object
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def launch(finder, problem=None) -> RunningApp:
@@ -60,14 +52,8 @@ def app_index(base_settings, pipeline, tmp_path_factory) -> AppIndex:
     from lookalike.people import person_id
     from lookalike.store import FaceStore
 
-    folder = tmp_path_factory.mktemp("app_faces")
-    photos: dict[str, list[Path]] = {}
-    for person in sorted(p for p in FIVE_TRAIN.iterdir() if p.is_dir()):
-        chosen = sorted(person.glob("*.jpg"))[:PER_PERSON]
-        (folder / person.name).mkdir()
-        for src in chosen:
-            shutil.copy(src, folder / person.name / src.name)
-        photos[person_id(person.name)] = [folder / person.name / src.name for src in chosen]
+    folder = copy_photos(FIVE_TRAIN, tmp_path_factory.mktemp("app_faces"), PER_PERSON)
+    photos = {person_id(person.name): image_files(person) for person in sorted(folder.iterdir())}
     settings = base_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("app_data")})
     store = FaceStore.open(settings)
     report = Indexer(pipeline, store).run(open_sources(str(folder)) + open_sources(str(BIOS)), progress=False)

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fixtures_app import BIOS, launch
+from conftest import BIOS, MULTIFACE
+from fixtures_app import launch
 
-MULTIFACE = Path(__file__).resolve().parents[2] / "shared" / "faces" / "multiface.jpg"
 CAPTION = re.compile(r"^.+ — \d{1,3} %$")
 
 

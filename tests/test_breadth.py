@@ -1,6 +1,6 @@
 """Breadth (issue 8): several sources in one collection, one identity per person, biographies in results.
 
-Real parts: the real MTCNN, stand-in FaceNet weights, the photos and datasets of ``../shared``, embedded
+Real parts: the real MTCNN, stand-in FaceNet weights, the committed test photos and datasets built from them, embedded
 Qdrant stores in temporary folders. Each merged index is built once for the module; the small fixture
 sources are built in the tests from real face photos.
 """
@@ -15,13 +15,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import CORE_FIXTURES, LFW, SHARED, image_files
+from conftest import BIOS, CELEBRITY_MINI, CORE_FIXTURES, LFW, image_files
 from lookalike.people import display_name, person_id
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
-BIOS = SHARED / "datasets" / "celebrity_bios_mini"
-CELEBRITY_MINI = SHARED / "datasets" / "celebrity_mini"
+LFW_PHOTOS = 31 * 8
+"""The committed LFW photos: the first 8 of each of 31 people."""
 MINI_PEOPLE = {"ben-affleck", "elton-john", "jerry-seinfeld", "madonna", "mindy-kaling"}
 
 
@@ -112,7 +112,7 @@ def _lfw(person: str, *which: int) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def lfw_photos() -> dict[str, dict[str, Path]]:
-    """person id -> {sha256: file} of every lfw_dev folder photo (distinct photos by content)."""
+    """person id -> {sha256: file} of every committed LFW photo (distinct photos by content)."""
     out: dict[str, dict[str, Path]] = {}
     for folder in sorted(p for p in LFW.iterdir() if p.is_dir()):
         out[person_id(folder.name)] = {_sha(f.read_bytes()): f for f in image_files(folder)}
@@ -130,7 +130,7 @@ def mini() -> dict[tuple[str, int], dict]:
 
 
 def test_shared_data_is_what_the_tests_assume(lfw_photos, bios, mini):
-    assert len(lfw_photos) == 31 and sum(len(v) for v in lfw_photos.values()) == 620
+    assert len(lfw_photos) == 31 and sum(len(v) for v in lfw_photos.values()) == LFW_PHOTOS
     assert len(bios) == 31 and {person_id(r["name"]) for r in bios.values()} == set(lfw_photos)
     for row in bios.values():  # each bios photo is one of that person's folder photos
         assert row["sha"] in lfw_photos[person_id(row["name"])] and row["biography"]
@@ -138,12 +138,12 @@ def test_shared_data_is_what_the_tests_assume(lfw_photos, bios, mini):
     assert {split for split, _ in mini} == {"train", "test"}
 
 
-# -- lfw_dev + celebrity_bios_mini in one run ------------------------------------------------------------
+# -- lfw + celebrity_bios_mini in one run ------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def merged(pipeline, base_settings, tmp_path_factory):
-    """celebrity_bios_mini (first: its names and biographies win) and lfw_dev, indexed in one run."""
+    """celebrity_bios_mini (first: its names and biographies win) and lfw, indexed in one run."""
     from lookalike.search import LookalikeFinder
 
     store = _open_store(base_settings, tmp_path_factory.mktemp("merged"))
@@ -173,13 +173,13 @@ def test_same_photo_from_two_sources_is_one_point_listing_both(merged, bios, lfw
         payload = by_id[_pid_of(row["bytes"])]
         folder_file = lfw_photos[person_id(row["name"])][row["sha"]]
         assert sorted(payload["sources"]) == sorted([
-            f"celebrity_bios_mini:{split}:{index}", f"lfw_dev:{folder_file.parent.name}/{folder_file.name}"])
+            f"celebrity_bios_mini:{split}:{index}", f"lfw:{folder_file.parent.name}/{folder_file.name}"])
         assert payload["content_sha256"] == row["sha"]
-    # 651 rows, 620 distinct photos: the 31 bios photos were not embedded twice
-    assert merged.report.images_seen == 651
+    # 31 + LFW_PHOTOS rows, LFW_PHOTOS distinct photos: the 31 bios photos were not embedded twice
+    assert merged.report.images_seen == 31 + LFW_PHOTOS
     assert merged.report.skipped == Counter(), merged.report.skipped  # the same-photo rows are in different batches
-    assert merged.report.faces_indexed + merged.report.already_indexed == 651
-    assert merged.report.faces_indexed == len(merged.records) == merged.store.count() == 620
+    assert merged.report.faces_indexed + merged.report.already_indexed == 31 + LFW_PHOTOS
+    assert merged.report.faces_indexed == len(merged.records) == merged.store.count() == LFW_PHOTOS
     assert sum(len(r.payload["sources"]) == 2 for r in merged.records) == 31
 
 
@@ -206,7 +206,7 @@ def test_query_returns_each_person_once_with_the_biography(merged, lfw_photos, b
         assert len(people) == 31 and set(people) == set(lfw_photos), person  # everybody, each once
         best = main.matches[0]
         assert best.person_id == person and best.score == pytest.approx(1.0, abs=1e-3), person
-        assert best.sources == [f"lfw_dev:{query.parent.name}/{query.name}"]  # not the bios photo
+        assert best.sources == [f"lfw:{query.parent.name}/{query.name}"]  # not the bios photo
         assert best.name == bio_of[person]["name"]
         assert best.metadata["biography"] == bio_of[person]["biography"], person
         for match in main.matches:
@@ -226,7 +226,7 @@ def test_rerun_adds_nothing_and_keeps_biographies(merged, pipeline):
     before = {str(r.id): r.payload for r in _records(merged.store)}
     again = _run(pipeline, merged.store, BIOS, LFW)
     assert again.faces_indexed == 0
-    assert again.already_indexed == 651 and again.name_conflicts == []
+    assert again.already_indexed == 31 + LFW_PHOTOS and again.name_conflicts == []
     after = {str(r.id): r.payload for r in _records(merged.store)}
     assert after == before  # same points, same sources (no duplicated refs), same names and metadata
 
@@ -234,10 +234,10 @@ def test_rerun_adds_nothing_and_keeps_biographies(merged, pipeline):
 def test_later_run_without_metadata_keeps_biographies(merged, pipeline, bios):
     """Run 1 (the fixture): bios + folder. Run 2: the folder alone, with no metadata columns."""
     report = _run(pipeline, merged.store, LFW)
-    assert report.faces_indexed == 0 and report.already_indexed == 620
+    assert report.faces_indexed == 0 and report.already_indexed == LFW_PHOTOS
     bio_of = {person_id(r["name"]): r["biography"] for r in bios.values()}
     records = _records(merged.store)
-    assert len(records) == 620
+    assert len(records) == LFW_PHOTOS
     first = {str(r.id): r.payload for r in merged.records}
     for record in records:
         assert record.payload["metadata"]["biography"] == bio_of[record.payload["person_id"]]
@@ -250,7 +250,7 @@ def test_later_run_without_metadata_keeps_biographies(merged, pipeline, bios):
 
 @pytest.fixture(scope="module")
 def merged3(pipeline, base_settings, tmp_path_factory):
-    """celebrity_bios_mini, lfw_dev and both splits of celebrity_mini in one run, in a store of its own."""
+    """celebrity_bios_mini, lfw and both splits of celebrity_mini in one run, in a store of its own."""
     store = _open_store(base_settings, tmp_path_factory.mktemp("merged3"))
     report = _run(pipeline, store, BIOS, LFW, f"{CELEBRITY_MINI}?split=all")
     yield SimpleNamespace(store=store, report=report, records=_records(store))
@@ -262,7 +262,7 @@ def _source_people(lfw_photos, bios, mini) -> dict[str, str]:
     refs = {f"celebrity_bios_mini:{s}:{i}": person_id(r["name"]) for (s, i), r in bios.items()}
     refs.update({f"celebrity_mini:{s}:{i}": person_id(r["name"]) for (s, i), r in mini.items()})
     for person, photos in lfw_photos.items():
-        refs.update({f"lfw_dev:{f.parent.name}/{f.name}": person for f in photos.values()})
+        refs.update({f"lfw:{f.parent.name}/{f.name}": person for f in photos.values()})
     return refs
 
 
@@ -271,7 +271,7 @@ def test_three_sources_give_36_people_nobody_merged_with_someone_else(merged3, l
     people = {r.payload["person_id"] for r in records}
     assert len(people) == 36 and people == set(lfw_photos) | MINI_PEOPLE
     assert merged3.report.people == 36 and merged3.report.name_conflicts == []
-    assert merged3.report.images_seen == 31 + 620 + 116
+    assert merged3.report.images_seen == 31 + LFW_PHOTOS + 116
     ref_people = _source_people(lfw_photos, bios, mini)
     photo_people = defaultdict(set)  # sha256 -> people the sources give that photo
     for row in list(bios.values()) + list(mini.values()):
@@ -297,7 +297,7 @@ def test_three_sources_give_36_people_nobody_merged_with_someone_else(merged3, l
         assert any(":test:" in ref for r in records if r.payload["person_id"] == person
                    for ref in r.payload["sources"]), person
     no_face = merged3.report.skipped.get("no_face", 0)
-    assert len(records) == 620 + 116 - no_face
+    assert len(records) == LFW_PHOTOS + 116 - no_face
     assert set(merged3.report.skipped) <= {"no_face"}, merged3.report.skipped
 
 

@@ -82,13 +82,13 @@ def test_upload_shows_boxes_and_a_gallery_with_names_and_percentages(playwright,
 
 
 def test_several_faces_can_be_picked(playwright, app_server, tmp_path):
-    from fixtures_app import SHARED
+    from conftest import MULTIFACE
 
     browser = open_browser(playwright)
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(app_server.url)
-        upload_and_find(page, SHARED / "faces" / "multiface.jpg")
+        upload_and_find(page, MULTIFACE)
         first = captions(page)
         assert "Found 6 faces" in page.locator("#status").inner_text()
         page.locator("#face-picker label", has_text="Face 6").click()

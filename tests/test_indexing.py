@@ -1,7 +1,7 @@
 """The offline phase, ``python -m indexing``: sources, sampling, the indexer and its CLI.
 
 Real parts throughout: the real MTCNN, stand-in FaceNet weights (``conftest.torch_home``), real photos
-from ``../shared`` and embedded Qdrant stores in temporary folders. Subprocesses (each loads torch and
+from ``tests/data`` and embedded Qdrant stores in temporary folders. Subprocesses (each loads torch and
 the models) are kept to the few tests that need a real ``python -m indexing``: help, a bad source,
 and a run killed with SIGKILL and resumed.
 """
@@ -25,9 +25,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import FIVE_TRAIN, ROOT, SHARED, image_files
+from conftest import CELEBRITY_MINI, FIVE_TRAIN, ROOT, image_files
 
-CELEBRITY_MINI = SHARED / "datasets" / "celebrity_mini"
 FAKE_QDRANT_KEY = "sk-FAKE-3f9c2a7e51d84b6c9e0a1b2c3d4e5f60"
 FAKE_HF_TOKEN = "hf_FAKEq8Zr5Lw2Xn7Pk4Vt9Ym3Hs6Jd1Gb0Ce"
 PEOPLE = {"ben-afflek", "elton-john", "jerry-seinfeld", "madonna", "mindy-kaling"}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CORE_FIXTURES, FIVE_TRAIN, LFW, MULTIFACE, SHARED, image_files
+from conftest import BIOS, CORE_FIXTURES, FIVE_TRAIN, LFW, MULTIFACE, image_files
 from lookalike.errors import EmptyIndexError, ModelMismatchError, NoFaceError
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.people import person_id
@@ -21,7 +21,6 @@ from lookalike.store import FaceStore
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
-BIOS = SHARED / "datasets" / "celebrity_bios_mini"
 LFW_PEOPLE = ["Colin_Powell", "Tony_Blair", "Naomi_Watts"]
 
 
@@ -182,10 +181,27 @@ def test_index_built_with_other_weights_is_refused(index, pipeline):
         finder.check_index()
 
 
-def test_query_vector_is_the_pipeline_vector(index, photo_folder):
-    """The finder searches with the very vector the pipeline makes (no second preprocessing path)."""
-    photo = image_files(photo_folder / "mindy_kaling")[0]
-    result = index.finder.find(photo)
+def test_matches_equal_an_exact_search_with_facenet_pytorchs_own_vector(index, photo_folder, bios_rows, torch_home):
+    """The finder's people and scores equal a brute-force search done independently: the query vector from
+    facenet-pytorch's own ``MTCNN.extract`` + ``InceptionResnetV1`` on the same box, against every indexed
+    photo's vector, best photo per person. A second preprocessing path or a wrong score would show here."""
+    import torch
+    from facenet_pytorch import InceptionResnetV1
+
+    photo = image_files(photo_folder / "mindy_kaling")[1]
+    result = index.finder.find(photo, top_k=5)
     face = max(result.faces, key=lambda f: f.face.area)
-    alone = max(index.finder.pipeline.faces(photo), key=lambda f: f.area)
-    assert np.allclose(face.face.vector, alone.vector, atol=1e-6)
+    image = Image.open(photo).convert("RGB")
+    crop = index.finder.pipeline.detector.mtcnn.extract(image, np.array([face.face.box]), None)
+    with torch.no_grad():
+        query = InceptionResnetV1(pretrained="vggface2").eval()(crop)[0].numpy()
+    gallery = [(person_id(p.parent.name), p) for p in image_files(photo_folder)]
+    gallery += [(person_id(row["name"]), row["image"]["bytes"]) for row in bios_rows]
+    images = [index.finder.pipeline.load(source) for _, source in gallery]
+    best: dict[str, float] = {}
+    for (person, _), faces in zip(gallery, index.finder.pipeline.faces_many(images, main_only=True)):
+        if faces:
+            best[person] = max(best.get(person, -1.0), float(faces[0].vector @ query))
+    expected = sorted(best.items(), key=lambda item: -item[1])[:5]
+    assert [m.person_id for m in face.matches] == [person for person, _ in expected]
+    assert [m.score for m in face.matches] == pytest.approx([score for _, score in expected], abs=2e-3)

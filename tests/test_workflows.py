@@ -30,7 +30,8 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted([*WORKFLOWS_DIR.glob("*.yml"), *WORKFLOWS_DIR.glob("*.yaml")])
 WORKFLOW_IDS = [path.name for path in WORKFLOW_FILES]
@@ -254,7 +255,7 @@ def actionlint_report(actionlint_dir: Path) -> dict[str, list[str]]:
 
 
 def test_expected_workflows_exist() -> None:
-    assert {"index.yml", "sync-space.yml", "ci.yml"} <= set(WORKFLOW_IDS)
+    assert {"index.yml", "sync-space.yml", "ci.yml", "quality.yml", "qdrant-server.yml"} <= set(WORKFLOW_IDS)
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=WORKFLOW_IDS)
@@ -356,11 +357,49 @@ def test_sync_space_triggers_on_push_to_main() -> None:
     assert "secrets.HF_TOKEN" in (WORKFLOWS_DIR / "sync-space.yml").read_text()
 
 
+def test_sync_space_uploads_only_what_the_space_runs() -> None:
+    """The upload script's ignore patterns, applied by huggingface_hub's own filter to the tracked files."""
+    import importlib.util
+
+    from huggingface_hub.utils import filter_repo_objects
+
+    assert "python .github/space_upload.py" in "\n".join(s for _, s in run_scripts(
+        load_workflow(WORKFLOWS_DIR / "sync-space.yml")))
+    spec = importlib.util.spec_from_file_location("space_upload", ROOT / ".github" / "space_upload.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    uploaded = set(filter_repo_objects(tracked, ignore_patterns=module.IGNORE))
+    assert {"app.py", "requirements.txt", "README.md", "lookalike/__init__.py", "indexing/cli.py"} <= uploaded
+    assert not [f for f in uploaded if f.startswith(("tests/", "bench/", ".github/", ".ci/"))]
+    assert any(f.startswith("tests/data/") for f in tracked)  # the filter above really had photos to drop
+
+
+def test_quality_job_runs_real_weight_tests_weekly_and_by_hand_only() -> None:
+    workflow = load_workflow(WORKFLOWS_DIR / "quality.yml")
+    assert set(triggers(workflow)) == {"schedule", "workflow_dispatch"}
+    scripts = "\n".join(script for _, script in run_scripts(workflow))
+    assert "InceptionResnetV1(pretrained='vggface2')" in scripts
+    assert "pytest -m real_weights" in scripts
+    (cache,) = [s for job in workflow["jobs"].values() for s in job["steps"] if "cache" in s.get("uses", "")]
+    assert cache["with"]["path"] == "~/.cache/torch/checkpoints"
+
+
+def test_qdrant_server_job_runs_server_tests_against_a_service_container() -> None:
+    workflow = load_workflow(WORKFLOWS_DIR / "qdrant-server.yml")
+    (job,) = workflow["jobs"].values()
+    service = job["services"]["qdrant"]
+    assert re.fullmatch(r"qdrant/qdrant:v\d+\.\d+\.\d+", service["image"])
+    assert "6333:6333" in service["ports"]
+    assert job["env"]["QDRANT_URL"] == "http://localhost:6333"
+    assert "pytest -m qdrant_server" in "\n".join(script for _, script in run_scripts(workflow))
+
+
 def test_ci_runs_ci_script() -> None:
     workflow = load_workflow(WORKFLOWS_DIR / "ci.yml")
     assert {"push", "pull_request"} <= set(triggers(workflow))
     scripts = [script.strip() for _, script in run_scripts(workflow)]
-    assert "bash .ci/run" in scripts
+    assert scripts == ["bash .ci/run"]  # the README's test command and nothing else
     assert '"3.11"' in (WORKFLOWS_DIR / "ci.yml").read_text()
 
 

@@ -1,0 +1,188 @@
+"""What the tests share, in one place: the committed test data, the stand-in FaceNet weights made from
+it, datasets built from it in the hub datasets' layouts, and small helpers (free ports, photo folders).
+
+Everything here works in a bare clone: the data lies in ``tests/data`` (see its README), nothing is
+downloaded. ``../shared`` is never read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import socket
+from pathlib import Path
+from typing import Iterable
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+FIVE_TRAIN = DATA / "five_celebs" / "train"
+FIVE_VAL = DATA / "five_celebs" / "val"
+LFW = DATA / "lfw"
+MULTIFACE = DATA / "multiface.jpg"
+BIOS_JSON = DATA / "bios.json"
+
+FIVE_CELEBS_NAMES = {"ben_afflek": "Ben Affleck", "elton_john": "Elton John", "jerry_seinfeld": "Jerry Seinfeld",
+                     "madonna": "Madonna", "mindy_kaling": "Mindy Kaling"}
+"""The five_celebs folders' people as the hub dataset spells them (the folder ``ben_afflek`` is misspelt)."""
+
+WEIGHTS_FILE_NAME = "20180402-114759-vggface2.pt"
+VGGFACE2_CLASSES = 8631
+STANDIN_SEED = 0
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Every image file below ``folder``, sorted."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+
+
+def people(folder: Path) -> list[Path]:
+    """The per-person sub-folders of a photo folder, sorted."""
+    return sorted(p for p in folder.iterdir() if p.is_dir())
+
+
+def copy_photos(source: Path, dest: Path, per_person: int | None = None,
+                only: Iterable[str] | None = None, start: int = 0) -> Path:
+    """A folder with one sub-folder per person of ``source`` (or of the names in ``only``), holding
+    ``per_person`` photos of each (all when None) from the ``start``-th on, in name order; returns ``dest``."""
+    chosen = [source / name for name in only] if only is not None else people(source)
+    for person in chosen:
+        (dest / person.name).mkdir(parents=True, exist_ok=True)
+        for photo in image_files(person)[start:None if per_person is None else start + per_person]:
+            shutil.copy(photo, dest / person.name / photo.name)
+    return dest
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- datasets in the hub layouts, built from the committed photos ------------------------------------
+
+
+def bios_records() -> list[dict]:
+    """The rows of ``bios.json``: TMDB-style columns, ``photo`` relative to ``tests/data``."""
+    return json.loads(BIOS_JSON.read_text(encoding="utf-8"))
+
+
+def build_bios_dataset(dest: Path) -> Path:
+    """A local dataset in the layout of ``ashraq/tmdb-celeb-10k`` (parquet under ``data/``): one row per
+    person of ``bios.json``, an ``image`` column (the person's first LFW photo, its bytes unchanged), a
+    ``name`` column and the TMDB metadata columns. ``datasets.load_dataset(str(dest))`` reads it offline."""
+    import datasets
+
+    records = bios_records()
+    columns = {key: [r[key] for r in records] for key in records[0] if key != "photo"}
+    features = datasets.Features({
+        "adult": datasets.Value("bool"), "also_known_as": datasets.Value("string"),
+        "biography": datasets.Value("string"), "birthday": datasets.Value("string"),
+        "deathday": datasets.Value("string"), "gender": datasets.Value("int64"),
+        "homepage": datasets.Value("string"), "id": datasets.Value("int64"), "imdb_id": datasets.Value("string"),
+        "known_for_department": datasets.Value("string"), "name": datasets.Value("string"),
+        "place_of_birth": datasets.Value("string"), "popularity": datasets.Value("float64"),
+        "profile_path": datasets.Value("string"), "image": datasets.Image(),
+    })
+    columns["image"] = [{"bytes": (DATA / r["photo"]).read_bytes(), "path": None} for r in records]
+    _write_parquet(datasets.Dataset.from_dict(columns, features=features), dest, "train")
+    return dest
+
+
+def build_simple_facenet_dataset(dest: Path) -> Path:
+    """A local dataset in the layout of ``lansinuote/simple_facenet``: parquet shards under ``data/``,
+    columns ``image`` and ``label`` (the name as a string, :data:`FIVE_CELEBS_NAMES`); five_celebs train -> train,
+    val -> test."""
+    import datasets
+
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("string")})
+    for split, folder in (("train", FIVE_TRAIN), ("test", FIVE_VAL)):
+        photos = image_files(folder)
+        data = {"image": [{"bytes": p.read_bytes(), "path": None} for p in photos],
+                "label": [FIVE_CELEBS_NAMES[p.parent.name] for p in photos]}
+        _write_parquet(datasets.Dataset.from_dict(data, features=features), dest, split)
+    return dest
+
+
+def _write_parquet(dataset, dest: Path, split: str) -> None:
+    import datasets
+
+    datasets.disable_progress_bars()
+    (dest / "data").mkdir(parents=True, exist_ok=True)
+    dataset.to_parquet(str(dest / "data" / f"{split}-00000-of-00001.parquet"))
+
+
+# -- stand-in FaceNet weights ------------------------------------------------------------------------
+
+
+def calibration_photos() -> list[Path]:
+    """The photos whose face crops calibrate the stand-in weights: every 4th LFW and five_celebs/train photo."""
+    return image_files(LFW)[::4] + image_files(FIVE_TRAIN)[::4]
+
+
+def standin_weights_key() -> str:
+    """What the stand-in weights depend on: this code, the calibration photos and the library versions."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for photo in calibration_photos():
+        digest.update(photo.read_bytes())
+    for package in ("torch", "facenet-pytorch"):
+        digest.update(version(package).encode())
+    return digest.hexdigest()[:16]
+
+
+def make_standin_state_dict(seed: int = STANDIN_SEED) -> dict:
+    """A state dict with the vggface2 layout: a seeded init whose BatchNorm statistics are set from real
+    face crops of the committed photos.
+
+    Why: a plain random init maps every face to nearly the same vector (cosine above 0.999 between any two
+    people), so no search, ranking or preprocessing test could fail. With calibrated statistics the vectors
+    spread out like real ones (``tests/test_standin_weights.py`` checks the properties the suite relies on).
+    They still know nothing of identity: no figure made with them is an accuracy figure.
+    """
+    import torch
+    from facenet_pytorch import MTCNN, InceptionResnetV1
+    from PIL import Image
+
+    mtcnn = MTCNN(image_size=160, margin=0, device="cpu")
+    crops = [c for c in (mtcnn(Image.open(p).convert("RGB")) for p in calibration_photos()) if c is not None]
+    torch.manual_seed(seed)
+    model = InceptionResnetV1(classify=True, num_classes=VGGFACE2_CLASSES).eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over the calibration batches
+            module.train()
+    with torch.no_grad():
+        for batch in torch.stack(crops).split(16):
+            model(batch)
+    return model.eval().state_dict()
+
+
+def write_standin_weights(torch_home: Path, cache_dir: Path | None = None) -> Path:
+    """Stand-in weights at ``torch_home/checkpoints/<vggface2 file>``, where facenet-pytorch's own
+    ``pretrained="vggface2"`` path reads them; copied from ``cache_dir`` when it holds a file made by
+    the same code from the same photos (the calibration takes 20-30 s). Returns the file's path."""
+    import torch
+
+    path = Path(torch_home) / "checkpoints" / WEIGHTS_FILE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cached = Path(cache_dir) / f"standin-{standin_weights_key()}.pt" if cache_dir else None
+    if cached is not None and cached.is_file():
+        shutil.copyfile(cached, path)
+        return path
+    torch.save(make_standin_state_dict(), path)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, cached)
+    return path
+
+
+if __name__ == "__main__":  # python tests/support.py TORCH_HOME: stand-in weights for a benchmark or a try
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tests/support.py TORCH_HOME_DIR")
+    print(write_standin_weights(Path(sys.argv[1])))
