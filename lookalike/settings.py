@@ -19,7 +19,7 @@ WEIGHTS_FILE_NAME = "20180402-114759-vggface2.pt"
 class Settings(BaseSettings):
     """Configuration, each field from the environment variable named in its ``validation_alias``.
 
-    Without ``QDRANT_URL`` the store is an embedded Qdrant under ``data_dir / "qdrant"``.
+    Without ``QDRANT_URL`` the store is an embedded Qdrant Edge store under ``data_dir / "edge"``.
     """
 
     model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", extra="ignore", frozen=True, populate_by_name=True)

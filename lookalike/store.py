@@ -100,6 +100,10 @@ class FaceStore:
         where: the store in words, for messages (never with a secret).
         serialize: run engine calls one at a time (embedded engines are not safe across threads).
         collection_defaults: how new collections are created (:meth:`collection_settings`).
+
+    Attributes:
+        engine: the storage port. alias: as above. where: as above.
+        embedded: True when the engine runs in this process (its calls are serialised).
     """
 
     def __init__(self, engine: StoragePort, alias: str = "celebrities", *, where: str = "Qdrant",
@@ -417,8 +421,8 @@ class FaceStore:
             try:
                 with self._guard():
                     hits = self.engine.query(self.centroids_alias, query, top_k, conditions, selected, SearchOptions())
-            except CollectionNotFoundError:
-                hits = None
+            except CollectionNotFoundError:  # no centroids alias: an index built before it existed, or none
+                hits = self._query_unaliased_centroids(query, top_k, conditions, selected)
             if not hits:
                 hits = None  # no centroids (yet): every face, grouped
         if hits is None:
@@ -434,6 +438,19 @@ class FaceStore:
             raise self._empty_error()
         # A unit vector against itself can score 1.0000001 in float32: keep the cosine in -1..1.
         return [StoredMatch(h.id, min(1.0, max(-1.0, h.score)), FacePayload.from_dict(h.payload)) for h in hits]
+
+    def _query_unaliased_centroids(self, query: list[float], top_k: int, conditions: dict[str, Any] | None,
+                                   selected: WithPayload) -> list[Hit] | None:
+        """The centroids beside the current version when no alias names them (built before the alias existed)."""
+        current = self.current_collection()
+        if current is None:
+            return None
+        try:
+            with self._guard():
+                return self.engine.query(centroids_collection(current), query, top_k, conditions, selected,
+                                         SearchOptions())
+        except CollectionNotFoundError:
+            return None
 
     def filter_values(self, field: str) -> list[str | int | bool]:
         """The distinct values of a filterable field (``"metadata.gender"``) in the current collection, sorted;

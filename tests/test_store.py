@@ -553,3 +553,14 @@ def test_grpc_errors_count_as_unreachable():
     wrapped.__cause__ = Unavailable()
     assert _is_connection_error(wrapped)
     assert not _is_connection_error(ValueError("bad argument"))
+
+
+def test_centroids_of_an_index_built_before_the_centroids_alias_are_still_used(store):
+    rng = np.random.default_rng(9)
+    current = store.ensure_collection(FINGERPRINT)
+    points = [make_point(random_unit(rng), f"p{i}", "0") for i in range(3)]
+    store.upsert(points)
+    store.build_centroids(current, FINGERPRINT)
+    store.engine.switch_aliases({store.centroids_alias: None})  # as an older version of the indexer left it
+    (best,) = store.query_people(points[2].vector, 1, use_centroids=True)
+    assert best.payload.photos == 1 and best.payload.person_id == "p2"  # a centroid point, not a face
