@@ -144,6 +144,7 @@ def best_per_person(points: list[Point], query: np.ndarray, where: dict | None =
 
 def test_create_list_delete_and_metadata(engine):
     port = engine.port
+    assert isinstance(port, StoragePort)
     a, b = engine.name("a"), engine.name("b")
     port.create_collection(a, SETTINGS, {"fingerprint": {"weights": "w1"}})
     port.create_collection(b, SETTINGS, {})
@@ -367,3 +368,27 @@ def test_int8_quantized_search_runs_and_rescoring_keeps_exact_cosines(engine):
     assert worst_error(plain, rescore=False) < 1e-5  # float vectors: exact either way
     assert worst_error(name, rescore=False) > 1e-4  # int8 copies were searched
     assert worst_error(name, rescore=True) < 1e-5  # rescored by the float vectors: exact cosines
+
+
+# -- the adapters' shape --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("adapter", ["lookalike.storage.edge:EdgeEngine", "lookalike.storage.qdrant:QdrantEngine"])
+def test_adapters_have_the_ports_exact_signatures(adapter):
+    """Every port operation, with the port's parameters, defaults and no catch-all ``*args``/``**kwargs``."""
+    import importlib
+    import inspect
+
+    module, name = adapter.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    operations = [n for n, f in vars(StoragePort).items() if callable(f) and not n.startswith("_")]
+    assert len(operations) == 17
+    for operation in operations:
+        expected = inspect.signature(getattr(StoragePort, operation))
+        actual = inspect.signature(getattr(cls, operation))
+        kinds = {p.kind for p in actual.parameters.values()}
+        assert not kinds & {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}, operation
+        shared = [(p.name, p.default) for p in expected.parameters.values()]
+        assert [(p.name, p.default) for p in actual.parameters.values()][:len(shared)] == shared, operation
+        extra = list(actual.parameters.values())[len(shared):]
+        assert all(p.default is not inspect.Parameter.empty for p in extra), operation  # only optional extras
