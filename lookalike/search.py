@@ -134,4 +134,5 @@ class LookalikeFinder:
 
     def matches_for(self, face: Face, top_k: int) -> list[Match]:
         """The ``top_k`` people most like one face."""
-        return [Match.from_stored(s) for s in self.store.query_people(face.vector, top_k, use_centroids=self.use_centroids)]
+        stored = self.store.query_people(face.vector, top_k, use_centroids=self.use_centroids)
+        return [Match.from_stored(s) for s in stored]

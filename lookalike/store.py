@@ -273,7 +273,8 @@ class FaceStore:
         stored = self.stored_fingerprint(collection)
         if stored is not None and stored != fingerprint.as_dict():
             raise ModelMismatchError(
-                f"The index was built with other FaceNet weights or pipeline ({stored.get('weights_sha256', '?')[:12]}, "
+                "The index was built with other FaceNet weights or pipeline "
+                f"({stored.get('weights_sha256', '?')[:12]}, "
                 f"pipeline v{stored.get('pipeline', '?')}) than the running ones ({fingerprint.describe()}); "
                 "rebuild it with `python -m indexing --recreate`."
             )
@@ -336,6 +337,19 @@ class FaceStore:
         with self._guard():
             records = self.engine.retrieve(collection or self.alias, list(ids))
         return {r.id: r.payload for r in records}
+
+    def faces(self, ids: Sequence[str], with_thumbnails: bool = True) -> dict[str, FacePayload]:
+        """The typed payloads of those of ``ids`` that exist in the current collection, in one engine call
+        (for a page that shows a match's thumbnail only when it is picked)."""
+        if not ids:
+            return {}
+        selected: WithPayload = True if with_thumbnails else PayloadFields(exclude=(THUMBNAIL,))
+        try:
+            with self._guard():
+                records = self.engine.retrieve(self.alias, list(ids), selected)
+        except CollectionNotFoundError:
+            return {}
+        return {r.id: FacePayload.from_dict(r.payload) for r in records}
 
     def points(self, collection: str | None = None, with_payload: WithPayload = True,
                with_vectors: bool = False, page: int = 1024) -> Iterator[Record]:

@@ -291,8 +291,9 @@ def test_groups_find_people_behind_a_crowd_of_one_person(engine):
     query = unit(rng.standard_normal(512))
     points = [Point(pid(i), unit(query + 0.05 * unit(rng.standard_normal(512))).tolist(),
                     {"person_id": "crowd", "metadata": {"gender": 1}}) for i in range(120)]
-    points += [Point(pid(200 + i), unit(query * (0.9 - 0.1 * i) + unit(rng.standard_normal(512)) * (0.3 + 0.1 * i)).tolist(),
-                     {"person_id": f"other-{i}", "metadata": {"gender": i % 2}}) for i in range(6)]
+    for i in range(6):
+        vector = unit(query * (0.9 - 0.1 * i) + unit(rng.standard_normal(512)) * (0.3 + 0.1 * i))
+        points.append(Point(pid(200 + i), vector.tolist(), {"person_id": f"other-{i}", "metadata": {"gender": i % 2}}))
     port.upsert(name, points)
     assert {h.payload["person_id"] for h in port.query(name, query, 100)} == {"crowd"}
     hits = port.query_groups(name, query, "person_id", 5)
@@ -335,7 +336,9 @@ def test_int8_quantized_search_runs_and_rescoring_keeps_exact_cosines(engine):
     int8 copies, which a search without rescoring reads (scores off by ~1e-3); with rescoring the
     scores are the exact cosines again. Local mode keeps no int8 vectors, so it refuses int8."""
     port = engine.port
-    settings = dataclasses.replace(SETTINGS, quantization="int8", indexing_threshold_kb=1000)
+    # edge: the product's threshold; a server splits the points over several segments, each must be indexed
+    threshold = SETTINGS.indexing_threshold_kb if engine.kind == "edge" else 100
+    settings = dataclasses.replace(SETTINGS, quantization="int8", indexing_threshold_kb=threshold)
     name = engine.name("int8")
     if engine.kind == "local":
         with pytest.raises(UnsupportedError, match="int8"):

@@ -106,8 +106,9 @@ class EdgeEngine:
         config = qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=settings.size, distance=_DISTANCES[settings.distance],
                                         memory=qe.Memory.Cold if settings.vectors_on_disk else qe.Memory.Cached),
-            hnsw_config=qe.HnswIndexConfig(m=settings.hnsw_m, ef_construct=settings.hnsw_ef_construct,
-                                           full_scan_threshold=settings.full_scan_threshold_kb or _DEFAULT_FULL_SCAN_KB),
+            hnsw_config=qe.HnswIndexConfig(
+                m=settings.hnsw_m, ef_construct=settings.hnsw_ef_construct,
+                full_scan_threshold=settings.full_scan_threshold_kb or _DEFAULT_FULL_SCAN_KB),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=settings.indexing_threshold_kb),
             quantization_config=quantization,
             payload_memory=qe.Memory.Cold if settings.payload_on_disk else qe.Memory.Cached,

@@ -279,7 +279,8 @@ def _record(record: models.Record) -> Record:
     vector = record.vector
     if isinstance(vector, dict):
         raise UnsupportedError("named vectors are not part of this schema")
-    return Record(str(record.id), dict(record.payload or {}), [float(v) for v in vector] if vector is not None else None)
+    floats = [float(v) for v in vector] if vector is not None else None
+    return Record(str(record.id), dict(record.payload or {}), floats)
 
 
 def _is_connection_error(exc: BaseException) -> bool:
