@@ -216,6 +216,22 @@ def thumbnail_b64() -> str:
     return _THUMBNAIL
 
 
+def open_store(settings, engine: str):
+    """The face store on ``engine``: ``edge`` (the product's embedded store, ``FaceStore.open``) or ``local``
+    (qdrant-client's local mode, no longer a product option, kept here for comparison)."""
+    from lookalike.store import FaceStore
+
+    if engine == "edge":
+        return FaceStore.open(settings)
+    from lookalike.storage.port import CollectionSettings
+    from lookalike.storage.qdrant import QdrantEngine
+
+    path = settings.data_dir / "qdrant"
+    path.mkdir(parents=True, exist_ok=True)
+    return FaceStore(QdrantEngine.in_process(str(path)), settings.collection, where=f"local mode at {path}",
+                     serialize=True, collection_defaults=CollectionSettings.for_server(quantization=None))
+
+
 def synthetic_payload(person: int, row: int) -> dict:
     """A payload of real size: name, person_id, a ~4 KB thumbnail, sources and metadata."""
     return {

@@ -50,12 +50,11 @@ def subset(folder: Path, people: int, per_person: int, into: Path) -> Path:
     return into
 
 
-def ours(folder: Path, settings, batch_size: int) -> tuple[dict, dict]:
+def ours(folder: Path, settings, batch_size: int, engine: str = "edge") -> tuple[dict, dict]:
     """One indexing run; (result, seconds per stage)."""
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
     from lookalike.faces import FacePipeline
-    from lookalike.store import FaceStore
 
     pipeline = FacePipeline(settings)
     pipeline.embedder.embed(__import__("torch").zeros(1, 3, 160, 160))  # model load and ONNX export out of the timing
@@ -64,7 +63,7 @@ def ours(folder: Path, settings, batch_size: int) -> tuple[dict, dict]:
     watch.wrap(pipeline.detector, "detect_many", "detect")
     watch.wrap(pipeline, "_extract", "extract")
     watch.wrap(pipeline.embedder, "embed", "embed")
-    store = FaceStore.open(settings)
+    store = C.open_store(settings, engine)
     watch.wrap(store, "upsert", "upsert")
     watch.wrap(store, "optimize", "optimize")
     watch.wrap(store, "payloads", "lookup existing")
@@ -136,9 +135,9 @@ def main(argv=None) -> int:
         for embedder in C.parse_list(args.embedders):
             for engine in C.parse_list(args.engines):
                 settings = Settings(data_dir=work / f"data_{embedder}_{engine}", device="cpu", qdrant_url=None,
-                                    embedder=embedder, embedded_engine=engine)
+                                    embedder=embedder)
                 label = f"ours: {embedder}, {engine}, batch {args.batch_size}"
-                results[label], splits[label] = ours(folder, settings, args.batch_size)
+                results[label], splits[label] = ours(folder, settings, args.batch_size, engine)
         if not args.no_reference:
             label = "reference: per image, no no_grad, 1 upsert each, local"
             results[label], splits[label] = reference(folder, work)

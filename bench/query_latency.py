@@ -49,12 +49,14 @@ def fill_store(store, fingerprint, vectors, person, real_points: list, batch: in
     """The real faces' points plus the synthetic ones, then the index build; returns the point count."""
     import uuid
 
+    from lookalike.payload import FacePayload
     from lookalike.store import FacePoint
 
     collection = store.ensure_collection(fingerprint)
     store.upsert(real_points, collection)
     for start in range(0, len(vectors), batch):
-        store.upsert([FacePoint(str(uuid.UUID(int=i + 1)), vectors[i], C.synthetic_payload(int(person[i]), i))
+        store.upsert([FacePoint(str(uuid.UUID(int=i + 1)), vectors[i],
+                                FacePayload.from_dict(C.synthetic_payload(int(person[i]), i)))
                       for i in range(start, min(len(vectors), start + batch))], collection)
     store.optimize(collection)
     return store.count()
@@ -64,14 +66,15 @@ def real_points(pipeline, folder: Path, settings) -> list:
     """The points our indexer makes of ``folder`` (indexed once into a scratch store, read back)."""
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
+    from lookalike.payload import FacePayload
     from lookalike.store import FacePoint, FaceStore
 
     store = FaceStore.open(settings)
     try:
         collection = store.ensure_collection(pipeline.fingerprint)
         Indexer(pipeline, store).run(open_sources(str(folder)), progress=False)
-        records, _ = store.client.scroll(collection, limit=100_000, with_payload=True, with_vectors=True)
-        return [FacePoint(str(r.id), np.asarray(r.vector, np.float32), r.payload) for r in records]
+        return [FacePoint(r.id, np.asarray(r.vector, np.float32), FacePayload.from_dict(r.payload))
+                for r in store.points(collection, with_vectors=True)]
     finally:
         store.close()
 
@@ -179,7 +182,6 @@ def main(argv=None) -> int:
     from lookalike.faces import FacePipeline
     from lookalike.search import LookalikeFinder
     from lookalike.settings import Settings
-    from lookalike.store import FaceStore
 
     print(C.header(f"Query latency: selfie to matches, {args.faces:,} synthetic faces + five_celebs/train"))
     print(f"- weights: {weights_note}\n")
@@ -203,7 +205,7 @@ def main(argv=None) -> int:
         real = real_points(any_pipeline, C.FIVE_TRAIN, base.model_copy(update={"data_dir": data_dir / "scratch"}))
         stores, fill_s = {}, {}
         for engine in engines:
-            store = FaceStore.open(base.model_copy(update={"embedded_engine": engine}))
+            store = C.open_store(base, engine)
             start = time.perf_counter()
             count = fill_store(store, any_pipeline.fingerprint, vectors, person, real)
             fill_s[engine] = time.perf_counter() - start
@@ -224,7 +226,7 @@ def main(argv=None) -> int:
         reference = {}
         if not args.no_reference:
             store = stores["local"]
-            query = reference_path(store.client, store.current_collection())
+            query = reference_path(store.engine.client, store.current_collection())
             for photo_label, items in photos.items():
                 samples = time_runs(query, items, args.runs, args.warmup)
                 p50, p95 = C.p50_p95(samples)
@@ -236,7 +238,7 @@ def main(argv=None) -> int:
         print()
         if reference:
             defaults = Settings()
-            default = f"ours: {defaults.embedder}, {defaults.embedded_engine}, min_face {defaults.min_face_size}"
+            default = f"ours: {defaults.embedder}, edge, min_face {defaults.min_face_size}"
             ratio_rows = []
             for photo_label, ref in reference.items():
                 candidates = {k[0]: v for k, v in ours.items() if k[1] == photo_label}

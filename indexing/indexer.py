@@ -22,8 +22,8 @@ from indexing.sources import Row, Source
 from lookalike.errors import LookalikeError
 from lookalike.faces import FacePipeline, face_thumbnail
 from lookalike.people import display_name, person_id
-from lookalike.search import METADATA, NAME, PERSON_ID, SOURCES, THUMBNAIL
-from lookalike.store import FacePoint, FaceStore, point_id
+from lookalike.payload import METADATA, NAME, PERSON_ID, SOURCES, FacePayload, point_id
+from lookalike.store import FacePoint, FaceStore
 
 log = logging.getLogger(__name__)
 
@@ -224,16 +224,16 @@ class Indexer:
 def _point(item: _Pending, face: Any, person: Person) -> FacePoint:
     """The point of one photo's main face, with the payload every reader relies on."""
     row = item.row
-    payload = {
-        NAME: person.name,
-        PERSON_ID: person_id(row.raw_name),
-        "content_sha256": item.digest,
-        THUMBNAIL: base64.b64encode(face_thumbnail(item.image, face.box)).decode("ascii"),
-        SOURCES: list(item.refs),
-        METADATA: dict(person.metadata),
-        "box": [round(v, 1) for v in face.box],
-        "probability": round(face.probability, 4),
-    }
+    payload = FacePayload(
+        name=person.name,
+        person_id=person_id(row.raw_name),
+        content_sha256=item.digest,
+        thumbnail=base64.b64encode(face_thumbnail(item.image, face.box)).decode("ascii"),
+        sources=list(item.refs),
+        metadata=dict(person.metadata),
+        box=[round(v, 1) for v in face.box],
+        probability=round(face.probability, 4),
+    )
     return FacePoint(point_id(item.digest), face.vector, payload)
 
 

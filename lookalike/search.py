@@ -16,9 +16,6 @@ from lookalike.images import ImageInput
 from lookalike.settings import Settings
 from lookalike.store import FaceStore, StoredMatch
 
-# Payload keys every point carries; everything else under "metadata" is the person's own.
-NAME, PERSON_ID, THUMBNAIL, METADATA, SOURCES = "name", "person_id", "thumbnail", "metadata", "sources"
-
 
 def similarity(cosine: float) -> float:
     """The display similarity of a cosine: ``max(cosine, 0)``, 0..1 (shown as a percentage).
@@ -58,15 +55,14 @@ class Match:
     @classmethod
     def from_stored(cls, stored: StoredMatch) -> "Match":
         payload = stored.payload
-        thumb = payload.get(THUMBNAIL)
         return cls(
-            name=str(payload.get(NAME, "unknown")),
-            person_id=str(payload.get(PERSON_ID, "")),
+            name=payload.name,
+            person_id=payload.person_id,
             score=stored.score,
             similarity=similarity(stored.score),
-            thumbnail_jpeg=base64.b64decode(thumb) if thumb else None,
-            metadata=dict(payload.get(METADATA) or {}),
-            sources=list(payload.get(SOURCES) or []),
+            thumbnail_jpeg=base64.b64decode(payload.thumbnail) if payload.thumbnail else None,
+            metadata=dict(payload.metadata),
+            sources=list(payload.sources),
             point_id=stored.id,
         )
 
@@ -138,4 +134,5 @@ class LookalikeFinder:
 
     def matches_for(self, face: Face, top_k: int) -> list[Match]:
         """The ``top_k`` people most like one face."""
-        return [Match.from_stored(s) for s in self.store.query_people(face.vector, top_k, self.use_centroids)]
+        stored = self.store.query_people(face.vector, top_k, use_centroids=self.use_centroids)
+        return [Match.from_stored(s) for s in stored]

@@ -19,7 +19,7 @@ WEIGHTS_FILE_NAME = "20180402-114759-vggface2.pt"
 class Settings(BaseSettings):
     """Configuration, each field from the environment variable named in its ``validation_alias``.
 
-    Without ``QDRANT_URL`` the store is an embedded Qdrant under ``data_dir / "qdrant"``.
+    Without ``QDRANT_URL`` the store is an embedded Qdrant Edge store under ``data_dir / "edge"``.
     """
 
     model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", extra="ignore", frozen=True, populate_by_name=True)
@@ -37,11 +37,6 @@ class Settings(BaseSettings):
     qdrant_timeout_s: float = Field(default=10.0, description="Timeout of one Qdrant request, seconds.")
     collection: str = Field(default="celebrities", description="The alias the app reads through.")
     data_dir: Path = Field(default=Path("data"), description="Folder of the embedded Qdrant store.")
-    embedded_engine: Literal["edge", "local"] = Field(
-        default="edge",
-        description="Embedded store engine: 'edge' (Qdrant's own engine in-process, HNSW) or 'local' "
-        "(qdrant-client's pure-Python local mode).",
-    )
     device: str = Field(default="auto", description="'auto' (CUDA when available), 'cpu' or 'cuda'.")
     top_k: int = Field(default=5, ge=1, le=50, description="Matches shown per face by default.")
     weights: Path | None = Field(
@@ -78,8 +73,8 @@ class Settings(BaseSettings):
 
     @property
     def embedded_path(self) -> Path:
-        """Folder of the embedded Qdrant store (one per engine: their formats differ)."""
-        return self.data_dir / ("edge" if self.embedded_engine == "edge" else "qdrant")
+        """Folder of the embedded store (Qdrant Edge shards)."""
+        return self.data_dir / "edge"
 
     def resolved_device(self) -> str:
         """``"cuda"`` or ``"cpu"``: ``auto`` picks CUDA when torch sees a GPU."""

@@ -1,202 +1,240 @@
-"""The Qdrant store of face vectors, one interface for Qdrant Cloud, a server and the embedded store.
+"""The face store: versioned face collections behind an alias, over the storage port.
 
 Layout: versioned collections ``<alias>_v1``, ``<alias>_v2``, ... with the app reading through the
-alias (``celebrities`` by default). A rebuild fills a new version and moves the alias in one call,
-so readers never see a half-built index. Each collection records the :class:`ModelFingerprint` of
-the vectors in its metadata; a query with other weights is refused.
+alias (``celebrities`` by default). A rebuild fills a new version and moves the alias in one atomic
+step, so readers never see a half-built index. Each collection records the :class:`ModelFingerprint`
+of its vectors in its metadata; a query with other weights is refused. A version's per-person mean
+faces live in ``<version>_centroids``, read through the alias ``<alias>_centroids`` that moves with
+the main one.
 
-Grouping by person happens here, over a plain ``query_points`` (widened until enough people are
-found), because qdrant-client's embedded mode runs ``query_points_groups`` in Python at ~13x the
-cost of a plain query; the result is the same on a server.
+The engine is a :class:`~lookalike.storage.port.StoragePort`: the embedded edge engine
+(``qdrant-edge-py``) without ``QDRANT_URL``, a Qdrant server or Cloud (qdrant-client) with it.
+Grouping by person is one port call per query: ``query_points_groups`` on a server, one widened
+nearest-neighbour query on the edge engine; both give the same people in the same order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
-import uuid
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
-from qdrant_client import QdrantClient, models
 
 from lookalike.errors import EmptyIndexError, ModelMismatchError, StoreUnavailableError
-from lookalike.fingerprint import EMBEDDING_SIZE, ModelFingerprint
+from lookalike.fingerprint import ModelFingerprint
+from lookalike.payload import (
+    FILTER_FIELDS,
+    METADATA,
+    PAYLOAD_INDEXES,
+    PERSON_ID,
+    THUMBNAIL,
+    FacePayload,
+    clean_metadata,
+    person_point_id,
+)
 from lookalike.settings import Settings
+from lookalike.storage.port import (
+    CollectionNotFoundError,
+    CollectionSettings,
+    EngineLockedError,
+    EngineUnreachableError,
+    FieldType,
+    Hit,
+    PayloadFields,
+    PayloadUpdate,
+    Point,
+    Record,
+    SearchOptions,
+    StoragePort,
+    UnsupportedError,
+    WithPayload,
+)
 
 log = logging.getLogger(__name__)
 
-POINT_NAMESPACE = uuid.UUID("6f1c3c52-6b3e-4b8e-9a53-2f7f1f6d9a10")
-PERSON_FIELD = "person_id"
+FILTER_VALUE_LIMIT = 1000
+"""Most distinct values :meth:`FaceStore.filter_values` returns for one field."""
 
-
-def person_filter(person: str) -> models.Filter:
-    """The points of one person."""
-    return models.Filter(must=[models.FieldCondition(key=PERSON_FIELD, match=models.MatchValue(value=person))])
+_INDEX_TYPES: dict[type, FieldType] = {str: "keyword", int: "integer", bool: "bool"}
 
 
 def centroids_collection(collection: str) -> str:
-    """The per-person collection beside a face collection version."""
+    """The per-person collection beside a face collection version (and the alias beside the main alias)."""
     return f"{collection}_centroids"
-
-
-def point_id(content_sha256: str) -> str:
-    """The point id of a photo: uuid5 of its content hash, so one photo is one point wherever it came from."""
-    return str(uuid.uuid5(POINT_NAMESPACE, content_sha256))
 
 
 @dataclass(frozen=True)
 class FacePoint:
-    """One indexed face: its vector and payload.
-
-    The payload always holds ``name`` (display), ``person_id`` (grouping key) and
-    ``content_sha256``; indexing adds ``thumbnail`` (base64 JPEG), ``sources`` and metadata.
-    """
+    """One indexed face to write: its point id (:func:`lookalike.payload.point_id`), unit vector (512
+    float32) and payload."""
 
     id: str
-    vector: np.ndarray
-    payload: dict[str, Any]
+    vector: np.ndarray = field(repr=False)
+    payload: FacePayload
 
 
 @dataclass(frozen=True)
 class StoredMatch:
-    """One person's best point for a query: ``score`` is the cosine similarity (-1..1)."""
+    """One person's best point for a query: ``score`` is the cosine similarity (-1..1).
+
+    ``payload.thumbnail`` is None when the query did not ask for thumbnails.
+    """
 
     id: str
     score: float
-    payload: dict[str, Any] = field(repr=False)
+    payload: FacePayload = field(repr=False)
 
 
 class FaceStore:
-    """Versioned face collections behind an alias, over one ``QdrantClient``."""
+    """Versioned face collections behind an alias, over one storage engine.
 
-    def __init__(self, client: QdrantClient | Any, alias: str = "celebrities", embedded: bool = False,
-                 where: str = "Qdrant"):
-        self.client = client
+    Args:
+        engine: the storage port (:meth:`open` picks it from the settings).
+        alias: the alias readers use (``Settings.collection``).
+        where: the store in words, for messages (never with a secret).
+        serialize: run engine calls one at a time (embedded engines are not safe across threads).
+        collection_defaults: how new collections are created (:meth:`collection_settings`).
+
+    Attributes:
+        engine: the storage port. alias: as above. where: as above.
+        embedded: True when the engine runs in this process (its calls are serialised).
+    """
+
+    def __init__(self, engine: StoragePort, alias: str = "celebrities", *, where: str = "Qdrant",
+                 serialize: bool = False, collection_defaults: CollectionSettings | None = None):
+        self.engine = engine
         self.alias = alias
-        self.embedded = embedded
         self.where = where
-        # qdrant-client's local mode scans exactly and warns on every query that gets search params.
-        self._search_params = None if embedded and isinstance(client, QdrantClient) else _SEARCH
-        # qdrant-client's embedded mode is not safe for concurrent calls from several threads.
-        self._lock = threading.RLock() if embedded else None
+        self.embedded = serialize
+        self.collection_defaults = collection_defaults or CollectionSettings.for_edge()
+        self._lock: AbstractContextManager[Any] = threading.RLock() if serialize else nullcontext()
+
+    @property
+    def client(self) -> StoragePort:
+        """The engine (the name older tests use)."""
+        return self.engine
 
     @classmethod
     def open(cls, settings: Settings) -> "FaceStore":
-        """Connect as the settings say: ``QDRANT_URL`` (+ key) or the embedded store under ``data_dir``.
+        """The embedded edge store under ``settings.data_dir`` without ``QDRANT_URL``, else that Qdrant server.
 
         Raises:
             StoreUnavailableError: the embedded folder is locked by another process or unusable.
         """
         if settings.embedded:
+            from lookalike.storage.edge import EdgeEngine
+
             path = settings.embedded_path
             try:
                 path.mkdir(parents=True, exist_ok=True)
-                if settings.embedded_engine == "edge":
-                    from lookalike.edge_client import EdgeClient
-
-                    client = EdgeClient(path)
-                else:
-                    client = QdrantClient(path=str(path))
-            except RuntimeError as exc:
+                engine = EdgeEngine(path)
+            except EngineLockedError:
                 raise StoreUnavailableError(
                     f"The embedded Qdrant store at {path} is in use by another process (stop the app "
                     "before indexing, or set QDRANT_URL to use a Qdrant server)."
-                ) from exc
+                ) from None
             except OSError as exc:
                 raise StoreUnavailableError(
                     f"The embedded Qdrant store at {path} cannot be opened ({exc.strerror or 'not writable'}); "
                     "set LOOKALIKE_DATA_DIR to a writable folder."
                 ) from None
-            return cls(client, settings.collection, embedded=True, where=f"the embedded store at {path}")
+            return cls(engine, settings.collection, where=f"the embedded store at {path}", serialize=True,
+                       collection_defaults=CollectionSettings.for_edge())
+        from lookalike.storage.qdrant import QdrantEngine
+
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        client = QdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=settings.qdrant_timeout_s,
-                              check_compatibility=False)
-        return cls(client, settings.collection, embedded=False, where=f"Qdrant at {_safe_url(settings.qdrant_url)}")
+        engine = QdrantEngine.server(settings.qdrant_url or "", api_key, settings.qdrant_timeout_s)
+        return cls(engine, settings.collection, where=f"Qdrant at {_safe_url(settings.qdrant_url)}",
+                   collection_defaults=CollectionSettings.for_server())
 
     def close(self) -> None:
         with self._guard():
-            self.client.close()
-
-    # -- calls -----------------------------------------------------------------------------------
+            self.engine.close()
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
-        """Serialise embedded calls and turn connection failures into StoreUnavailableError."""
-        lock = self._lock or _NULL_LOCK
-        with lock:
+        """Serialise embedded calls; an unreachable engine becomes StoreUnavailableError."""
+        with self._lock:
             try:
                 yield
-            except (EmptyIndexError, ModelMismatchError, StoreUnavailableError):
-                raise
-            except Exception as exc:
-                if _is_connection_error(exc):
-                    raise StoreUnavailableError(
-                        f"{self.where} cannot be reached; check QDRANT_URL and that Qdrant is running."
-                    ) from None
-                raise
+            except EngineUnreachableError:
+                raise StoreUnavailableError(
+                    f"{self.where} cannot be reached; check QDRANT_URL and that Qdrant is running."
+                ) from None
 
     # -- collections -----------------------------------------------------------------------------
+
+    @property
+    def centroids_alias(self) -> str:
+        """The alias of the current version's per-person collection."""
+        return centroids_collection(self.alias)
 
     def current_collection(self) -> str | None:
         """The versioned collection the alias points at, or None before the first index."""
         with self._guard():
-            for alias in self.client.get_aliases().aliases:
-                if alias.alias_name == self.alias:
-                    return alias.collection_name
-            return None
+            return self.engine.aliases().get(self.alias)
+
+    def collections(self) -> list[str]:
+        """Every collection of the engine (versions, centroids and others), sorted."""
+        with self._guard():
+            return self.engine.collections()
 
     def versions(self) -> list[str]:
         """Names of this alias's versioned collections, oldest first."""
         pattern = re.compile(rf"^{re.escape(self.alias)}_v(\d+)$")
-        with self._guard():
-            names = [c.name for c in self.client.get_collections().collections]
-        found = sorted((int(m.group(1)), n) for n in names if (m := pattern.match(n)))
+        found = sorted((int(m.group(1)), n) for n in self.collections() if (m := pattern.match(n)))
         return [name for _, name in found]
 
-    def create_version(self, fingerprint: ModelFingerprint, quantization: str | None = None) -> str:
-        """A new empty collection ``<alias>_v<n+1>`` (512-d cosine, person index, fingerprint metadata).
+    def collection_settings(self, quantization: str | None = None) -> CollectionSettings:
+        """This store's settings for a new face collection, with the payload indexes of the schema.
 
-        ``quantization="int8"`` adds Qdrant scalar quantization (int8 copies of the vectors kept in
-        RAM, 4x smaller; queries rescore with the float vectors, so scores stay exact).
+        ``quantization``: None keeps the store's default (none on the edge engine, int8 on a server, as
+        ``bench/`` recommends), ``"int8"`` or ``"none"`` choose.
+
+        Raises:
+            ValueError: an unknown quantization.
         """
+        if quantization not in (None, "none", "int8"):
+            raise ValueError(f"unknown quantization '{quantization}' (use int8 or none)")
+        chosen = self.collection_defaults.quantization if quantization is None else (
+            None if quantization == "none" else "int8")
+        indexes = {path: _INDEX_TYPES[kind] for path, kind in PAYLOAD_INDEXES.items()}
+        return dataclasses.replace(self.collection_defaults, quantization=chosen,
+                                   payload_indexes={**indexes, **self.collection_defaults.payload_indexes})
+
+    def create_version(self, fingerprint: ModelFingerprint, quantization: str | None = None,
+                       settings: CollectionSettings | None = None) -> str:
+        """A new empty collection ``<alias>_v<n+1>`` recording ``fingerprint``.
+
+        ``settings`` (default: :meth:`collection_settings` of ``quantization``) sets vectors, HNSW,
+        quantization (int8: 4x smaller vectors kept in RAM, queries rescored with the float vectors so
+        scores stay exact), on-disk placement and the payload indexes.
+        """
+        settings = settings or self.collection_settings(quantization)
         existing = self.versions()
         number = int(existing[-1].rsplit("_v", 1)[1]) + 1 if existing else 1
         name = f"{self.alias}_v{number}"
-        self._create(name, fingerprint, quantization)
+        with self._guard():
+            self.engine.create_collection(name, settings, {"fingerprint": fingerprint.as_dict()})
         return name
 
-    def _create(self, name: str, fingerprint: ModelFingerprint, quantization: str | None) -> None:
-        if quantization not in (None, "none", "int8"):
-            raise ValueError(f"unknown quantization '{quantization}' (use int8 or none)")
-        config = None
-        if quantization == "int8":
-            config = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
-                type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
-        with self._guard():
-            self.client.create_collection(
-                name,
-                vectors_config=models.VectorParams(size=EMBEDDING_SIZE, distance=models.Distance.COSINE),
-                quantization_config=config,
-                metadata={"fingerprint": fingerprint.as_dict()},
-            )
-            if not self.embedded:  # the embedded store ignores payload indexes
-                self.client.create_payload_index(name, PERSON_FIELD, models.PayloadSchemaType.KEYWORD)
-
     def point_alias_to(self, collection: str) -> None:
-        """Move the alias to ``collection`` in one atomic call."""
-        operations: list[Any] = []
-        if self.current_collection() is not None:
-            operations.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self.alias)))
-        operations.append(models.CreateAliasOperation(
-            create_alias=models.CreateAlias(collection_name=collection, alias_name=self.alias)))
+        """Move the alias to ``collection``, and the centroids alias to its centroids (or remove it when the
+        version has none), in one atomic step."""
+        centroids = centroids_collection(collection)
         with self._guard():
-            self.client.update_collection_aliases(change_aliases_operations=operations)
+            has_centroids = centroids in self.engine.collections()
+            self.engine.switch_aliases({self.alias: collection, self.centroids_alias: centroids if has_centroids
+                                        else None})
 
-    def ensure_collection(self, fingerprint: ModelFingerprint, quantization: str | None = None) -> str:
+    def ensure_collection(self, fingerprint: ModelFingerprint, quantization: str | None = None,
+                          settings: CollectionSettings | None = None) -> str:
         """The collection behind the alias, created as ``_v1`` (with the alias) when there is none.
 
         A version left without the alias by a first run killed between creating it and pointing
@@ -208,192 +246,251 @@ class FaceStore:
         current = self.current_collection()
         if current is None:
             existing = self.versions()
-            current = existing[-1] if existing else self.create_version(fingerprint, quantization)
+            current = existing[-1] if existing else self.create_version(fingerprint, quantization, settings)
             self.point_alias_to(current)
         self.check_fingerprint(fingerprint, current)
         return current
 
     def drop_old_versions(self, keep: int = 1) -> list[str]:
-        """Delete all but the newest ``keep`` versions that the alias does not point at."""
+        """Delete all but the newest ``keep`` versions that the alias does not point at (with their centroids)."""
         current = self.current_collection()
         stale = [n for n in self.versions()[:-keep] if n != current] if keep else []
         with self._guard():
+            names = set(self.engine.collections())
             for name in stale:
-                self.client.delete_collection(name)
-                if self.client.collection_exists(centroids_collection(name)):
-                    self.client.delete_collection(centroids_collection(name))
+                self.engine.delete_collection(name)
+                if centroids_collection(name) in names:
+                    self.engine.delete_collection(centroids_collection(name))
         return stale
-
-    def build_centroids(self, collection: str, fingerprint: ModelFingerprint) -> int:
-        """(Re)build ``<collection>_centroids``: one point per person, the normalised mean of their faces.
-
-        Each person's point carries the payload of their most central photo plus ``photos`` (their
-        count). Cost: one pass over every vector and a collection of one point per person; gain: a
-        query scans people instead of faces and needs no grouping (scores are to the mean face).
-        Returns the number of people.
-        """
-        sums: dict[str, np.ndarray] = {}
-        members: dict[str, list[tuple[str, np.ndarray]]] = {}
-        offset = None
-        while True:
-            with self._guard():
-                records, offset = self.client.scroll(collection, limit=1024, offset=offset,
-                                                     with_payload=[PERSON_FIELD], with_vectors=True)
-            for record in records:
-                person = (record.payload or {}).get(PERSON_FIELD)
-                vector = np.asarray(record.vector, np.float32)
-                if person:
-                    sums[person] = sums.get(person, 0) + vector
-                    members.setdefault(person, []).append((str(record.id), vector))
-            if offset is None:
-                break
-        name = centroids_collection(collection)
-        with self._guard():
-            if self.client.collection_exists(name):
-                self.client.delete_collection(name)
-        self._create(name, fingerprint, None)
-        for start in range(0, len(sums), 256):
-            chunk = list(sums)[start:start + 256]
-            centres = {p: sums[p] / max(float(np.linalg.norm(sums[p])), 1e-12) for p in chunk}
-            central = {p: max(members[p], key=lambda m: float(m[1] @ centres[p]))[0] for p in chunk}
-            payloads = self.payloads(list(central.values()), collection)
-            self.upsert([FacePoint(str(uuid.uuid5(POINT_NAMESPACE, "person:" + p)), centres[p],
-                                   {**payloads.get(central[p], {}), "photos": len(members[p])}) for p in chunk], name)
-        self.optimize(name)
-        return len(sums)
 
     def stored_fingerprint(self, collection: str | None = None) -> dict[str, str] | None:
         """The fingerprint a collection records, or None when it records none."""
         with self._guard():
-            info = self.client.get_collection(collection or self.alias)
-        metadata = info.config.metadata or {}
-        return metadata.get("fingerprint")
+            return self.engine.collection_metadata(collection or self.alias).get("fingerprint")
 
     def check_fingerprint(self, fingerprint: ModelFingerprint, collection: str | None = None) -> None:
         """Raise ModelMismatchError unless the collection was built by ``fingerprint``."""
         stored = self.stored_fingerprint(collection)
         if stored is not None and stored != fingerprint.as_dict():
             raise ModelMismatchError(
-                f"The index was built with other FaceNet weights or pipeline ({stored.get('weights_sha256', '?')[:12]}, "
+                "The index was built with other FaceNet weights or pipeline "
+                f"({stored.get('weights_sha256', '?')[:12]}, "
                 f"pipeline v{stored.get('pipeline', '?')}) than the running ones ({fingerprint.describe()}); "
                 "rebuild it with `python -m indexing --recreate`."
             )
 
+    # -- centroids -------------------------------------------------------------------------------
+
+    def build_centroids(self, collection: str, fingerprint: ModelFingerprint) -> int:
+        """(Re)build ``<collection>_centroids``: one point per person, the normalised mean of their faces.
+
+        Each person's point carries the payload of their most central photo with ``photos`` (their
+        count). Cost: one pass over every vector and a collection of one point per person; gain: a
+        query scans people instead of faces and needs no grouping (scores are to the mean face).
+        When ``collection`` is the current version, the centroids alias moves to the new centroids.
+        Returns the number of people.
+        """
+        sums: dict[str, np.ndarray] = {}
+        members: dict[str, list[tuple[str, np.ndarray]]] = {}
+        for record in self.points(collection, PayloadFields(include=(PERSON_ID,)), with_vectors=True):
+            person = record.payload.get(PERSON_ID)
+            if person and record.vector is not None:
+                vector = np.asarray(record.vector, np.float32)
+                sums[person] = sums.get(person, 0) + vector
+                members.setdefault(person, []).append((record.id, vector))
+        name = centroids_collection(collection)
+        settings = self.collection_settings("none")
+        with self._guard():
+            if name in self.engine.collections():
+                self.engine.delete_collection(name)
+            self.engine.create_collection(name, settings, {"fingerprint": fingerprint.as_dict()})
+        people = list(sums)
+        for start in range(0, len(people), 256):
+            chunk = people[start:start + 256]
+            centres = {p: sums[p] / max(float(np.linalg.norm(sums[p])), 1e-12) for p in chunk}
+            central = {p: max(members[p], key=lambda m: float(m[1] @ centres[p]))[0] for p in chunk}
+            payloads = self.payloads(list(central.values()), collection)
+            self.upsert([FacePoint(person_point_id(p), centres[p],
+                                   dataclasses.replace(FacePayload.from_dict(payloads.get(central[p], {PERSON_ID: p})),
+                                                       photos=len(members[p])))
+                         for p in chunk], name)
+        self.optimize(name)
+        if self.current_collection() == collection:
+            with self._guard():
+                self.engine.switch_aliases({self.centroids_alias: name})
+        return len(sums)
+
     # -- points ----------------------------------------------------------------------------------
 
     def upsert(self, points: Sequence[FacePoint], collection: str | None = None) -> None:
-        """Write points (insert or replace by id) and wait until they are searchable."""
+        """Write points (insert or replace by id); they are searchable when this returns."""
         if not points:
             return
-        structs = [models.PointStruct(id=p.id, vector=np.asarray(p.vector, np.float32).tolist(), payload=p.payload)
-                   for p in points]
+        rows = [Point(p.id, np.asarray(p.vector, np.float32).tolist(), p.payload.as_dict()) for p in points]
         with self._guard():
-            self.client.upsert(collection or self.alias, points=structs, wait=True)
+            self.engine.upsert(collection or self.alias, rows)
 
     def payloads(self, ids: Sequence[str], collection: str | None = None) -> dict[str, dict[str, Any]]:
-        """The payloads of those of ``ids`` that exist, by id."""
+        """The stored JSON payloads (:class:`FacePayload` ``.as_dict()`` shape) of those of ``ids`` that exist."""
         if not ids:
             return {}
         with self._guard():
-            records = self.client.retrieve(collection or self.alias, ids=list(ids), with_payload=True,
-                                           with_vectors=False)
-        return {str(r.id): r.payload or {} for r in records}
+            records = self.engine.retrieve(collection or self.alias, list(ids))
+        return {r.id: r.payload for r in records}
+
+    def faces(self, ids: Sequence[str], with_thumbnails: bool = True) -> dict[str, FacePayload]:
+        """The typed payloads of those of ``ids`` that exist in the current collection, in one engine call
+        (for a page that shows a match's thumbnail only when it is picked)."""
+        if not ids:
+            return {}
+        selected: WithPayload = True if with_thumbnails else PayloadFields(exclude=(THUMBNAIL,))
+        try:
+            with self._guard():
+                records = self.engine.retrieve(self.alias, list(ids), selected)
+        except CollectionNotFoundError:
+            return {}
+        return {r.id: FacePayload.from_dict(r.payload) for r in records}
+
+    def points(self, collection: str | None = None, with_payload: WithPayload = True,
+               with_vectors: bool = False, page: int = 1024) -> Iterator[Record]:
+        """Every point of the collection, page by page (one engine call per ``page`` points)."""
+        offset = None
+        while True:
+            with self._guard():
+                records, offset = self.engine.scroll(collection or self.alias, limit=page, offset=offset,
+                                                     with_payload=with_payload, with_vectors=with_vectors)
+            yield from records
+            if offset is None:
+                return
+
+    def ids(self, collection: str | None = None) -> set[str]:
+        """Every point id of the collection (for tests and reports)."""
+        return {r.id for r in self.points(collection, with_payload=False)}
 
     def optimize(self, collection: str | None = None) -> None:
-        """Index new points now where the engine does not do it by itself (the edge engine)."""
-        optimize = getattr(self.client, "optimize", None)
-        if optimize is not None:
-            with self._guard():
-                optimize(collection or self.alias)
+        """Finish indexing what was written: the edge engine builds its HNSW index (and int8 copies) now;
+        a server is waited for while it indexes."""
+        with self._guard():
+            self.engine.optimize(collection or self.alias)
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any], collection: str | None = None) -> None:
         """Merge ``payload`` keys into existing points (their vectors stay)."""
         if not ids:
             return
         with self._guard():
-            self.client.set_payload(collection or self.alias, payload=payload, points=list(ids), wait=True)
+            self.engine.update_payloads(collection or self.alias, [PayloadUpdate(dict(payload), ids=tuple(ids))])
 
-    def set_person_payloads(self, people: dict[str, dict[str, Any]], key: str | None = None,
+    def set_person_payloads(self, people: Mapping[str, Mapping[str, Any]], key: str | None = None,
                             collection: str | None = None, chunk: int = 256) -> None:
         """Merge each person's payload into every point of that person (matched by ``person_id``).
 
         With ``key`` the payload is merged into that nested object (``metadata``) instead of the top
-        level, so fields the points already have and the payload lacks are kept.
+        level, so fields the points already have and the payload lacks are kept. Metadata is cleaned
+        as every stored metadata is (:func:`lookalike.payload.clean_metadata`: strings cut to 2,000).
         """
-        operations = [
-            models.SetPayloadOperation(set_payload=models.SetPayload(payload=payload, filter=person_filter(pid), key=key))
-            for pid, payload in people.items() if payload
-        ]
-        for start in range(0, len(operations), chunk):
+        updates = []
+        for person, payload in people.items():
+            values = clean_metadata(payload) if key == METADATA else dict(payload)
+            if values:
+                updates.append(PayloadUpdate(values, where={PERSON_ID: person}, key=key))
+        for start in range(0, len(updates), chunk):
             with self._guard():
-                self.client.batch_update_points(collection or self.alias, operations[start:start + chunk], wait=True)
+                self.engine.update_payloads(collection or self.alias, updates[start:start + chunk])
 
     def count(self, collection: str | None = None) -> int:
         """Points in the collection (0 when it does not exist)."""
-        name = collection or self.alias
-        with self._guard():
-            if not self.client.collection_exists(name):
-                return 0
-            return self.client.count(name, exact=True).count
+        try:
+            with self._guard():
+                return self.engine.count(collection or self.alias)
+        except CollectionNotFoundError:
+            return 0
 
-    def ids(self, collection: str | None = None) -> set[str]:
-        """Every point id of the collection (for tests and reports)."""
-        out: set[str] = set()
-        offset = None
-        with self._guard():
-            while True:
-                records, offset = self.client.scroll(collection or self.alias, limit=1024, offset=offset,
-                                                     with_payload=False, with_vectors=False)
-                out.update(str(r.id) for r in records)
-                if offset is None:
-                    return out
+    # -- queries ---------------------------------------------------------------------------------
 
-    def query_people(self, vector: np.ndarray, top_k: int, use_centroids: bool = False) -> list[StoredMatch]:
-        """The ``top_k`` most similar people, each once with their best point, best first.
+    def query_people(self, vector: np.ndarray, top_k: int, *, use_centroids: bool = False,
+                     where: Mapping[str, str | int | bool] | None = None,
+                     with_thumbnails: bool = True) -> list[StoredMatch]:
+        """The ``top_k`` most similar people, each once with their best point, best first: one engine call.
 
-        With ``use_centroids`` the query runs on the per-person mean faces (:meth:`build_centroids`) when
-        the current version has them: scores are then to a person's mean face.
+        Args:
+            vector: the query face, 512 float32 (a unit vector).
+            use_centroids: query the per-person mean faces (:meth:`build_centroids`) when the current
+                version has them; scores are then to a person's mean face.
+            where: payload path -> required value, each of :data:`lookalike.payload.FILTER_FIELDS`
+                (``{"metadata.gender": 1}``); every entry must hold.
+            with_thumbnails: read the thumbnails (base64 JPEG) too; without, ``payload.thumbnail`` is None.
+
+        Returns:
+            At most ``top_k`` matches; ``[]`` when ``where`` leaves nobody.
 
         Raises:
             EmptyIndexError: no collection behind the alias, or it is empty.
+            ValueError: ``where`` names a field that cannot be filtered, or a value of the wrong type.
         """
-        vector = np.asarray(vector, np.float32).tolist()
+        query = np.asarray(vector, np.float32).tolist()
+        conditions = _checked_where(where)
+        selected: WithPayload = True if with_thumbnails else PayloadFields(exclude=(THUMBNAIL,))
+        hits: list[Hit] | None = None
         if use_centroids:
-            current = self.current_collection()
-            centroids = centroids_collection(current) if current else None
-            with self._guard():
-                has_centroids = centroids is not None and self.client.collection_exists(centroids)
-                hits = self.client.query_points(centroids, query=vector, limit=top_k, with_payload=True,
-                                                search_params=self._search_params).points if has_centroids else None
-            if hits:
-                return [StoredMatch(str(h.id), min(1.0, max(-1.0, float(h.score))), h.payload or {}) for h in hits]
-        limit = max(32, 8 * top_k)
-        while True:
-            with self._guard():
-                try:
-                    hits = self.client.query_points(self.alias, query=vector, limit=limit,
-                                                    with_payload=[PERSON_FIELD], search_params=self._search_params).points
-                except ValueError as exc:  # the embedded stores: "Collection ... not found"
-                    if "not found" not in str(exc):
-                        raise
-                    raise self._empty_error() from exc
-                except Exception as exc:
-                    if getattr(exc, "status_code", None) == 404:
-                        raise self._empty_error() from None
-                    raise
+            try:
+                with self._guard():
+                    hits = self.engine.query(self.centroids_alias, query, top_k, conditions, selected, SearchOptions())
+            except CollectionNotFoundError:  # no centroids alias: an index built before it existed, or none
+                hits = self._query_unaliased_centroids(query, top_k, conditions, selected)
             if not hits:
-                raise self._empty_error()
-            best: dict[str, Any] = {}
-            for hit in hits:  # hits are sorted by score: the first of each person is their best
-                best.setdefault((hit.payload or {}).get(PERSON_FIELD, str(hit.id)), hit)
-            if len(best) >= top_k or len(hits) < limit:
-                break
-            limit *= 4
-        chosen = list(best.values())[:top_k]
-        payloads = self.payloads([str(h.id) for h in chosen])
+                hits = None  # no centroids (yet): every face, grouped
+        if hits is None:
+            try:
+                with self._guard():
+                    hits = self.engine.query_groups(self.alias, query, PERSON_ID, top_k, conditions, selected,
+                                                    SearchOptions())
+            except CollectionNotFoundError:
+                raise self._empty_error() from None
+        if not hits:
+            if conditions and self.count() > 0:
+                return []
+            raise self._empty_error()
         # A unit vector against itself can score 1.0000001 in float32: keep the cosine in -1..1.
-        return [StoredMatch(str(h.id), min(1.0, max(-1.0, float(h.score))), payloads.get(str(h.id), {}))
-                for h in chosen]
+        return [StoredMatch(h.id, min(1.0, max(-1.0, h.score)), FacePayload.from_dict(h.payload)) for h in hits]
+
+    def _query_unaliased_centroids(self, query: list[float], top_k: int, conditions: dict[str, Any] | None,
+                                   selected: WithPayload) -> list[Hit] | None:
+        """The centroids beside the current version when no alias names them (built before the alias existed)."""
+        current = self.current_collection()
+        if current is None:
+            return None
+        try:
+            with self._guard():
+                return self.engine.query(centroids_collection(current), query, top_k, conditions, selected,
+                                         SearchOptions())
+        except CollectionNotFoundError:
+            return None
+
+    def filter_values(self, field: str) -> list[str | int | bool]:
+        """The distinct values of a filterable field (``"metadata.gender"``) in the current collection, sorted;
+        ``[]`` when no face has it or there is no index yet.
+
+        Cost: with the payload index every new collection has, Qdrant's facet (server and edge) reads the
+        index: about the number of distinct values, not of points. A collection without the index falls
+        back to scrolling that one field of every point (1,024 points per call).
+
+        Raises:
+            ValueError: ``field`` is not one of :data:`lookalike.payload.FILTER_FIELDS`.
+        """
+        if field not in FILTER_FIELDS:
+            raise ValueError(f"'{field}' cannot be filtered on (use one of {', '.join(FILTER_FIELDS)})")
+        try:
+            with self._guard():
+                values = {hit.value for hit in self.engine.facet(self.alias, field, FILTER_VALUE_LIMIT)}
+        except CollectionNotFoundError:
+            return []
+        except UnsupportedError:  # an older collection without the payload index
+            values = set()
+            for record in self.points(with_payload=PayloadFields(include=(field,))):
+                value = _at_path(record.payload, field)
+                if isinstance(value, (str, int, bool)):
+                    values.add(value)
+        return sorted(values, key=lambda v: (type(v).__name__, v))
 
     def _empty_error(self) -> EmptyIndexError:
         return EmptyIndexError(
@@ -402,36 +499,32 @@ class FaceStore:
         )
 
 
-_SEARCH = models.SearchParams(quantization=models.QuantizationSearchParams(rescore=True, oversampling=2.0))
-"""With int8 quantization: rescore candidates with the float vectors (exact cosines); else ignored."""
-
-
-class _NullLock:
-    def __enter__(self) -> None:
+def _checked_where(where: Mapping[str, str | int | bool] | None) -> dict[str, str | int | bool] | None:
+    """``where`` checked against the filterable fields of the schema and their value types."""
+    if not where:
         return None
+    out: dict[str, str | int | bool] = {}
+    for path, value in where.items():
+        kind = FILTER_FIELDS.get(path)
+        if kind is None:
+            raise ValueError(f"'{path}' cannot be filtered on (use one of {', '.join(FILTER_FIELDS)})")
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"{path} takes a {kind.__name__} value, not {value!r}")
+        out[path] = value
+    return out
 
-    def __exit__(self, *exc: object) -> None:
-        return None
 
-
-_NULL_LOCK = _NullLock()
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    """True for the exceptions qdrant-client raises when the server is down or unreachable."""
-    import httpx
-    from qdrant_client.http.exceptions import ResponseHandlingException
-
-    seen = exc
-    while seen is not None:
-        if isinstance(seen, (httpx.TransportError, ResponseHandlingException, ConnectionError, TimeoutError)):
-            return True
-        if type(seen).__name__ in {"RpcError", "_InactiveRpcError"}:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _at_path(payload: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted payload path, or None."""
+    value: Any = payload
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
 
 
 def _safe_url(url: str | None) -> str:
     """The URL without any user:password part, for messages."""
-    return re.sub(r"//[^/@]*@", "//", url or "")
+    parts = urlsplit(url or "")
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

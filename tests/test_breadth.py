@@ -33,7 +33,7 @@ def _sha(data: bytes) -> str:
 
 
 def _pid_of(data: bytes) -> str:
-    from lookalike.store import point_id
+    from lookalike.payload import point_id
 
     return point_id(_sha(data))
 
@@ -218,8 +218,8 @@ def test_store_query_people_groups_by_person(merged, pipeline, lfw_photos):
     (face,) = pipeline.faces_many([pipeline.load(photo)], main_only=True)[0]
     matches = merged.store.query_people(face.vector, 40)  # more than there are people
     assert len(matches) == 31
-    assert len({m.payload["person_id"] for m in matches}) == 31
-    assert matches[0].payload["person_id"] == "tony-blair" and matches[0].score > 0.999
+    assert len({m.payload.person_id for m in matches}) == 31
+    assert matches[0].payload.person_id == "tony-blair" and matches[0].score > 0.999
 
 
 def test_rerun_adds_nothing_and_keeps_biographies(merged, pipeline):

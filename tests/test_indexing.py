@@ -51,7 +51,7 @@ def _open_store(settings):
 
 
 def _expected_id(path: Path) -> str:
-    from lookalike.store import point_id
+    from lookalike.payload import point_id
 
     return point_id(hashlib.sha256(path.read_bytes()).hexdigest())
 
