@@ -83,6 +83,45 @@ def real_weights() -> Path:
     return REAL_WEIGHTS
 
 
+def server_url() -> str | None:
+    """``QDRANT_URL`` when a Qdrant server answers there (the qdrant-server CI job starts one), else None."""
+    url = os.environ.get("QDRANT_URL")
+    if not url:
+        return None
+    import httpx
+
+    try:
+        httpx.get(url.rstrip("/") + "/healthz", timeout=2.0).raise_for_status()
+    except httpx.HTTPError:
+        return None
+    return url
+
+
+NO_SERVER = "no Qdrant server answers at QDRANT_URL (the qdrant-server CI job starts one)"
+
+
+@pytest.fixture
+def server_settings(base_settings, tmp_path: Path):
+    """Settings for the Qdrant server at ``QDRANT_URL`` with a collection alias of this test alone (its
+    collections are deleted afterwards); skipped where no server answers."""
+    import uuid
+
+    from lookalike.store import FaceStore
+
+    url = server_url()
+    if url is None:
+        pytest.skip(NO_SERVER)
+    alias = f"test_{uuid.uuid4().hex[:10]}"
+    settings = base_settings.model_copy(update={"qdrant_url": url, "collection": alias, "data_dir": tmp_path / "data"})
+    yield settings
+    cleanup = FaceStore.open(settings)
+    cleanup.engine.switch_aliases({a: None for a in cleanup.engine.aliases() if a.startswith(alias)})
+    for name in cleanup.collections():
+        if name.startswith(alias):
+            cleanup.engine.delete_collection(name)
+    cleanup.close()
+
+
 @pytest.fixture(scope="session")
 def base_settings(torch_home: Path, tmp_path_factory: pytest.TempPathFactory):
     """Settings for an embedded store in a session-wide temporary folder, on the CPU."""

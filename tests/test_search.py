@@ -205,3 +205,25 @@ def test_matches_equal_an_exact_search_with_facenet_pytorchs_own_vector(index, p
     expected = sorted(best.items(), key=lambda item: -item[1])[:5]
     assert [m.person_id for m in face.matches] == [person for person, _ in expected]
     assert [m.score for m in face.matches] == pytest.approx([score for _, score in expected], abs=2e-3)
+
+
+@pytest.mark.qdrant_server
+def test_a_qdrant_server_gives_the_same_people_and_scores(index, pipeline, photo_folder, server_settings):
+    """Indexing and search against a real Qdrant server (grouping by ``query_points_groups`` there) answer
+    as the embedded engine does on the same photos: the same people in the same order, the same scores."""
+    from indexing.indexer import Indexer
+    from indexing.sources import open_sources
+
+    server = FaceStore.open(server_settings)
+    try:
+        report = Indexer(pipeline, server).run(open_sources(str(photo_folder)) + open_sources(str(BIOS)),
+                                               progress=False)
+        assert report.faces_indexed == index.report.faces_indexed and server.count() == index.store.count()
+        finder = LookalikeFinder(pipeline, server, top_k=5)
+        for photo in [image_files(photo_folder / "madonna")[0], image_files(photo_folder / "Tony_Blair")[1], MULTIFACE]:
+            ours, theirs = index.finder.find(photo), finder.find(photo)
+            for a, b in zip(ours.faces, theirs.faces, strict=True):
+                assert [m.person_id for m in a.matches] == [m.person_id for m in b.matches]
+                assert [m.score for m in a.matches] == pytest.approx([m.score for m in b.matches], abs=1e-4)
+    finally:
+        server.close()

@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 
+from conftest import NO_SERVER, server_url
 from lookalike.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
@@ -31,21 +32,6 @@ INDEXES = {"person_id": "keyword", "metadata.gender": "integer", "metadata.known
 SETTINGS = CollectionSettings.for_edge(payload_indexes=INDEXES)
 
 
-def server_url() -> str | None:
-    """``QDRANT_URL`` when a Qdrant server answers there, else None."""
-    url = os.environ.get("QDRANT_URL")
-    if not url:
-        return None
-    import httpx
-
-    try:
-        httpx.get(url.rstrip("/") + "/healthz", timeout=2.0).raise_for_status()
-    except httpx.HTTPError:
-        return None
-    return url
-
-
-NO_SERVER = "no Qdrant server answers at QDRANT_URL (the qdrant-server CI job starts one)"
 ENGINES = ["edge", "local", pytest.param("server", marks=pytest.mark.qdrant_server)]
 
 

@@ -24,7 +24,6 @@ from lookalike.fingerprint import ModelFingerprint
 from lookalike.payload import METADATA_MAX_CHARS, POINT_NAMESPACE, FacePayload, point_id
 from lookalike.storage.port import CollectionSettings, EngineLockedError
 from lookalike.store import FacePoint, FaceStore, centroids_collection
-from test_storage_contract import NO_SERVER, server_url
 
 FINGERPRINT = ModelFingerprint("InceptionResnetV1", "vggface2", "a" * 64, "1")
 OTHER_WEIGHTS = ModelFingerprint("InceptionResnetV1", "vggface2", "b" * 64, "1")
@@ -68,20 +67,9 @@ def open_store(kind: str, settings) -> FaceStore:
 @pytest.fixture(params=ENGINES)
 def engine_settings(request, settings):
     """(kind, settings): on a server, a collection alias of this test alone, removed afterwards."""
-    if request.param != "server":
-        yield request.param, settings
-        return
-    url = server_url()
-    if url is None:
-        pytest.skip(NO_SERVER)
-    alias = f"test_{uuid.uuid4().hex[:10]}"
-    yield "server", settings.model_copy(update={"qdrant_url": url, "collection": alias})
-    cleanup = FaceStore.open(settings.model_copy(update={"qdrant_url": url, "collection": alias}))
-    cleanup.engine.switch_aliases({a: None for a in cleanup.engine.aliases() if a.startswith(alias)})
-    for name in cleanup.collections():
-        if name.startswith(alias):
-            cleanup.engine.delete_collection(name)
-    cleanup.close()
+    if request.param == "server":
+        return "server", request.getfixturevalue("server_settings")
+    return request.param, settings
 
 
 @pytest.fixture
