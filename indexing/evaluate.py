@@ -165,7 +165,7 @@ class EvaluationReport:
 def embed_sources(pipeline: FacePipeline, sources: Sequence[Any], batch_size: int = 32) -> EmbeddedSet:
     """The main face of every row of ``sources`` (as the indexer takes it, through the same
     rows-to-faces stage, :mod:`indexing.stage`), in batches; rows without a person name are left out."""
-    from indexing.stage import decoded_batches, main_faces
+    from indexing.stage import batched, decoded_batches, main_faces
 
     vectors: list[np.ndarray] = []
     people: list[str] = []
@@ -173,7 +173,7 @@ def embed_sources(pipeline: FacePipeline, sources: Sequence[Any], batch_size: in
     names: dict[str, str] = {}
     out = EmbeddedSet(np.zeros((0, 512), np.float32), people, names, digests)
     rows = (row for source in sources for row in source.rows(range(len(source))) if row.person)
-    for batch in decoded_batches(pipeline, rows, batch_size):
+    for batch in decoded_batches(pipeline, batched(rows, batch_size)):
         for photo in batch:
             out.photos += 1
             out.photos_per_person[photo.row.person] += 1

@@ -18,7 +18,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from tqdm import tqdm
 
@@ -27,7 +27,7 @@ from indexing.precedence import Person, collect_people
 from indexing.sampling import choose_rows
 from indexing.shards import Shard
 from indexing.sources import Row, Source
-from indexing.stage import Photo, decoded_batches, main_faces
+from indexing.stage import Photo, batched, decoded_batches, main_faces
 from lookalike.faces import Face, FacePipeline, face_thumbnail
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.search import METADATA, NAME, PERSON_ID, SOURCES, THUMBNAIL
@@ -107,6 +107,8 @@ class Indexer:
         self.store = store
         self.batch_size = batch_size
         self.people: dict[str, Person] = {}
+        self.on_progress: Callable[[int, int, int], None] | None = None
+        """Called after each batch of :meth:`write` with (rows done, rows planned, faces indexed)."""
 
     # -- the whole run ---------------------------------------------------------------------------
 
@@ -160,11 +162,9 @@ class Indexer:
         report.ignored_files = sum(len(s.ignored_files) for s in {id(s): s for s, _ in plan}.values())
         indexed_people: set[str] = set()
 
-        def rows():
+        def batches():  # a batch never spans two sources (a photo in both is found as already indexed)
             for source, indices in plan:
-                for row in source.rows(indices):
-                    if shard.owns(row):
-                        yield row
+                yield from batched(filter(shard.owns, source.rows(indices)), self.batch_size)
 
         def known(batch: Sequence[Row]) -> set[str]:
             ids = {point_id(r.sha256): r.sha256 for r in batch if r.sha256}
@@ -172,9 +172,11 @@ class Indexer:
 
         total = sum(len(indices) for _, indices in plan)
         with tqdm(total=total, unit="img", disable=not progress, desc="indexing") as bar:
-            for batch in decoded_batches(self.pipeline, rows(), self.batch_size, known):
+            for batch in decoded_batches(self.pipeline, batches(), known):
                 self._index_batch(batch, collection, report, indexed_people)
                 bar.update(len(batch))
+                if self.on_progress is not None:
+                    self.on_progress(report.images_seen, total, report.faces_indexed)
             bar.update(total - bar.n)  # rows of other shards
         report.people = len(indexed_people)
         report.elapsed_s = time.perf_counter() - started

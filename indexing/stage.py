@@ -116,10 +116,11 @@ def decode(pipeline: FacePipeline, row: Row) -> Photo:
         return Photo(row, skip=exc.reason)
 
 
-def decoded_batches(pipeline: FacePipeline, rows: Iterable[Row], batch_size: int,
+def decoded_batches(pipeline: FacePipeline, batches: Iterable[Sequence[Row]],
                     known: Callable[[Sequence[Row]], Collection[str]] | None = None,
                     depth: int = 1) -> Iterator[list[Photo]]:
-    """``rows`` in batches of ``batch_size`` photos, read and decoded ``depth`` batches ahead in a thread.
+    """Each batch of rows (e.g. ``batched(source.rows(indices), 32)``) as decoded photos, read and
+    decoded ``depth`` batches ahead in a thread.
 
     Args:
         known: given a batch, the content hashes (``Row.sha256``) of photos already indexed: those are
@@ -127,7 +128,7 @@ def decoded_batches(pipeline: FacePipeline, rows: Iterable[Row], batch_size: int
             from there (the store serialises its own calls). A hint only: the caller decides.
     """
     def produce() -> Iterator[list[Photo]]:
-        for batch in batched(rows, batch_size):
+        for batch in batches:
             done = set(known(batch)) if known is not None else set()
             yield [Photo(row, known=True) if row.sha256 and row.sha256 in done and not row.problem and row.person
                    else decode(pipeline, row) for row in batch]

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         'list (e.g. \'["path/to/people"]\'); empty means the default sources of `python -m indexing`.',
     )
     fill_sample: int = Field(
-        default=300, ge=0,
+        default=1000, ge=0,
         description="Photos the background fill indexes per source (one per person, chosen at random); "
         "0 turns the background fill off.",
     )
