@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from indexing.shards import Shard
-from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, open_sources
+from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, check_source_spec, open_sources
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
@@ -156,7 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     created = _created_folders(settings)
     code = 2
     try:
-        # The weights first: a missing file is reported before any source row is read.
+        specs = args.source or DEFAULT_SOURCES
+        for spec in specs:  # a mistyped folder is reported before any model loads
+            check_source_spec(spec)
+        # Then the weights: a missing file is reported before any source row is read or downloaded.
         pipeline = faces.FacePipeline(settings)
         store = FaceStore.open(settings)
         quantization = _quantization(args.quantization, settings)
@@ -171,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
         token = settings.hf_token.get_secret_value() if settings.hf_token else None
         sources = []
-        for spec in args.source or DEFAULT_SOURCES:
+        for spec in specs:
             sources.extend(open_sources(spec, args.split, args.image_column, args.name_column, args.config, token))
         indexer = Indexer(pipeline, store, args.batch_size)
         if args.version is None:

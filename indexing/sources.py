@@ -161,6 +161,22 @@ def parse_source_spec(text: str) -> tuple[str, dict[str, str]]:
     return spec, options
 
 
+def check_source_spec(text: str) -> tuple[str, dict[str, str]]:
+    """:func:`parse_source_spec`, and the checks that need no download: a folder that does not exist or a
+    file is refused at once (so a run stops before loading any model).
+
+    Raises:
+        ValueError: an unknown option, a missing folder, a file.
+    """
+    spec, options = parse_source_spec(text)
+    path = Path(spec).expanduser()
+    if not path.exists() and not _is_repo_id(spec):
+        raise ValueError(f"{spec}: no such folder (a source is a folder, or a hub id like owner/name).")
+    if path.is_file():
+        raise ValueError(f"{spec} is a file; a source is a dataset or image folder, or a hub id like owner/name.")
+    return spec, options
+
+
 def open_sources(spec: str, split: str | None = None, image_column: str | None = None,
                  name_column: str | None = None, config: str | None = None,
                  token: str | None = None) -> list[Source]:
@@ -174,7 +190,7 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     Raises:
         ValueError: the spec names nothing loadable, or a column is missing.
     """
-    spec, options = parse_source_spec(spec)
+    spec, options = check_source_spec(spec)
     split = options.get("split", split)
     config = options.get("config", config)
     image_column = options.get("image_column", image_column)
@@ -182,10 +198,6 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     known = KNOWN_SOURCES.get(spec, {})
     split = split or known.get("split", "train")
     path = Path(spec).expanduser()
-    if not path.exists() and not _is_repo_id(spec):
-        raise ValueError(f"{spec}: no such folder (a source is a folder, or a hub id like owner/name).")
-    if path.is_file():
-        raise ValueError(f"{spec} is a file; a source is a dataset or image folder, or a hub id like owner/name.")
     base_dir = None
     ignored: list[str] = []
     if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):

@@ -511,7 +511,7 @@ def test_cli_two_sources_with_different_name_columns(cli, tmp_path, capsys):
     assert cli(["--source", f"{a}?name_column=person", "--source", f"{b}?name_column=celebrity_name",
                 "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "faces indexed: 3" in out and "people in this run: 2" in out
+    assert "faces indexed: 3" in out and "people with a face indexed: 2" in out
     store = FaceStore.open(Settings())
     try:
         people = Counter(r.payload["person_id"] for r in _records(store))

@@ -357,8 +357,14 @@ def test_cli_help_documents_every_option(torch_home, tmp_path):
     assert result.returncode == 0
     for option in ("--source", "--split", "--config", "--image-column", "--name-column", "--sample",
                    "--per-person", "--seed", "--batch-size", "--recreate", "--if-empty", "--collection",
-                   "--quiet", "QDRANT_URL", "LOOKALIKE_DATA_DIR"):
+                   "--quiet", "--shard", "--version", "--finalize", "--prepare", "QDRANT_URL", "LOOKALIKE_DATA_DIR"):
         assert option in result.stdout, option
+    assert "(default: None)" not in result.stdout
+    # each option states its default once ("... (default: X)"), never twice
+    entries = re.split(r"\n  (?=-)", " ".join(result.stdout.split("\n  --", 1)[1:]).join(["  --", ""]))
+    assert len(entries) > 15
+    for entry in entries:
+        assert " ".join(entry.split()).count("default") <= 1, entry
 
 
 def test_cli_bad_source_exits_2_with_one_line_and_no_secret(torch_home, tmp_path):
@@ -407,6 +413,60 @@ def test_cli_exits_1_when_no_photo_has_a_face(cli, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "skipped, no face: 3" in captured.out
     assert "no face could be indexed" in captured.err
+
+
+def test_cli_people_counts_only_people_with_a_face_indexed(cli, tmp_path, capsys):
+    folder = _subset(FIVE_TRAIN, tmp_path / "people", per_person=1)
+    for i in range(2):
+        _blank_jpeg(folder / "Nobody Withaface" / f"{i}.jpg", color=(30 * i, 90, 160))
+    assert cli(["--source", str(folder), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped, no face: 2" in out
+    assert "people with a face indexed: 5\n" in out  # not 6: "Nobody Withaface" has no face indexed
+
+
+def test_cli_missing_weights_fail_before_any_row_and_leave_no_store_folder(tmp_path):
+    empty_home = tmp_path / "torch_home"
+    empty_home.mkdir()
+    data = tmp_path / "data"
+    env = _cli_env(data, empty_home, HF_TOKEN=FAKE_HF_TOKEN)
+    # a hub source, offline and not downloaded: reading it fails at once, so the weights must come first
+    result = subprocess.run([sys.executable, "-m", "indexing", "--source", "owner/not-downloaded", "--quiet"],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "weights" in errors[0].lower() and "not-downloaded" not in errors[0], result.stderr
+    assert not data.exists()  # no empty store folder left behind
+    assert FAKE_HF_TOKEN not in result.stdout + result.stderr
+
+
+def test_cli_failed_run_leaves_no_empty_store_folder_but_keeps_a_filled_one(cli, tmp_path, capsys):
+    data = tmp_path / "cli"
+    assert cli(["--source", str(tmp_path / "no_such_folder"), "--quiet"]) == 2
+    assert not (data / "edge").exists()
+    assert cli(["--source", str(_subset(FIVE_TRAIN, tmp_path / "one", per_person=1)), "--sample", "1",
+                "--quiet"]) == 0
+    assert cli(["--source", str(tmp_path / "no_such_folder"), "--quiet"]) == 2
+    assert (data / "edge").is_dir()  # a store with faces is never removed
+    capsys.readouterr()
+
+
+def test_cli_unreachable_hub_is_one_sentence_within_seconds(cli, monkeypatch, capsys, caplog):
+    import huggingface_hub.constants
+
+    import indexing.sources
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(indexing.sources, "HUB_TIMEOUT_S", 2.0)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+    started = time.monotonic()
+    assert cli(["--source", "owner-that-is-not-here/no-dataset", "--quiet"]) == 2
+    assert time.monotonic() - started < 30  # not datasets' ~30 s of retries
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: ") and "Hugging Face Hub cannot be reached" in err
+    assert "HF_HUB_OFFLINE=1" in err
+    assert not [r for r in caplog.records if "retry" in r.getMessage().lower()]
 
 
 def test_cli_if_empty_does_nothing_on_a_filled_index(cli, tmp_path, capsys):
