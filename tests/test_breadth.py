@@ -255,37 +255,50 @@ def _records_of(store, collection: str) -> dict[str, dict]:
             return out
 
 
-def test_two_shards_then_the_final_pass_give_one_runs_points(merged, pipeline, base_settings, tmp_path):
-    """bios + lfw_dev as two shards written one after the other into one version, then the person pass:
-    the same point ids and payloads (names and biographies by precedence, both sources of a shared
-    photo) as the one unsharded run of the ``merged`` fixture; the alias moves only in the final pass."""
+def test_two_shards_then_the_final_pass_give_one_runs_points(pipeline, base_settings, tmp_path):
+    """bios + lfw_dev (two photos a person) as two shards written one after the other into one version,
+    then the person pass, give the same point ids and payloads (names and biographies by precedence,
+    both sources of a shared photo) as one unsharded run; the alias moves only in the final pass.
+
+    Batch size 1 on both sides: MTCNN detects the photos of a batch together and a shard's batches hold
+    other photos, which moves a box by up to 3 px for about 1 photo in 300 (measured at batch 32)."""
     from indexing.indexer import Indexer, plan_rows
     from indexing.shards import Shard
     from indexing.sources import open_sources
     from indexing.versions import ensure_version
 
-    expected = {str(r.id): r.payload for r in merged.records}
+    def plan():
+        return plan_rows([s for spec in (BIOS, LFW) for s in open_sources(str(spec))], per_person=2, seed=1)
+
+    reference = _open_store(base_settings, tmp_path / "one_run")
+    try:
+        Indexer(pipeline, reference, batch_size=1).run([s for s, _ in plan()], per_person=2, seed=1, progress=False)
+        expected = _records_of(reference, reference.alias)
+    finally:
+        reference.close()
+    assert len(expected) > 60 and all(p["metadata"].get("biography") for p in expected.values())
+    assert sum(len(p["sources"]) == 2 for p in expected.values()) > 0  # some photo came from both sources
+
     store = _open_store(base_settings, tmp_path / "sharded")
     try:
-        plan = plan_rows([s for spec in (BIOS, LFW) for s in open_sources(str(spec))])
         collection = ensure_version(store, 3, pipeline.fingerprint)
         assert collection == "celebrities_v3"
-        shard_ids = []
+        shard_ids: list[set[str]] = []
         for index in range(2):
-            report = Indexer(pipeline, store, batch_size=32).write(plan, collection, Shard(index, 2), progress=False)
+            report = Indexer(pipeline, store, batch_size=1).write(plan(), collection, Shard(index, 2), progress=False)
             written = set(_records_of(store, collection))
             shard_ids.append(written - set().union(*shard_ids))
-            assert report.faces_indexed == len(shard_ids[-1]) > 100, index  # each shard its own share
+            assert report.faces_indexed == len(shard_ids[-1]) > 10, index  # each shard its own share
             assert store.current_collection() is None  # a shard never moves the alias
         assert not shard_ids[0] & shard_ids[1]
-        done = Indexer(pipeline, store).finalize(plan, collection)
+        done = Indexer(pipeline, store).finalize(plan(), collection)
         assert done.alias_moved and store.current_collection() == collection
         got = _records_of(store, store.alias)
-        assert set(got) == set(expected)
-        differing = [pid for pid in expected if got[pid] != expected[pid]]
-        assert differing == [], (differing[:3], [(got[p], expected[p]) for p in differing[:1]])
     finally:
         store.close()
+    assert set(got) == set(expected)
+    differing = [pid for pid in expected if got[pid] != expected[pid]]
+    assert differing == [], [(got[p], expected[p]) for p in differing[:1]]
 
 
 def test_a_shard_owns_each_photo_by_its_hash_whatever_the_row():
