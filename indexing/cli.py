@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     from indexing.indexer import Indexer, plan_rows
-    from indexing.versions import ensure_version, prepare_version
+    from indexing.versions import ensure_version, prepare_version, version_name
     from lookalike import faces
     from lookalike.store import FaceStore
 
@@ -181,7 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = indexer.run(sources, args.sample, args.per_person, args.seed, args.recreate,
                                  progress=not args.quiet, quantization=quantization, centroids=args.centroids)
         else:
-            collection = ensure_version(store, args.version, pipeline.fingerprint, quantization)
+            if args.finalize:  # never point the alias at a version no shard wrote (a mistyped V, say)
+                collection = version_name(store, args.version)
+                if collection not in store.versions() or store.count(collection) == 0:
+                    raise ValueError(f"{collection} holds no faces: run the shards (--version {args.version} "
+                                     "--shard I/N) before --finalize; the alias stays where it is.")
+                store.check_fingerprint(pipeline.fingerprint, collection)
+            else:
+                collection = ensure_version(store, args.version, pipeline.fingerprint, quantization)
             plan = plan_rows(sources, args.sample, args.per_person, args.seed)
             if args.finalize:
                 done = indexer.finalize(plan, collection, centroids=args.centroids)
@@ -192,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 code = 0
                 return code
             report = indexer.write(plan, collection, shard=args.shard, progress=not args.quiet)
+        nothing = report.faces_indexed == 0 and report.already_indexed == 0 and not report.shard
+        code = 1 if nothing else 0
     except (LookalikeError, ValueError, OSError) as exc:
         # OSError covers a missing path (FileNotFoundError), an unreachable hub (ConnectionError) and
         # datasets' DatasetNotFoundError; each is one line, never a traceback.
@@ -203,10 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code != 0:
             _remove_empty(created, settings)
     print(report.summary())
-    if report.faces_indexed == 0 and report.already_indexed == 0 and not report.shard:
+    if code == 1:
         print("error: no face could be indexed from the sources.", file=sys.stderr)
-        return 1
-    return 0
+    return code
 
 
 def _quantization(choice: str, settings: Settings) -> str | None:

@@ -469,6 +469,36 @@ def test_cli_unreachable_hub_is_one_sentence_within_seconds(cli, monkeypatch, ca
     assert not [r for r in caplog.records if "retry" in r.getMessage().lower()]
 
 
+def test_cli_prepare_resumes_an_unfinished_version_and_finalize_needs_a_written_one(cli, tmp_path, capsys):
+    from lookalike.settings import Settings
+
+    folder = _subset(FIVE_TRAIN, tmp_path / "one", per_person=1)
+    source = ["--source", str(folder), "--quiet"]
+
+    def alias():
+        store = _open_store(Settings())
+        try:
+            return store.current_collection(), store.versions()
+        finally:
+            store.close()
+
+    assert cli(["--prepare"]) == 0 and capsys.readouterr().out.strip() == "1"
+    assert cli(["--prepare"]) == 0 and capsys.readouterr().out.strip() == "1"  # unfinished: resumed, not v2
+    assert cli(["--version", "7", "--finalize", "--quiet", "--source", str(folder)]) == 2  # no shard wrote v7
+    assert "celebrities_v7 holds no faces" in capsys.readouterr().err
+    assert alias() == (None, ["celebrities_v1"])
+    assert cli([*source, "--version", "1", "--shard", "0/1"]) == 0
+    assert "(shard" not in capsys.readouterr().out  # 0/1 is the whole set
+    assert alias()[0] is None  # the alias waits for the final pass
+    assert cli([*source, "--version", "1", "--finalize"]) == 0
+    assert "alias 'celebrities' -> celebrities_v1" in capsys.readouterr().out
+    assert cli(["--prepare"]) == 0 and capsys.readouterr().out.strip() == "2"  # v1 is live: a new one
+    for argv in (["--shard", "0/2"], ["--finalize"], ["--prepare", "--version", "2"], ["--shard", "2/2", "--version", "1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli(argv)
+        assert exit_info.value.code == 2, argv
+
+
 def test_cli_if_empty_does_nothing_on_a_filled_index(cli, tmp_path, capsys):
     from lookalike.settings import Settings
 
