@@ -1,14 +1,22 @@
-"""``python -m indexing``: build or update the celebrity index from datasets or image folders."""
+"""``python -m indexing``: build or update the celebrity index from datasets or image folders.
+
+One machine: ``python -m indexing`` (all photos, the person pass, the alias). Several runners (the
+weekly Action): ``--prepare`` prints the version to build, each runner runs ``--shard I/N --version V``,
+and one final ``--finalize --version V`` runs the person pass and moves the alias.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import shutil
 import sys
+from pathlib import Path
 from typing import Sequence
 
-from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, open_sources
+from indexing.shards import Shard
+from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, check_source_spec, open_sources
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
@@ -42,6 +50,23 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" only where the help does not state its default and there is one to state."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False or action.nargs == 0:
+            return text
+        return super()._get_help_string(action)
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m indexing",
@@ -51,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
             "store under LOOKALIKE_DATA_DIR (default ./data) when QDRANT_URL is unset; stop the app "
             "first when it holds the embedded store."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--source", action="append", metavar="SPEC",
                         help="a Hugging Face dataset id, a local dataset folder, a save_to_disk folder, or an "
@@ -60,35 +85,60 @@ def build_parser() -> argparse.ArgumentParser:
                              "Repeat for several: they go into one collection, one identity per person, and "
                              "earlier sources win for display names and metadata "
                              f"(default: {' '.join(DEFAULT_SOURCES)})")
-    parser.add_argument("--split", default=None,
-                        help="dataset split, or 'all' for every split (default: the source's known split, else train)")
-    parser.add_argument("--config", default=None, help="dataset configuration name, if the dataset has several")
-    parser.add_argument("--image-column", default=None, help="image column (default: known or detected)")
-    parser.add_argument("--name-column", default=None,
-                        help="person name column (default: known, else label/name/person, else a ClassLabel)")
+    parser.add_argument("--split", help="dataset split, or 'all' for every split (default: the source's known "
+                                        "split, else train)")
+    parser.add_argument("--config", help="dataset configuration name, if the dataset has several")
+    parser.add_argument("--image-column", help="image column (default: known or detected)")
+    parser.add_argument("--name-column", help="person name column (default: known, else label/name/person, else "
+                                              "a ClassLabel)")
     parser.add_argument("--sample", type=_count(0), default=0, help="index at most N photos per source, chosen at random (0: all)")
     parser.add_argument("--per-person", type=_count(0), default=0, help="at most K photos of each person (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the sampling")
     parser.add_argument("--batch-size", type=_count(1), default=32, help="photos embedded per batch")
     parser.add_argument("--recreate", action="store_true",
                         help="build a new collection version, then move the alias to it (readers keep answering)")
-    parser.add_argument("--quantization", choices=["none", "int8"], default="none",
-                        help="int8: Qdrant scalar quantization for a collection this run creates (vectors 4x "
-                             "smaller in RAM, queries rescored with the float vectors so scores stay exact; "
-                             "worth it from about a million faces)")
+    parser.add_argument("--quantization", choices=["auto", "none", "int8"], default="auto",
+                        help="for a collection this run creates: int8 is Qdrant scalar quantization (vectors 4x "
+                             "smaller in RAM, queries rescored with the float vectors so scores stay exact); "
+                             "auto is int8 on a Qdrant server or Cloud (what bench/ recommends) and none in "
+                             "the embedded store")
     parser.add_argument("--centroids", action="store_true",
                         help="also build <collection>_centroids, one mean face per person (costs one pass over "
                              "all vectors and a point per person; with LOOKALIKE_USE_CENTROIDS=1 the app then "
                              "scans people instead of faces)")
     parser.add_argument("--if-empty", action="store_true", help="do nothing when the index already holds faces")
-    parser.add_argument("--collection", default=None, help="the alias to fill (default: LOOKALIKE_COLLECTION or celebrities)")
+    parser.add_argument("--collection", help="the alias to fill (default: LOOKALIKE_COLLECTION or celebrities)")
+    sharding = parser.add_argument_group(
+        "sharded builds", "Several processes or runners build one collection version <alias>_v<V> together: "
+        "each runs --shard I/N --version V (its share of the photos, by content hash; the alias does not "
+        "move), then one runs --finalize --version V (the person-level pass, then the alias moves).")
+    sharding.add_argument("--prepare", action="store_true",
+                          help="create the version to build and print its number V: the newest unfinished "
+                               "version (newer than the alias's, same weights), so a failed build resumes, "
+                               "else a new one")
+    sharding.add_argument("--version", type=_count(1), metavar="V",
+                          help="write into collection version <alias>_v<V> (created when missing) and leave "
+                               "the alias alone")
+    sharding.add_argument("--shard", type=_shard, metavar="I/N",
+                          help="index only shard I of N (0 <= I < N) of the photos; needs --version")
+    sharding.add_argument("--finalize", action="store_true",
+                          help="after every shard of --version V: the person-level pass over the same "
+                               "sources, then move the alias to V and drop older versions (reads only "
+                               "names and metadata, no photo)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; 0 on success, 1 when nothing could be indexed, 2 on a configuration error."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.shard and args.version is None:
+        parser.error("--shard needs --version V (the collection version all shards write)")
+    if args.finalize and args.version is None:
+        parser.error("--finalize needs --version V (the version the shards wrote)")
+    if args.prepare and (args.version is not None or args.finalize or args.shard):
+        parser.error("--prepare stands alone: it prints the V that --version takes")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     overrides = {"collection": args.collection} if args.collection else {}
     try:
@@ -97,34 +147,115 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: invalid settings: {_one_line(exc)}", file=sys.stderr)
         return 2
 
-    from indexing.indexer import Indexer
-    from lookalike.faces import FacePipeline
+    from indexing.indexer import Indexer, plan_rows
+    from indexing.versions import ensure_version, prepare_version, version_name
+    from lookalike import faces
     from lookalike.store import FaceStore
 
     store = None
+    created = _created_folders(settings)
+    code = 2
     try:
+        specs = args.source or DEFAULT_SOURCES
+        for spec in specs:  # a mistyped folder is reported before any model loads
+            check_source_spec(spec)
+        # Then the weights: a missing file is reported before any source row is read or downloaded.
+        pipeline = faces.FacePipeline(settings)
         store = FaceStore.open(settings)
+        quantization = _quantization(args.quantization)
+        if args.prepare:
+            version = prepare_version(store, pipeline.fingerprint, quantization)
+            print(version)
+            code = 0
+            return code
         if args.if_empty and store.count() > 0:
             print(f"The index '{settings.collection}' already holds {store.count()} faces; nothing to do.")
-            return 0
-        token = os.environ.get("HF_TOKEN") or None
+            code = 0
+            return code
+        token = settings.hf_token.get_secret_value() if settings.hf_token else None
         sources = []
-        for spec in args.source or DEFAULT_SOURCES:
+        for spec in specs:
             sources.extend(open_sources(spec, args.split, args.image_column, args.name_column, args.config, token))
-        pipeline = FacePipeline(settings)
-        report = Indexer(pipeline, store, args.batch_size).run(
-            sources, args.sample, args.per_person, args.seed, args.recreate, progress=not args.quiet,
-            quantization=None if args.quantization == "none" else args.quantization, centroids=args.centroids)
+        indexer = Indexer(pipeline, store, args.batch_size)
+        if args.version is None:
+            report = indexer.run(sources, args.sample, args.per_person, args.seed, args.recreate,
+                                 progress=not args.quiet, quantization=quantization, centroids=args.centroids)
+        else:
+            if args.finalize:  # never point the alias at a version no shard wrote (a mistyped V, say)
+                collection = version_name(store, args.version)
+                if collection not in store.versions() or store.count(collection) == 0:
+                    raise ValueError(f"{collection} holds no faces: run the shards (--version {args.version} "
+                                     "--shard I/N) before --finalize; the alias stays where it is.")
+                store.check_fingerprint(pipeline.fingerprint, collection)
+            else:
+                collection = ensure_version(store, args.version, pipeline.fingerprint, quantization)
+            plan = plan_rows(sources, args.sample, args.per_person, args.seed)
+            if args.finalize:
+                done = indexer.finalize(plan, collection, centroids=args.centroids)
+                print(f"collection: {collection}\nfaces: {store.count(collection)}\n"
+                      f"people in the sources: {len(indexer.people)}\n"
+                      f"alias '{store.alias}' -> {store.current_collection()}"
+                      + ("" if done.alias_moved else " (already there)"))
+                code = 0
+                return code
+            report = indexer.write(plan, collection, shard=args.shard, progress=not args.quiet)
+        nothing = report.faces_indexed == 0 and report.already_indexed == 0 and not report.shard
+        code = 1 if nothing else 0
     except (LookalikeError, ValueError, OSError) as exc:
         # OSError covers a missing path (FileNotFoundError), an unreachable hub (ConnectionError) and
         # datasets' DatasetNotFoundError; each is one line, never a traceback.
         print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        return code
     finally:
         if store is not None:  # release the embedded store's folder lock (in-process callers, the app)
             store.close()
+        if code != 0:
+            _remove_empty(created, settings)
     print(report.summary())
-    if report.faces_indexed == 0 and report.already_indexed == 0:
+    if code == 1:
         print("error: no face could be indexed from the sources.", file=sys.stderr)
-        return 1
-    return 0
+    return code
+
+
+def _quantization(choice: str) -> str | None:
+    """``--quantization`` as the store takes it: ``auto`` (None) is the store's default, int8 on a server
+    and none when embedded (see :meth:`FaceStore.collection_settings`)."""
+    return None if choice == "auto" else choice
+
+
+def _created_folders(settings: Settings) -> list[Path]:
+    """The folders this run would create for the embedded store (none exist yet), outermost first."""
+    if not settings.embedded:
+        return []
+    missing = []
+    for folder in (settings.data_dir, settings.embedded_path):
+        if not folder.exists():
+            missing.append(folder)
+    return missing
+
+
+def _remove_empty(created: list[Path], settings: Settings) -> None:
+    """After a failed run, remove the store folder this run created when it holds no point.
+
+    The store was closed; a folder that existed before the run is never touched.
+    """
+    if not created:
+        return
+    from lookalike.store import FaceStore
+
+    path = settings.embedded_path
+    if path.exists():
+        try:
+            store = FaceStore.open(settings)
+        except LookalikeError:
+            return
+        try:
+            empty = all(store.count(name) == 0 for name in store.versions())
+        finally:
+            store.close()
+        if not empty:
+            return
+    if settings.embedded_path in created:
+        shutil.rmtree(settings.embedded_path, ignore_errors=True)
+    if settings.data_dir in created and settings.data_dir.is_dir() and not any(settings.data_dir.iterdir()):
+        settings.data_dir.rmdir()  # kept when it holds anything else (the ONNX export, say)

@@ -16,7 +16,6 @@ weights: with stand-in test weights they measure nothing.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
@@ -29,7 +28,7 @@ import numpy as np
 
 from lookalike.errors import LookalikeError
 from lookalike.faces import FacePipeline
-from lookalike.people import display_name, person_id
+from lookalike.people import display_name
 
 log = logging.getLogger("indexing.evaluate")
 
@@ -164,43 +163,31 @@ class EvaluationReport:
 # -- embedding -------------------------------------------------------------------------------------------
 
 def embed_sources(pipeline: FacePipeline, sources: Sequence[Any], batch_size: int = 32) -> EmbeddedSet:
-    """The main face of every row of ``sources`` (as the indexer takes it), in batches."""
+    """The main face of every row of ``sources`` (as the indexer takes it, through the same
+    rows-to-faces stage, :mod:`indexing.stage`), in batches; rows without a person name are left out."""
+    from indexing.stage import batched, decoded_batches, main_faces
+
     vectors: list[np.ndarray] = []
     people: list[str] = []
     digests: list[str] = []
     names: dict[str, str] = {}
     out = EmbeddedSet(np.zeros((0, 512), np.float32), people, names, digests)
-    for source in sources:
-        rows = source.rows(range(len(source)))
-        while True:
-            batch = [row for _, row in zip(range(batch_size), rows)]
-            if not batch:
-                break
-            images, keep = [], []
-            for row in batch:
-                pid = person_id(row.raw_name)
-                if not pid:
-                    continue
-                out.photos += 1
-                out.photos_per_person[pid] += 1
-                if row.problem or row.data is None:
-                    out.unreadable += 1
-                    continue
-                try:
-                    images.append(pipeline.load(row.data))
-                except LookalikeError:
-                    out.unreadable += 1
-                    continue
-                keep.append(row)
-            for row, faces in zip(keep, pipeline.faces_many(images, main_only=True) if images else []):
-                if not faces:
-                    out.no_face += 1
-                    continue
-                pid = person_id(row.raw_name)
-                names.setdefault(pid, display_name(row.raw_name))
-                vectors.append(faces[0].vector)
-                people.append(pid)
-                digests.append(hashlib.sha256(row.data).hexdigest())
+    rows = (row for source in sources for row in source.rows(range(len(source))) if row.person)
+    for batch in decoded_batches(pipeline, batched(rows, batch_size)):
+        for photo in batch:
+            out.photos += 1
+            out.photos_per_person[photo.row.person] += 1
+        readable = [photo for photo in batch if photo.image is not None]
+        out.unreadable += len(batch) - len(readable)
+        for photo, face in zip(readable, main_faces(pipeline, readable)):
+            if face is None:
+                out.no_face += 1
+                continue
+            row = photo.row
+            names.setdefault(row.person, display_name(row.raw_name))
+            vectors.append(face.vector)
+            people.append(row.person)
+            digests.append(row.sha256)
     out.vectors = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 512), np.float32)
     return out
 

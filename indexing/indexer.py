@@ -1,29 +1,40 @@
-"""The indexing run: rows -> decoded photos -> the face pipeline -> points upserted into Qdrant.
+"""The indexing run: rows -> the rows-to-faces stage -> points upserted into Qdrant -> the person pass.
 
 Re-runnable at any time: point ids come from the photo's bytes (uuid5 of its SHA-256), rows whose
 point already exists are not embedded again, so a second run adds nothing and a run killed part-way
 finishes on the next one with exactly the points of an uninterrupted run.
+
+A run has two phases. :meth:`Indexer.write` puts the photos (all, or one shard's) into a collection
+version; :meth:`Indexer.finalize` runs the person-level pass (display name and metadata of every
+person spread over all their points, by source precedence), optimises, and moves the alias. An
+unsharded :meth:`Indexer.run` does both; a sharded build runs ``write`` once per shard into one named
+version, then ``finalize`` once.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Callable, Sequence
 
 from tqdm import tqdm
 
+from indexing.crash import crash_point
+from indexing.precedence import Person, collect_people
 from indexing.sampling import choose_rows
+from indexing.shards import Shard
 from indexing.sources import Row, Source
-from lookalike.errors import LookalikeError
-from lookalike.faces import FacePipeline, face_thumbnail
-from lookalike.people import display_name, person_id
+from indexing.stage import Photo, batched, decoded_batches, main_faces
+from lookalike.faces import Face, FacePipeline, face_thumbnail
+from lookalike.fingerprint import ModelFingerprint
 from lookalike.payload import METADATA, NAME, PERSON_ID, SOURCES, FacePayload, point_id
 from lookalike.store import FacePoint, FaceStore
+
+Plan = list[tuple[Source, list[int]]]
+"""Each source with the row indices chosen from it (:func:`plan_rows`)."""
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +50,8 @@ class IndexReport:
     skipped: Counter = field(default_factory=Counter)
     ignored_files: int = 0
     people: int = 0
+    shard: str = ""
+    alias_moved: bool = False
     centroids: int = 0
     name_conflicts: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -51,12 +64,12 @@ class IndexReport:
 
     def summary(self) -> str:
         """A few human-readable lines."""
-        lines = [
-            f"collection: {self.collection}",
+        lines = [f"collection: {self.collection}" + (f" (shard {self.shard})" if self.shard else "")]
+        lines += [
             f"images seen: {self.images_seen}",
             f"faces indexed: {self.faces_indexed} (already indexed: {self.already_indexed})",
+            f"people with a face indexed: {self.people}",
         ]
-        lines.append(f"people in this run: {self.people}")
         if self.centroids:
             lines.append(f"per-person mean faces (centroids): {self.centroids}")
         if self.name_conflicts:
@@ -70,32 +83,23 @@ class IndexReport:
         return "\n".join(lines)
 
 
-@dataclass
-class _Pending:
-    """A row that needs embedding: its decoded image and the point it will become."""
+def plan_rows(sources: Sequence[Source], sample: int | None = None, per_person: int | None = None,
+              seed: int = 0) -> Plan:
+    """The rows of each source to index (:func:`indexing.sampling.choose_rows`), the same in every shard."""
+    from lookalike.people import person_id
 
-    row: Row
-    digest: str
-    image: Any
-    refs: list[str]
-
-
-@dataclass
-class Person:
-    """One identity across sources: the display name and metadata that precedence picked."""
-
-    name: str
-    metadata: dict[str, Any] = field(default_factory=dict)
+    return [(source, choose_rows([person_id(n) for n in source.names()], sample, per_person, seed))
+            for source in sources]
 
 
 class Indexer:
-    """Indexes sources into the store through the shared face pipeline.
+    """Indexes sources into the store through the shared rows-to-faces stage.
 
     Sources are read in order, and the order is the precedence: a person's display name is the
-    first spelling seen, each metadata field (``biography``, ...) the first value seen, and a photo
-    that two sources name differently stays under the first name. At the end of a run every point
-    of each person gets the person's name and metadata (merged into what the points already have),
-    so a biography from one source shows with photos from another.
+    first spelling seen, each metadata field (``biography``, ...) the first value seen
+    (:mod:`indexing.precedence`), and a photo that two sources name differently stays under the first
+    name. Every point of each person gets the person's name and metadata (merged into what the
+    points already have), so a biography from one source shows with photos from another.
     """
 
     def __init__(self, pipeline: FacePipeline, store: FaceStore, batch_size: int = 32):
@@ -103,146 +107,174 @@ class Indexer:
         self.store = store
         self.batch_size = batch_size
         self.people: dict[str, Person] = {}
+        self.on_progress: Callable[[int, int, int], None] | None = None
+        """Called after each batch of :meth:`write` with (rows done, rows planned, faces indexed)."""
+
+    # -- the whole run ---------------------------------------------------------------------------
 
     def run(self, sources: Sequence[Source], sample: int | None = None, per_person: int | None = None,
             seed: int = 0, recreate: bool = False, progress: bool = True, quantization: str | None = None,
             centroids: bool = False) -> IndexReport:
-        """Index every chosen row of ``sources``; with ``recreate`` into a new version, then move the alias.
+        """Index every chosen row of ``sources``, run the person pass, and point the alias at the result.
 
-        ``quantization`` ("int8") applies to a collection this run creates; ``centroids`` rebuilds the
-        per-person mean faces (:meth:`FaceStore.build_centroids`) at the end.
+        The collection: a new version with ``recreate``; else the one behind the alias; else the
+        newest version without the alias (a first run killed part-way, resumed); else a new one. The
+        alias moves only at the end, so readers never see a half-built version. ``quantization``
+        ("int8") applies to a collection this run creates; ``centroids`` rebuilds the per-person mean
+        faces (:meth:`FaceStore.build_centroids`) at the end.
         """
         started = time.perf_counter()
         fingerprint = self.pipeline.fingerprint
-        collection = (self.store.create_version(fingerprint, quantization) if recreate
-                      else self.store.ensure_collection(fingerprint, quantization))
-        report = IndexReport(collection=collection)
-        self.people = {}
-        plan = [(source, choose_rows([person_id(n) for n in source.names()], sample, per_person, seed))
-                for source in sources]
-        report.ignored_files = sum(len(s.ignored_files) for s in {id(s): s for s in sources}.values())
-        with tqdm(total=sum(len(rows) for _, rows in plan), unit="img", disable=not progress,
-                  desc="indexing") as bar:
-            for source, indices in plan:
-                for batch in _batches(source.rows(indices), self.batch_size):
-                    self._index_batch(batch, collection, report)
-                    bar.update(len(batch))
-        self._spread_person_payloads(collection)
-        report.people = len(self.people)
-        self.store.optimize(collection)
-        if centroids:
-            report.centroids = self.store.build_centroids(collection, fingerprint)
-        if recreate:
-            self.store.point_alias_to(collection)
-            self.store.drop_old_versions(keep=1)
+        collection = self._target(fingerprint, quantization, recreate)
+        plan = plan_rows(sources, sample, per_person, seed)
+        report = self.write(plan, collection, progress=progress)
+        self.finalize(plan, collection, centroids=centroids, report=report)
         report.elapsed_s = time.perf_counter() - started
         return report
 
-    def _index_batch(self, rows: Sequence[Row], collection: str, report: IndexReport) -> None:
-        report.images_seen += len(rows)
-        candidates: dict[str, tuple[Row, str, list[str]]] = {}
-        for row in rows:
-            if row.problem:
-                report.skipped[row.problem] += 1
-            elif not person_id(row.raw_name):
-                report.skipped["missing_name"] += 1
+    def _target(self, fingerprint: ModelFingerprint, quantization: str | None, recreate: bool) -> str:
+        if not recreate:
+            current = self.store.current_collection()
+            if current is None:
+                existing = self.store.versions()
+                current = existing[-1] if existing else None
+            if current is not None:
+                self.store.check_fingerprint(fingerprint, current)
+                return current
+        return self.store.create_version(fingerprint, quantization)
+
+    # -- phase 1: photos -------------------------------------------------------------------------
+
+    def write(self, plan: Plan, collection: str, shard: Shard | None = None, progress: bool = True) -> IndexReport:
+        """Write the points of the chosen rows (those ``shard`` owns) into ``collection``; no alias move.
+
+        Each point is written with its person's name and metadata as precedence gives them over the
+        whole plan (computed first, from the name and metadata columns only), so a shard's points are
+        already what one run writes; :meth:`finalize` spreads them over points of earlier runs too.
+        """
+        started = time.perf_counter()
+        shard = shard or Shard()
+        report = IndexReport(collection=collection, shard=str(shard) if shard.count > 1 else "")
+        self.people = collect_people(plan)
+        report.ignored_files = sum(len(s.ignored_files) for s in {id(s): s for s, _ in plan}.values())
+        indexed_people: set[str] = set()
+
+        def batches():  # a batch never spans two sources (a photo in both is found as already indexed)
+            for source, indices in plan:
+                yield from batched(filter(shard.owns, source.rows(indices)), self.batch_size)
+
+        def known(batch: Sequence[Row]) -> set[str]:
+            ids = {point_id(r.sha256): r.sha256 for r in batch if r.sha256}
+            return {ids[pid] for pid in self.store.payloads(list(ids), collection)}
+
+        total = sum(len(indices) for _, indices in plan)
+        with tqdm(total=total, unit="img", disable=not progress, desc="indexing") as bar:
+            for batch in decoded_batches(self.pipeline, batches(), known):
+                self._index_batch(batch, collection, report, indexed_people)
+                bar.update(len(batch))
+                if self.on_progress is not None:
+                    self.on_progress(report.images_seen, total, report.faces_indexed)
+            bar.update(total - bar.n)  # rows of other shards
+        report.people = len(indexed_people)
+        report.elapsed_s = time.perf_counter() - started
+        return report
+
+    def _index_batch(self, batch: list[Photo], collection: str, report: IndexReport,
+                     indexed_people: set[str]) -> None:
+        report.images_seen += len(batch)
+        candidates: dict[str, tuple[Photo, list[str]]] = {}
+        for photo in batch:
+            row = photo.row
+            if photo.skip:
+                report.skipped[photo.skip] += 1
+                continue
+            pid = point_id(row.sha256)
+            if pid in candidates:  # the same photo twice in one batch: one point, both sources
+                report.skipped["duplicate"] += 1
+                first = candidates[pid][0].row
+                if first.person != row.person:
+                    report.name_conflicts.append(f"{row.ref} is '{first.raw_name}' in {first.ref}, "
+                                                 f"'{row.raw_name}' here")
+                candidates[pid][1].append(row.ref)
             else:
-                self._note_person(row)
-                digest = hashlib.sha256(row.data).hexdigest()
-                pid = point_id(digest)
-                if pid in candidates:  # the same photo twice in one batch: one point, both sources
-                    report.skipped["duplicate"] += 1
-                    first = candidates[pid][0]
-                    if person_id(first.raw_name) != person_id(row.raw_name):
-                        report.name_conflicts.append(f"{row.ref} is '{first.raw_name}' in {first.ref}, "
-                                                     f"'{row.raw_name}' here")
-                    candidates[pid][2].append(row.ref)
-                else:
-                    candidates[pid] = (row, digest, [row.ref])
+                candidates[pid] = (photo, [row.ref])
         existing = self.store.payloads(list(candidates), collection)
         for pid, payload in existing.items():
             report.already_indexed += 1
-            row, _, refs = candidates.pop(pid)
-            if payload.get(PERSON_ID) not in (None, person_id(row.raw_name)):
+            photo, refs = candidates.pop(pid)
+            row = photo.row
+            indexed_people.add(payload.get(PERSON_ID) or row.person)
+            if payload.get(PERSON_ID) not in (None, row.person):
                 report.name_conflicts.append(f"{row.ref} is '{payload.get(NAME)}' elsewhere, '{row.raw_name}' here")
             known = list(payload.get(SOURCES, []))
             new_refs = [ref for ref in refs if ref not in known]
             if new_refs:
                 self.store.set_payload([pid], {SOURCES: known + new_refs}, collection)
-        pending = []
-        for row, digest, refs in candidates.values():
-            try:
-                pending.append(_Pending(row, digest, self.pipeline.load(row.data), refs))
-            except LookalikeError as exc:
-                report.skipped[exc.reason] += 1
+        pending = list(candidates.values())
+        for photo, _ in pending:
+            if photo.image is None:  # the read-ahead saw its point, which is gone now: decode it here
+                photo.image = self.pipeline.load(photo.row.data)
         if not pending:
             return
         t0 = time.perf_counter()
-        faces = self._faces(pending, report)
+        faces = main_faces(self.pipeline, [photo for photo, _ in pending])
         report.embed_s += time.perf_counter() - t0
         points = []
-        for item, found in zip(pending, faces):
-            if found is None:  # already counted as detection_failed
+        for (photo, refs), face in zip(pending, faces):
+            if face is None:
+                report.skipped[photo.skip or "no_face"] += 1
                 continue
-            if not found:
-                report.skipped["no_face"] += 1
-                continue
-            points.append(_point(item, found[0], self.people[person_id(item.row.raw_name)]))
+            points.append(_point(photo, refs, face, self.people[photo.row.person]))
+            indexed_people.add(photo.row.person)
         self.store.upsert(points, collection)
         report.faces_indexed += len(points)
+        if points:
+            crash_point("after_upsert")
 
-    def _note_person(self, row: Row) -> None:
-        """Merge a row's name and metadata into its person; what was seen first wins."""
-        person = self.people.setdefault(person_id(row.raw_name), Person(display_name(row.raw_name)))
-        for key, value in row.metadata.items():
-            person.metadata.setdefault(key, value)
+    # -- phase 2: people, alias ------------------------------------------------------------------
 
-    def _spread_person_payloads(self, collection: str) -> None:
-        """Give every point of each person of this run the person's name and merged metadata."""
+    def finalize(self, plan: Plan, collection: str, centroids: bool = False,
+                 report: IndexReport | None = None) -> IndexReport:
+        """The person-level pass over ``collection``, then optimise, centroids, and the alias switch.
+
+        Runs once after all shards of a build (or at the end of an unsharded run) and gives the same
+        points as one unsharded run: every point of each person gets the name and metadata that
+        precedence over the whole ``plan`` picks (metadata merged into what the points have). Then
+        the alias moves to ``collection`` (when it points elsewhere) and older versions are dropped.
+        """
+        started = time.perf_counter()
+        report = report or IndexReport(collection=collection)
+        if not self.people:
+            self.people = collect_people(plan)
+        crash_point("before_person_pass")
         self.store.set_person_payloads({pid: {NAME: p.name} for pid, p in self.people.items()},
                                        collection=collection)
         self.store.set_person_payloads({pid: p.metadata for pid, p in self.people.items()},
                                        key=METADATA, collection=collection)
-
-    def _faces(self, pending: Sequence[_Pending], report: IndexReport) -> list[list[Any] | None]:
-        """The main face of each photo, batched; a photo that breaks the batch is retried alone and,
-        if it fails again, skipped as ``detection_failed`` instead of ending the whole run."""
-        try:
-            return self.pipeline.faces_many([p.image for p in pending], main_only=True)
-        except Exception:  # noqa: BLE001 - one odd photo (e.g. 3000x20 px) must not stop a long run
-            out: list[list[Any] | None] = []
-            for item in pending:
-                try:
-                    out.extend(self.pipeline.faces_many([item.image], main_only=True))
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("skipped %s: face detection failed (%s)", item.row.ref, type(exc).__name__)
-                    report.skipped["detection_failed"] += 1
-                    out.append(None)
-            return out
+        self.store.optimize(collection)
+        if centroids:
+            report.centroids = self.store.build_centroids(collection, self.pipeline.fingerprint)
+        if self.store.current_collection() != collection:
+            crash_point("before_alias_switch")
+            self.store.point_alias_to(collection)
+            report.alias_moved = True
+            crash_point("alias_switch")
+        self.store.drop_old_versions(keep=1)
+        report.elapsed_s += time.perf_counter() - started
+        return report
 
 
-def _point(item: _Pending, face: Any, person: Person) -> FacePoint:
+def _point(photo: Photo, refs: list[str], face: Face, person: Person) -> FacePoint:
     """The point of one photo's main face, with the payload every reader relies on."""
-    row = item.row
+    row = photo.row
     payload = FacePayload(
         name=person.name,
-        person_id=person_id(row.raw_name),
-        content_sha256=item.digest,
-        thumbnail=base64.b64encode(face_thumbnail(item.image, face.box)).decode("ascii"),
-        sources=list(item.refs),
+        person_id=row.person,
+        content_sha256=row.sha256,
+        thumbnail=base64.b64encode(face_thumbnail(photo.image, face.box)).decode("ascii"),
+        sources=list(refs),
         metadata=dict(person.metadata),
         box=[round(v, 1) for v in face.box],
         probability=round(face.probability, 4),
     )
-    return FacePoint(point_id(item.digest), face.vector, payload)
-
-
-def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    batch: list[Row] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    return FacePoint(point_id(row.sha256), face.vector, payload)

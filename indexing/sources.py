@@ -7,6 +7,7 @@ person's raw name, metadata columns and a reference to where the photo came from
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,10 @@ from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qsl
 
 import datasets
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
+from lookalike.people import person_id
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,12 @@ KNOWN_SOURCES: dict[str, dict[str, Any]] = {
     "ashraq/tmdb-celeb-10k": {"image_column": "image", "name_column": "name", "split": "train"},
 }
 
+HUB_TIMEOUT_S = 5.0
+"""How long one look-up of a dataset on the Hub may take before it is called unreachable (seconds)."""
+
+READ_BATCH = 64
+"""Rows read from a dataset per ``Dataset.iter`` call."""
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif", ".pgm", ".ppm"}
 MAX_METADATA_CHARS = 2000
 
@@ -47,6 +58,9 @@ class Row:
         metadata: the row's other scalar columns (biography, birthday, ...), empty values dropped.
         ref: where the photo came from, e.g. ``"celebrity_mini:train:12"`` or ``"lfw_dev:Tony_Blair/x.jpg"``.
         problem: a skip reason found while reading (``"unreadable_file"``), else None.
+        person: the person id of ``raw_name`` (:func:`lookalike.people.person_id`), computed once
+            when the row is read ("" when the name has no letters or digits).
+        sha256: the hex SHA-256 of ``data`` ("" without data): the photo's identity and point id.
     """
 
     data: bytes | None
@@ -54,6 +68,15 @@ class Row:
     metadata: dict[str, Any] = field(default_factory=dict)
     ref: str = ""
     problem: str | None = None
+    person: str = ""
+    sha256: str = ""
+
+    @classmethod
+    def read(cls, data: bytes | None, raw_name: str, metadata: dict[str, Any] | None = None, ref: str = "",
+             problem: str | None = None) -> "Row":
+        """A row with its person id and content hash filled in."""
+        return cls(data, raw_name, metadata or {}, ref, problem, person_id(raw_name),
+                   hashlib.sha256(data).hexdigest() if data else "")
 
 
 @dataclass
@@ -75,16 +98,42 @@ class Source:
         """The raw name of every row, without decoding images (for sampling)."""
         return [self._name(value) for value in self.dataset[self.name_column]]
 
+    @property
+    def metadata_columns(self) -> list[str]:
+        """Every column but the image and the name: the candidates for a person's metadata."""
+        return [c for c in self.dataset.column_names if c not in (self.image_column, self.name_column)]
+
     def rows(self, indices: Sequence[int]) -> Iterator[Row]:
-        """The rows at ``indices``, in that order."""
-        meta_columns = [c for c in self.dataset.column_names if c not in (self.image_column, self.name_column)]
-        for index in indices:
-            record = self.dataset[int(index)]
-            name = self._name(record.get(self.name_column))
-            metadata = _metadata({c: record.get(c) for c in meta_columns})
+        """The rows at ``indices``, in that order, read ``READ_BATCH`` at a time (images not decoded)."""
+        for index, record in self._records(indices, self.dataset.column_names):
             data, problem, where = _image_bytes(record.get(self.image_column), self.base_dir)
             ref = f"{self.label}:{where}" if where else f"{self.label}:{self.split}:{index}"
-            yield Row(data, name, metadata, ref, problem)
+            yield Row.read(data, self._name(record.get(self.name_column)),
+                           _metadata({c: record.get(c) for c in self.metadata_columns}), ref, problem)
+
+    def facts(self, indices: Sequence[int]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(person id, raw name, metadata) of the rows at ``indices``, without reading any image.
+
+        The person-level pass (:func:`indexing.people.collect_people`) needs nothing else, so it can
+        run after sharded runs without decoding or even reading a photo.
+        """
+        columns = [self.name_column, *self.metadata_columns]
+        for _, record in self._records(indices, columns):
+            name = self._name(record.get(self.name_column))
+            yield person_id(name), name, _metadata({c: record.get(c) for c in self.metadata_columns})
+
+    def _records(self, indices: Sequence[int], columns: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(row index, {column: value}) of ``indices`` in order, through ``Dataset.select(...).iter``."""
+        indices = [int(i) for i in indices]
+        if not indices:
+            return
+        dataset = self.dataset.select_columns(list(columns)).select(indices)
+        position = 0
+        for chunk in dataset.iter(batch_size=READ_BATCH):
+            size = len(chunk[columns[0]])
+            for offset in range(size):
+                yield indices[position + offset], {c: chunk[c][offset] for c in columns}
+            position += size
 
     def _name(self, value: Any) -> str:
         feature = self.dataset.features.get(self.name_column)
@@ -112,6 +161,22 @@ def parse_source_spec(text: str) -> tuple[str, dict[str, str]]:
     return spec, options
 
 
+def check_source_spec(text: str) -> tuple[str, dict[str, str]]:
+    """:func:`parse_source_spec`, and the checks that need no download: a folder that does not exist or a
+    file is refused at once (so a run stops before loading any model).
+
+    Raises:
+        ValueError: an unknown option, a missing folder, a file.
+    """
+    spec, options = parse_source_spec(text)
+    path = Path(spec).expanduser()
+    if not path.exists() and not _is_repo_id(spec):
+        raise ValueError(f"{spec}: no such folder (a source is a folder, or a hub id like owner/name).")
+    if path.is_file():
+        raise ValueError(f"{spec} is a file; a source is a dataset or image folder, or a hub id like owner/name.")
+    return spec, options
+
+
 def open_sources(spec: str, split: str | None = None, image_column: str | None = None,
                  name_column: str | None = None, config: str | None = None,
                  token: str | None = None) -> list[Source]:
@@ -125,7 +190,7 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     Raises:
         ValueError: the spec names nothing loadable, or a column is missing.
     """
-    spec, options = parse_source_spec(spec)
+    spec, options = check_source_spec(spec)
     split = options.get("split", split)
     config = options.get("config", config)
     image_column = options.get("image_column", image_column)
@@ -133,10 +198,6 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     known = KNOWN_SOURCES.get(spec, {})
     split = split or known.get("split", "train")
     path = Path(spec).expanduser()
-    if not path.exists() and _looks_like_path(spec):
-        raise ValueError(f"{spec}: no such folder (a source is a folder, or a hub id like owner/name).")
-    if path.is_file():
-        raise ValueError(f"{spec} is a file; a source is a dataset or image folder, or a hub id like owner/name.")
     base_dir = None
     ignored: list[str] = []
     if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
@@ -150,6 +211,7 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     elif path.exists():
         loaded = datasets.load_dataset(str(path), name=config)
     else:
+        _check_hub(spec, token)
         loaded = datasets.load_dataset(spec, name=config, token=token)
     label = path.name if path.exists() else spec
     if isinstance(loaded, datasets.DatasetDict):
@@ -173,15 +235,74 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     return out
 
 
-def _looks_like_path(spec: str) -> bool:
-    """True for a spec that can only mean a local folder (``./x``, ``../x``, ``/x``, ``~/x``, ``C:\\x``).
+def _is_repo_id(spec: str) -> bool:
+    """True for a spec that can be a hub id (``name`` or ``owner/name``, as ``huggingface_hub`` checks).
 
-    A hub id is ``name`` or ``owner/name``; anything deeper or starting with a path marker is local, so a
-    mistyped folder gets "no such folder" instead of a hub lookup (and its retries) or a repo-id error.
+    Anything else (``./x``, ``../x``, ``/x``, ``~/x``, ``a/b/c``) can only be a local folder, so a
+    mistyped folder gets "no such folder" instead of a hub look-up.
     """
-    if spec.startswith((".", "/", "~", "\\")) or (len(spec) > 1 and spec[1] == ":"):
-        return True
-    return spec.count("/") > 1 or "\\" in spec
+    try:
+        validate_repo_id(spec)
+    except HFValidationError:
+        return False
+    return True
+
+
+def _check_hub(repo_id: str, token: str | None) -> None:
+    """Fail within ``HUB_TIMEOUT_S`` when the Hub cannot be reached or has no such dataset.
+
+    Without this look-up an unreachable Hub costs ``datasets`` about 30 s of retries, each logged.
+    With ``HF_HUB_OFFLINE=1`` nothing is asked: ``datasets`` reads its cache (and says at once when the
+    dataset is not there).
+
+    Raises:
+        ConnectionError: the Hub cannot be reached (one sentence, with what to do).
+        ValueError: the Hub has no such dataset (or it is private and no token was given).
+    """
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    if constants.HF_HUB_OFFLINE:
+        return
+    try:
+        HfApi(token=token).dataset_info(repo_id, timeout=HUB_TIMEOUT_S)
+    except GatedRepoError as exc:
+        raise ValueError(f"{repo_id} is a gated dataset: accept its terms on the Hub and set HF_TOKEN.") from exc
+    except RepositoryNotFoundError as exc:
+        raise ValueError(f"{repo_id}: no such dataset on the Hugging Face Hub (or it is private: set "
+                         "HF_TOKEN).") from exc
+    except Exception as exc:  # httpx / requests connection and timeout errors, whichever backend
+        if _is_network_error(exc):
+            raise ConnectionError(
+                f"The Hugging Face Hub cannot be reached to read {repo_id} ({type(exc).__name__}); check the "
+                "network, or set HF_HUB_OFFLINE=1 to use a copy already downloaded.") from None
+        raise
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """True for a transport failure (DNS, refused, timeout) in ``exc`` or what caused it."""
+    kinds = _network_error_types()
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kinds):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _network_error_types() -> tuple[type[BaseException], ...]:
+    """Transport errors of the HTTP libraries ``huggingface_hub`` may use (httpx2 from 1.x, httpx, requests)."""
+    import importlib
+
+    kinds: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module, names in (("httpx2", ("TransportError",)), ("httpx", ("TransportError",)),
+                          ("requests", ("ConnectionError", "Timeout"))):
+        try:
+            loaded = importlib.import_module(module)
+        except ImportError:
+            continue
+        kinds.extend(getattr(loaded, name) for name in names)
+    return tuple(kinds)
 
 
 def _is_image_folder(path: Path) -> bool:

@@ -61,6 +61,22 @@ class Settings(BaseSettings):
         "batch 1, same vectors to 1e-7); 'torch' runs it in torch.",
     )
 
+    hf_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
+        description="Hugging Face token for gated or private datasets (a secret: never printed).",
+    )
+    fill_sources: tuple[str, ...] = Field(
+        default=(),
+        description="Sources the app's background fill reads when the embedded store is empty, as a JSON "
+        'list (e.g. \'["path/to/people"]\'); empty means the default sources of `python -m indexing`.',
+    )
+    fill_sample: int = Field(
+        default=1000, ge=0,
+        description="Photos the background fill indexes per source (one per person, chosen at random); "
+        "0 turns the background fill off.",
+    )
+
     @field_validator("qdrant_url", mode="before")
     @classmethod
     def _blank_url_is_none(cls, value: object) -> object:

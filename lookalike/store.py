@@ -209,17 +209,18 @@ class FaceStore:
                                    payload_indexes={**indexes, **self.collection_defaults.payload_indexes})
 
     def create_version(self, fingerprint: ModelFingerprint, quantization: str | None = None,
-                       settings: CollectionSettings | None = None) -> str:
-        """A new empty collection ``<alias>_v<n+1>`` recording ``fingerprint``.
+                       settings: CollectionSettings | None = None, name: str | None = None) -> str:
+        """A new empty collection recording ``fingerprint``: ``name``, or the next ``<alias>_v<n+1>``.
 
         ``settings`` (default: :meth:`collection_settings` of ``quantization``) sets vectors, HNSW,
         quantization (int8: 4x smaller vectors kept in RAM, queries rescored with the float vectors so
         scores stay exact), on-disk placement and the payload indexes.
         """
         settings = settings or self.collection_settings(quantization)
-        existing = self.versions()
-        number = int(existing[-1].rsplit("_v", 1)[1]) + 1 if existing else 1
-        name = f"{self.alias}_v{number}"
+        if name is None:
+            existing = self.versions()
+            number = int(existing[-1].rsplit("_v", 1)[1]) + 1 if existing else 1
+            name = f"{self.alias}_v{number}"
         with self._guard():
             self.engine.create_collection(name, settings, {"fingerprint": fingerprint.as_dict()})
         return name

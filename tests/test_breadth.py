@@ -245,6 +245,79 @@ def test_later_run_without_metadata_keeps_biographies(merged, pipeline, bios):
         assert record.payload["name"] == first[str(record.id)]["name"]
 
 
+def _records_of(store, collection: str) -> dict[str, dict]:
+    out, offset = {}, None
+    while True:
+        records, offset = store.client.scroll(collection, limit=1024, offset=offset, with_payload=True,
+                                              with_vectors=False)
+        out.update({str(r.id): r.payload for r in records})
+        if offset is None:
+            return out
+
+
+def test_two_shards_then_the_final_pass_give_one_runs_points(pipeline, base_settings, tmp_path):
+    """bios + lfw_dev (two photos a person) as two shards written one after the other into one version,
+    then the person pass, give the same point ids and payloads (names and biographies by precedence,
+    both sources of a shared photo) as one unsharded run; the alias moves only in the final pass.
+
+    Batch size 1 on both sides: MTCNN detects the photos of a batch together and a shard's batches hold
+    other photos, which moves a box by up to 3 px for about 1 photo in 300 (measured at batch 32)."""
+    from indexing.indexer import Indexer, plan_rows
+    from indexing.shards import Shard
+    from indexing.sources import open_sources
+    from indexing.versions import ensure_version
+
+    def plan():
+        return plan_rows([s for spec in (BIOS, LFW) for s in open_sources(str(spec))], per_person=2, seed=1)
+
+    reference = _open_store(base_settings, tmp_path / "one_run")
+    try:
+        Indexer(pipeline, reference, batch_size=1).run([s for s, _ in plan()], per_person=2, seed=1, progress=False)
+        expected = _records_of(reference, reference.alias)
+    finally:
+        reference.close()
+    assert len(expected) > 60 and all(p["metadata"].get("biography") for p in expected.values())
+    assert sum(len(p["sources"]) == 2 for p in expected.values()) > 0  # some photo came from both sources
+
+    store = _open_store(base_settings, tmp_path / "sharded")
+    try:
+        collection = ensure_version(store, 3, pipeline.fingerprint)
+        assert collection == "celebrities_v3"
+        shard_ids: list[set[str]] = []
+        for index in range(2):
+            report = Indexer(pipeline, store, batch_size=1).write(plan(), collection, Shard(index, 2), progress=False)
+            written = set(_records_of(store, collection))
+            shard_ids.append(written - set().union(*shard_ids))
+            assert report.faces_indexed == len(shard_ids[-1]) > 10, index  # each shard its own share
+            assert store.current_collection() is None  # a shard never moves the alias
+        assert not shard_ids[0] & shard_ids[1]
+        done = Indexer(pipeline, store).finalize(plan(), collection)
+        assert done.alias_moved and store.current_collection() == collection
+        got = _records_of(store, store.alias)
+    finally:
+        store.close()
+    assert set(got) == set(expected)
+    differing = [pid for pid in expected if got[pid] != expected[pid]]
+    assert differing == [], [(got[p], expected[p]) for p in differing[:1]]
+
+
+def test_a_shard_owns_each_photo_by_its_hash_whatever_the_row():
+    from indexing.shards import Shard
+    from indexing.sources import Row
+
+    photos = [f.read_bytes() for f in image_files(LFW)[:60]]
+    owners = [[Shard(i, 3).owns(Row.read(data, "Somebody")) for i in range(3)] for data in photos]
+    assert all(sum(owned) == 1 for owned in owners)  # exactly one shard each
+    assert all(any(o[i] for o in owners) for i in range(3))  # every shard gets some
+    # the same bytes under another name, source or row: the same shard
+    assert [[Shard(i, 3).owns(Row.read(d, "Other", ref="x:1")) for i in range(3)] for d in photos] == owners
+    assert [Shard(i, 3).owns(Row.read(None, "Nobody", problem="missing_image")) for i in range(3)] == [True, False, False]
+    for bad in ("3/3", "-1/2", "1", "a/b", "0/0"):
+        with pytest.raises(ValueError, match="I/N"):
+            Shard.parse(bad)
+    assert Shard.parse("2/5") == Shard(2, 5)
+
+
 # -- celebrity_mini (both splits) added: 36 people ----------------------------------------------------------
 
 
@@ -451,7 +524,7 @@ def test_cli_two_sources_with_different_name_columns(cli, tmp_path, capsys):
     assert cli(["--source", f"{a}?name_column=person", "--source", f"{b}?name_column=celebrity_name",
                 "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "faces indexed: 3" in out and "people in this run: 2" in out
+    assert "faces indexed: 3" in out and "people with a face indexed: 2" in out
     store = FaceStore.open(Settings())
     try:
         people = Counter(r.payload["person_id"] for r in _records(store))
@@ -500,3 +573,20 @@ def test_accents_are_folded_in_the_id_and_kept_in_the_display_name(raw, pid, sho
 def test_names_without_letters_give_nothing(raw):
     assert person_id(raw) == ""
     assert display_name(raw) == ""
+
+
+def test_a_long_biography_is_cut_to_the_metadata_cap(pipeline, store, tmp_path):
+    from indexing.sources import MAX_METADATA_CHARS
+
+    biography = "  " + " ".join(f"Sentence {i} of a very long biography." for i in range(200))  # ~7,000 chars
+    assert len(biography) > 3 * MAX_METADATA_CHARS == 6000
+    photo = _lfw("Tony_Blair", 0)[0]
+    dataset = _save_dataset(tmp_path / "long", [photo], name=["Tony Blair"], biography=[biography],
+                            place_of_birth=["Edinburgh"])
+    report = _run(pipeline, store, dataset)
+    assert report.faces_indexed == 1
+    (record,) = _records(store)
+    stored = record.payload["metadata"]["biography"]
+    assert len(stored) == MAX_METADATA_CHARS == 2000
+    assert stored == biography.strip()[:2000]
+    assert record.payload["metadata"]["place_of_birth"] == "Edinburgh"  # short fields whole

@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -366,54 +365,7 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
             running.close()
 
 
-def test_indexer_killed_five_times_then_resumed_gives_the_clean_point_set(pipeline, base_settings, torch_home,
-                                                                            tmp_path):
-    from indexing.indexer import Indexer
-    from indexing.sources import open_sources
-    from lookalike.store import FaceStore
-
-    folder = _small_folder(tmp_path / "photos", 2)
-    reference = FaceStore.open(base_settings.model_copy(update={"data_dir": tmp_path / "reference"}))
-    try:
-        Indexer(pipeline, reference, 2).run(open_sources(str(folder)), progress=False)
-        expected = _point_set(reference)
-    finally:
-        reference.close()
-    assert len(expected) >= 8
-
-    command = [sys.executable, "-m", "indexing", "--source", str(folder), "--batch-size", "2", "--quiet"]
-    env = _env(torch_home, tmp_path / "data", QDRANT_API_KEY=FAKE_QDRANT_KEY, HF_TOKEN=FAKE_HF_TOKEN)
-    seed = int(os.environ.get("LOOKALIKE_KILL_SEED", random.randrange(10**6)))
-    rng = random.Random(seed)
-    delays, kills = [], 0
-    while kills < 5 and len(delays) < 10:
-        delay = rng.uniform(1.0, 9.0)  # the run loads torch and the models (~4-8 s here), then indexes
-        delays.append(round(delay, 2))
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            process.wait(delay)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.wait(30)
-            kills += 1
-    print(f"SIGKILL seed {seed}, delays {delays}")
-    assert kills == 5, f"runs ended before being killed (seed {seed}, delays {delays})"
-
-    resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    for secret in SECRETS:
-        assert secret not in resumed.stdout + resumed.stderr
-    final = FaceStore.open(base_settings.model_copy(update={"data_dir": tmp_path / "data"}))
-    try:
-        assert _point_set(final) == expected
-        assert final.count() == len(expected)
-    finally:
-        final.close()
-
-
-def _point_set(store) -> set[tuple[str, str, str]]:
-    records, _ = store.client.scroll(store.alias, limit=10_000, with_payload=True, with_vectors=False)
-    return {(str(r.id), r.payload["person_id"], r.payload["content_sha256"]) for r in records}
+# The crash-and-resume test (SIGKILL at chosen points of the write path) is in tests/test_indexing.py.
 
 
 def test_read_only_data_folder_gives_one_line_from_the_indexer(torch_home, tmp_path):

@@ -356,8 +356,14 @@ def test_cli_help_documents_every_option(torch_home, tmp_path):
     assert result.returncode == 0
     for option in ("--source", "--split", "--config", "--image-column", "--name-column", "--sample",
                    "--per-person", "--seed", "--batch-size", "--recreate", "--if-empty", "--collection",
-                   "--quiet", "QDRANT_URL", "LOOKALIKE_DATA_DIR"):
+                   "--quiet", "--shard", "--version", "--finalize", "--prepare", "QDRANT_URL", "LOOKALIKE_DATA_DIR"):
         assert option in result.stdout, option
+    assert "(default: None)" not in result.stdout
+    # each option states its default once ("... (default: X)"), never twice
+    entries = re.split(r"\n  (?=-)", " ".join(result.stdout.split("\n  --", 1)[1:]).join(["  --", ""]))
+    assert len(entries) > 15
+    for entry in entries:
+        assert " ".join(entry.split()).count("default") <= 1, entry
 
 
 def test_cli_bad_source_exits_2_with_one_line_and_no_secret(torch_home, tmp_path):
@@ -408,6 +414,90 @@ def test_cli_exits_1_when_no_photo_has_a_face(cli, tmp_path, capsys):
     assert "no face could be indexed" in captured.err
 
 
+def test_cli_people_counts_only_people_with_a_face_indexed(cli, tmp_path, capsys):
+    folder = _subset(FIVE_TRAIN, tmp_path / "people", per_person=1)
+    for i in range(2):
+        _blank_jpeg(folder / "Nobody Withaface" / f"{i}.jpg", color=(30 * i, 90, 160))
+    assert cli(["--source", str(folder), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped, no face: 2" in out
+    assert "people with a face indexed: 5\n" in out  # not 6: "Nobody Withaface" has no face indexed
+
+
+def test_cli_missing_weights_fail_before_any_row_and_leave_no_store_folder(tmp_path):
+    empty_home = tmp_path / "torch_home"
+    empty_home.mkdir()
+    data = tmp_path / "data"
+    env = _cli_env(data, empty_home, HF_TOKEN=FAKE_HF_TOKEN)
+    # a hub source, offline and not downloaded: reading it fails at once, so the weights must come first
+    result = subprocess.run([sys.executable, "-m", "indexing", "--source", "owner/not-downloaded", "--quiet"],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "weights" in errors[0].lower() and "not-downloaded" not in errors[0], result.stderr
+    assert not data.exists()  # no empty store folder left behind
+    assert FAKE_HF_TOKEN not in result.stdout + result.stderr
+
+
+def test_cli_failed_run_leaves_no_empty_store_folder_but_keeps_a_filled_one(cli, tmp_path, capsys):
+    data = tmp_path / "cli"
+    assert cli(["--source", str(tmp_path / "no_such_folder"), "--quiet"]) == 2
+    assert not (data / "edge").exists()
+    assert cli(["--source", str(_subset(FIVE_TRAIN, tmp_path / "one", per_person=1)), "--sample", "1",
+                "--quiet"]) == 0
+    assert cli(["--source", str(tmp_path / "no_such_folder"), "--quiet"]) == 2
+    assert (data / "edge").is_dir()  # a store with faces is never removed
+    capsys.readouterr()
+
+
+def test_cli_unreachable_hub_is_one_sentence_within_seconds(cli, monkeypatch, capsys, caplog):
+    import huggingface_hub.constants
+
+    import indexing.sources
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(indexing.sources, "HUB_TIMEOUT_S", 2.0)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+    started = time.monotonic()
+    assert cli(["--source", "owner-that-is-not-here/no-dataset", "--quiet"]) == 2
+    assert time.monotonic() - started < 30  # not datasets' ~30 s of retries
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: ") and "Hugging Face Hub cannot be reached" in err
+    assert "HF_HUB_OFFLINE=1" in err
+    assert not [r for r in caplog.records if "retry" in r.getMessage().lower()]
+
+
+def test_cli_prepare_resumes_an_unfinished_version_and_finalize_needs_a_written_one(cli, tmp_path, capsys):
+    from lookalike.settings import Settings
+
+    folder = _subset(FIVE_TRAIN, tmp_path / "one", per_person=1)
+    source = ["--source", str(folder), "--quiet"]
+
+    def alias():
+        store = _open_store(Settings())
+        try:
+            return store.current_collection(), store.versions()
+        finally:
+            store.close()
+
+    assert cli(["--prepare"]) == 0 and capsys.readouterr().out.strip() == "1"
+    assert cli(["--prepare"]) == 0 and capsys.readouterr().out.strip() == "1"  # unfinished: resumed, not v2
+    assert cli(["--version", "7", "--finalize", "--quiet", "--source", str(folder)]) == 2  # no shard wrote v7
+    assert "celebrities_v7 holds no faces" in capsys.readouterr().err
+    assert alias() == (None, ["celebrities_v1"])
+    assert cli([*source, "--version", "1", "--shard", "0/1"]) == 0
+    assert "(shard" not in capsys.readouterr().out  # 0/1 is the whole set
+    assert alias()[0] is None  # the alias waits for the final pass
+    assert cli([*source, "--version", "1", "--finalize"]) == 0
+    assert "alias 'celebrities' -> celebrities_v1" in capsys.readouterr().out
+    assert cli(["--prepare"]) == 0 and capsys.readouterr().out.strip() == "2"  # v1 is live: a new one
+    for argv in (["--shard", "0/2"], ["--finalize"], ["--prepare", "--version", "2"], ["--shard", "2/2", "--version", "1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli(argv)
+        assert exit_info.value.code == 2, argv
+
+
 def test_cli_if_empty_does_nothing_on_a_filled_index(cli, tmp_path, capsys):
     from lookalike.settings import Settings
 
@@ -425,61 +515,111 @@ def test_cli_if_empty_does_nothing_on_a_filled_index(cli, tmp_path, capsys):
         store.close()
 
 
-# -- SIGKILL part-way, then resume ----------------------------------------------------------------------
+# -- SIGKILL at chosen points of the write path, then resume -------------------------------------------
 
 
-def test_killed_run_resumes_to_the_uninterrupted_result(pipeline, base_settings, torch_home, tmp_path):
-    folder = _subset(FIVE_TRAIN, tmp_path / "photos", per_person=3)
-    total = len(image_files(folder))
-    reference = _open_store(base_settings.model_copy(update={"data_dir": tmp_path / "reference"}))
+def _crash_sources(root: Path) -> list[str]:
+    """A saved dataset with names and biographies (2 photos each of 5 people) before a folder of the
+    same people (3 photos each, 2 of them the dataset's): precedence and shared photos are exercised."""
+    import datasets
+
+    photos = {p.name: image_files(p) for p in sorted(FIVE_TRAIN.iterdir()) if p.is_dir()}
+    rows = {"image": [], "name": [], "biography": []}
+    for folder, files in photos.items():
+        for photo in files[:2]:
+            rows["image"].append({"bytes": photo.read_bytes(), "path": None})
+            rows["name"].append(folder[0] + folder[1:].replace("_", " ").upper())  # "mADONNA": kept as spelt
+            rows["biography"].append(f"The biography of {folder}.")
+    features = datasets.Features({"image": datasets.Image(), "name": datasets.Value("string"),
+                                  "biography": datasets.Value("string")})
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(root / "bios"))
+    _subset(FIVE_TRAIN, root / "folder", per_person=3)
+    return [str(root / "bios"), str(root / "folder")]
+
+
+def _all_points(store) -> dict[str, dict]:
+    records, _ = store.client.scroll(store.alias, limit=10_000, with_payload=True, with_vectors=False)
+    return {str(r.id): r.payload for r in records}
+
+
+@pytest.fixture(scope="module")
+def crash_reference(pipeline, base_settings, tmp_path_factory):
+    """The sources of the crash tests and the points of one uninterrupted run of them (batch 1)."""
+    from indexing.indexer import Indexer
+    from indexing.sources import open_sources
+
+    root = tmp_path_factory.mktemp("crash")
+    specs = _crash_sources(root)
+    store = _open_store(base_settings.model_copy(update={"data_dir": root / "reference"}))
     try:
-        _index(pipeline, reference, folder, batch_size=1)
-        expected = reference.ids()
+        Indexer(pipeline, store, 1).run([s for spec in specs for s in open_sources(spec)], progress=False)
+        points = _all_points(store)
     finally:
-        reference.close()
-    assert 0 < len(expected) <= total
+        store.close()
+    assert len(points) >= 12 and all(p["metadata"].get("biography") for p in points.values())
+    assert any(p["name"] == "mADONNA" for p in points.values())  # the dataset's spelling won
+    return specs, points
 
-    command = [sys.executable, "-m", "indexing", "--source", str(folder), "--batch-size", "1"]
-    env = _cli_env(tmp_path / "data", torch_home, QDRANT_API_KEY=FAKE_QDRANT_KEY, HF_TOKEN=FAKE_HF_TOKEN)
-    progress_file = tmp_path / "progress.txt"
-    with open(progress_file, "w") as progress:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=progress)
+
+# (command kind, crash point): every named point of the write path, in a plain run and in a shard
+CRASHES = [("run", "after_upsert:2"), ("run", "before_person_pass"), ("run", "before_alias_switch"),
+           ("run", "alias_switch"), ("recreate", "alias_switch"), ("shard", "after_upsert:2")]
+
+
+@pytest.mark.parametrize("kind,point", CRASHES, ids=[f"{k}-{p}" for k, p in CRASHES])
+def test_indexer_killed_at_a_write_point_resumes_to_the_uninterrupted_points(crash_reference, base_settings,
+                                                                              torch_home, tmp_path, kind, point):
+    """The indexer (a real ``python -m indexing``) kills itself with SIGKILL at ``point``
+    (``LOOKALIKE_TEST_CRASH_AT``); the same command run again completes, and the final points (ids and
+    payloads) equal those of an uninterrupted run. A shard's alias never moves before ``--finalize``."""
+    from indexing.crash import CRASH_VARIABLE
+
+    specs, expected = crash_reference
+    where = f"crash at {point} of a {kind} run"
+    data = tmp_path / "data"
+    settings = base_settings.model_copy(update={"data_dir": data})
+    sources = [arg for spec in specs for arg in ("--source", spec)]
+    env = _cli_env(data, torch_home, QDRANT_API_KEY=FAKE_QDRANT_KEY, HF_TOKEN=FAKE_HF_TOKEN,
+                   LOOKALIKE_EMBEDDER="torch")
+
+    def indexing(*argv: str, crash: str | None = None) -> subprocess.CompletedProcess:
+        run_env = dict(env, **{CRASH_VARIABLE: crash}) if crash else env
+        done = subprocess.run([sys.executable, "-m", "indexing", *sources, "--batch-size", "1", "--quiet", *argv],
+                              cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=300)
+        for secret in (FAKE_QDRANT_KEY, FAKE_HF_TOKEN):
+            assert secret not in done.stdout + done.stderr, where
+        return done
+
+    def alias() -> str | None:
+        store = _open_store(settings)
         try:
-            deadline = time.monotonic() + 120
-            done = 0
-            while time.monotonic() < deadline and process.poll() is None:
-                # only the indexer's own bar ("indexing: 13%|...| 2/15"), not datasets' loading bars
-                text = progress_file.read_text(errors="replace")
-                found = re.findall(rf"indexing:[^\r\n]*?\| *(\d+)/{total}\b", text)
-                done = int(found[-1]) if found else 0
-                if done >= 2:
-                    break
-                time.sleep(0.02)
-            process.send_signal(signal.SIGKILL)
-            process.wait(30)
+            return store.current_collection()
         finally:
-            if process.poll() is None:
-                process.kill()
-    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed part-way"
-    assert 2 <= done < total
+            store.close()
 
-    killed = _open_store(base_settings.model_copy(update={"data_dir": tmp_path / "data"}))
+    if kind == "recreate":  # a first complete run, so the killed --recreate has a version to replace
+        assert indexing().returncode == 0, where
+    command = {"run": [], "recreate": ["--recreate"], "shard": ["--version", "4", "--shard", "0/2"]}[kind]
+    killed = indexing(*command, crash=point)
+    assert killed.returncode == -signal.SIGKILL, (where, killed.stderr[-2000:])
+    if kind == "shard":
+        assert alias() is None, where
+        for argv in (command, ["--version", "4", "--shard", "1/2"]):
+            again = indexing(*argv)
+            assert again.returncode == 0, (where, again.stderr[-2000:])
+            assert "(shard " in again.stdout and alias() is None, where
+        final = indexing("--version", "4", "--finalize")
+        assert final.returncode == 0, (where, final.stderr[-2000:])
+        assert "alias 'celebrities' -> celebrities_v4" in final.stdout, where
+    else:
+        again = indexing(*command) if kind == "run" else indexing()
+        assert again.returncode == 0, (where, again.stderr[-2000:])
+    store = _open_store(settings)
     try:
-        partial = killed.ids()
+        got = _all_points(store)
+        versions = store.versions()
     finally:
-        killed.close()
-    assert 0 < len(partial) < len(expected) and partial < expected
-
-    resumed = subprocess.run([*command, "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True,
-                             timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"faces indexed: {len(expected) - len(partial)} (already indexed: {len(partial)})" in resumed.stdout
-    output = resumed.stdout + resumed.stderr
-    assert FAKE_QDRANT_KEY not in output and FAKE_HF_TOKEN not in output
-
-    final = _open_store(base_settings.model_copy(update={"data_dir": tmp_path / "data"}))
-    try:
-        assert final.count() == len(expected)
-        assert final.ids() == expected
-    finally:
-        final.close()
+        store.close()
+    assert set(got) == set(expected), where
+    assert got == expected, where
+    assert len(versions) == 1, (where, versions)  # older versions dropped once the alias moved

@@ -333,8 +333,9 @@ def test_index_runs_weekly_and_by_hand() -> None:
     on = triggers(load_workflow(WORKFLOWS_DIR / "index.yml"))
     assert on["schedule"] and all("cron" in entry for entry in on["schedule"])
     inputs = on["workflow_dispatch"]["inputs"]
-    assert inputs["source"]["default"] == "lansinuote/simple_facenet"
+    assert inputs["source"]["default"] == ""  # the scheduled run indexes the default sources
     assert str(inputs["sample"]["default"]) == "0"
+    assert str(inputs["shards"]["default"]) == "4"
 
 
 def test_index_reads_its_secrets() -> None:
@@ -343,12 +344,39 @@ def test_index_reads_its_secrets() -> None:
         assert re.search(rf"\$\{{\{{\s*secrets\.{name}\s*\}}\}}", text), name
 
 
-def test_index_runs_the_indexer_without_overlap() -> None:
+def _job_script(job: dict[str, Any]) -> str:
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def test_index_runs_the_shards_as_a_matrix_then_one_final_pass_without_overlap() -> None:
     workflow = load_workflow(WORKFLOWS_DIR / "index.yml")
-    scripts = "\n".join(script for _, script in run_scripts(workflow))
-    assert 'python -m indexing --source "$SOURCE" --sample "$SAMPLE"' in scripts
+    jobs = workflow["jobs"]
+    assert set(jobs) == {"prepare", "index", "finalize"}
     assert workflow["concurrency"]["group"]
     assert workflow["concurrency"].get("cancel-in-progress") is False
+    # the scheduled run (empty inputs) indexes the default sources: --source only when one was given
+    assert workflow["env"]["SOURCE"] == "${{ inputs.source || '' }}"
+    assert workflow["env"]["SHARDS"] == "${{ inputs.shards || '4' }}"
+    prepare = _job_script(jobs["prepare"])
+    assert "python -m indexing --prepare" in prepare and 'range(int(os.environ["SHARDS"]))' in prepare
+    assert set(jobs["prepare"]["outputs"]) == {"version", "shards"}
+    # one runner per shard; a failed shard does not cancel the others
+    index = jobs["index"]
+    assert index["needs"] == "prepare"
+    assert index["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.prepare.outputs.shards) }}"
+    assert index["strategy"]["fail-fast"] is False
+    assert index["env"]["VERSION"] == "${{ needs.prepare.outputs.version }}"
+    shard = _job_script(index)
+    assert 'if [[ -n "$SOURCE" ]]; then sources=(--source "$SOURCE"); fi' in shard
+    assert ('python -m indexing "${sources[@]}" --sample "$SAMPLE" --version "$VERSION" --shard "$SHARD/$SHARDS"'
+            in shard)
+    assert "--finalize" not in shard
+    # the person pass and the alias switch: once, after every shard succeeded (no always()/failure())
+    final = jobs["finalize"]
+    assert set(final["needs"]) == {"prepare", "index"}
+    assert "if" not in final or "always" not in final["if"] and "failure" not in final["if"]
+    assert final["env"]["VERSION"] == "${{ needs.prepare.outputs.version }}"
+    assert 'python -m indexing "${sources[@]}" --sample "$SAMPLE" --version "$VERSION" --finalize' in _job_script(final)
 
 
 def test_sync_space_triggers_on_push_to_main() -> None:
@@ -421,8 +449,9 @@ def test_read_only_permissions_and_timeouts(path: Path) -> None:
 
 def test_injection_check_catches_inputs_in_run(tmp_path: Path) -> None:
     text = (WORKFLOWS_DIR / "index.yml").read_text()
-    broken = text.replace('--source "$SOURCE"', '--source "${{ inputs.source }}"')
-    broken = broken.replace('--sample "$SAMPLE"', "--sample ${{github.event.inputs.sample}}")
+    broken = text.replace('--shard "$SHARD/$SHARDS"', '--shard "$SHARD/${{ inputs.shards }}"')
+    broken = broken.replace('--shard "$SHARD/${{ inputs.shards }}"',
+                            '--shard "$SHARD/${{ inputs.shards }}" --seed ${{github.event.inputs.sample}}')
     assert broken != text
     path = tmp_path / "index.yml"
     path.write_text(broken)
