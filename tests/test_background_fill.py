@@ -58,7 +58,7 @@ def test_fill_of_an_empty_store_reports_filling_then_answers(pipeline, store, se
     assert "holds 4 faces of 4 people" in done.message
     assert store.count() == 4 and not fill.needed()
     vector = pipeline.faces(image_files(folder / "madonna")[0])[0].vector
-    people = {m.payload["person_id"] for m in store.query_people(vector, 5)}
+    people = {m.payload.person_id for m in store.query_people(vector, 5)}
     assert len(people) == 4  # one photo each of four of the five people (sample 4, one per person)
 
 
