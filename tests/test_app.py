@@ -6,7 +6,6 @@ so ranking tests query exact indexed photos, whose own point is the one cosine-1
 
 from __future__ import annotations
 
-import io
 import re
 import uuid
 from pathlib import Path

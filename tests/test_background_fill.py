@@ -7,29 +7,20 @@ Real parts: the real MTCNN, stand-in FaceNet weights, photos of the test sets as
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, image_files
+from support import copy_photos
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
-
-
-def _folder(dest: Path, per_person: int) -> Path:
-    for person in sorted(p for p in FIVE_TRAIN.iterdir() if p.is_dir()):
-        (dest / person.name).mkdir(parents=True)
-        for photo in image_files(person)[:per_person]:
-            shutil.copy(photo, dest / person.name / photo.name)
-    return dest
 
 
 def test_fill_of_an_empty_store_reports_filling_then_answers(pipeline, store, settings, tmp_path, monkeypatch):
     import indexing.fill
     from lookalike.errors import EmptyIndexError
 
-    folder = _folder(tmp_path / "people", per_person=3)
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "people", per_person=3)
     fill_settings = settings.model_copy(update={"fill_sources": (str(folder),), "fill_sample": 4})
     fill = indexing.fill.BackgroundFill(store, pipeline, fill_settings)
     assert fill.progress().state == "idle"
@@ -82,5 +73,5 @@ def test_fill_is_not_needed_with_a_server_a_zero_sample_or_faces_in_place(pipeli
     assert not BackgroundFill(store, pipeline, settings.model_copy(update={"fill_sample": 0})).needed()
     server = settings.model_copy(update={"qdrant_url": "http://127.0.0.1:9"})
     assert not BackgroundFill(store, pipeline, server).needed()  # decided without asking any store
-    Indexer(pipeline, store).run(open_sources(str(_folder(tmp_path / "one", 1))), sample=1, progress=False)
+    Indexer(pipeline, store).run(open_sources(str(copy_photos(FIVE_TRAIN, tmp_path / "one", 1))), sample=1, progress=False)
     assert not BackgroundFill(store, pipeline, settings).needed()

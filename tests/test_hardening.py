@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ import pytest
 from PIL import Image
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, LFW, ROOT, image_files
-from fixtures_app import free_port, launch
+from support import copy_photos, free_port
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -277,14 +276,6 @@ def test_core_find_raises_only_typed_errors(core_finder):
 # -- faults -------------------------------------------------------------------------------------------
 
 
-def _small_folder(dest: Path, per_person: int) -> Path:
-    for person in sorted(p for p in FIVE_TRAIN.iterdir() if p.is_dir()):
-        (dest / person.name).mkdir(parents=True)
-        for photo in image_files(person)[:per_person]:
-            shutil.copy(photo, dest / person.name / photo.name)
-    return dest
-
-
 def _env(torch_home: Path, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"QDRANT_URL", "QDRANT_API_KEY", "HF_TOKEN", "LOOKALIKE_QDRANT_URL", "GRADIO_TEMP_DIR"}}
@@ -317,7 +308,7 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
     settings = base_settings.model_copy(update={"data_dir": tmp_path / "data", "embedder": "torch"})
     store = FaceStore.open(settings)
     try:
-        Indexer(pipeline, store, 4).run(open_sources(str(_small_folder(tmp_path / "photos", 1))), progress=False)
+        Indexer(pipeline, store, 4).run(open_sources(str(copy_photos(FIVE_TRAIN, tmp_path / "photos", 1))), progress=False)
     finally:
         store.close()
     holder = subprocess.Popen(
@@ -371,7 +362,7 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
 def test_read_only_data_folder_gives_one_line_from_the_indexer(torch_home, tmp_path):
     read_only = tmp_path / "ro"
     read_only.mkdir()
-    folder = _small_folder(tmp_path / "photos", 1)
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "photos", 1)
     command = _read_only(read_only, [sys.executable, "-m", "indexing", "--source", str(folder), "--quiet"])
     env = _env(torch_home, read_only / "data", QDRANT_API_KEY=FAKE_QDRANT_KEY, HF_TOKEN=FAKE_HF_TOKEN)
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -425,12 +416,6 @@ class AppProcess:
         return self.logs()
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed once the socket is: nothing listens there
-
-
 def _api_calls(url: str, photo: Path, tmp_path: Path) -> list[dict]:
     from gradio_client import Client, handle_file
 
@@ -441,7 +426,7 @@ def _api_calls(url: str, photo: Path, tmp_path: Path) -> list[dict]:
 
 
 def test_app_with_unreachable_qdrant_says_so_and_never_shows_the_secrets(torch_home, tmp_path, app_index):
-    env = _env(torch_home, tmp_path / "data", QDRANT_URL=f"http://127.0.0.1:{_closed_port()}",
+    env = _env(torch_home, tmp_path / "data", QDRANT_URL=f"http://127.0.0.1:{free_port()}",
                QDRANT_API_KEY=FAKE_QDRANT_KEY, HF_TOKEN=FAKE_HF_TOKEN, LOOKALIKE_QDRANT_TIMEOUT_S="3")
     app = AppProcess(env, tmp_path)
     try:
@@ -480,10 +465,10 @@ def test_app_on_a_read_only_data_folder_explains_and_keeps_serving(torch_home, t
 
 
 def test_indexer_error_paths_never_show_the_secrets(torch_home, tmp_path):
-    folder = _small_folder(tmp_path / "photos", 1)
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "photos", 1)
     base = _env(torch_home, tmp_path / "data", QDRANT_API_KEY=FAKE_QDRANT_KEY, HF_TOKEN=FAKE_HF_TOKEN)
     runs = {
-        "unreachable": (dict(base, QDRANT_URL=f"http://127.0.0.1:{_closed_port()}"), ["--source", str(folder)], 2),
+        "unreachable": (dict(base, QDRANT_URL=f"http://127.0.0.1:{free_port()}"), ["--source", str(folder)], 2),
         "bad_source": (base, ["--source", str(tmp_path / "missing")], 2),
         "normal": (base, ["--source", str(folder)], 0),
     }

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 
 from conftest import CELEBRITY_MINI, FIVE_TRAIN, ROOT, image_files
+from support import copy_photos
 
 FAKE_QDRANT_KEY = "sk-FAKE-3f9c2a7e51d84b6c9e0a1b2c3d4e5f60"
 FAKE_HF_TOKEN = "hf_FAKEq8Zr5Lw2Xn7Pk4Vt9Ym3Hs6Jd1Gb0Ce"
@@ -59,15 +60,6 @@ def _expected_id(path: Path) -> str:
 def _people(store) -> Counter:
     records, _ = store.client.scroll(store.alias, limit=10_000, with_payload=True, with_vectors=False)
     return Counter(r.payload["person_id"] for r in records)
-
-
-def _subset(folder: Path, dest: Path, per_person: int) -> Path:
-    """A copy of ``per_person`` photos of each person folder (every person keeps its own folder)."""
-    for person in sorted(p for p in folder.iterdir() if p.is_dir()):
-        (dest / person.name).mkdir(parents=True)
-        for photo in image_files(person)[:per_person]:
-            shutil.copy(photo, dest / person.name / photo.name)
-    return dest
 
 
 def _blank_jpeg(path: Path, size=(400, 300), color=(200, 200, 200)) -> Path:
@@ -181,7 +173,7 @@ def test_parquet_dataset_split_all_reads_both_splits(pipeline, store):
 
 
 def test_recreate_keeps_readers_answering_then_swaps_the_alias(pipeline, store, tmp_path):
-    folder = _subset(FIVE_TRAIN, tmp_path / "few", per_person=1)
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "few", per_person=1)
     _index(pipeline, store, folder)
     assert store.versions() == ["celebrities_v1"]
     vector = pipeline.faces(image_files(folder)[0])[0].vector
@@ -395,7 +387,7 @@ def test_cli_file_as_source_and_bad_numbers_exit_2(cli, capsys):
 
 
 def test_cli_unreachable_qdrant_exits_2_without_the_key(cli, monkeypatch, capfd, tmp_path):
-    folder = _subset(FIVE_TRAIN, tmp_path / "one", per_person=1)
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "one", per_person=1)
     monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("QDRANT_API_KEY", FAKE_QDRANT_KEY)
     monkeypatch.setenv("HF_TOKEN", FAKE_HF_TOKEN)
@@ -415,7 +407,7 @@ def test_cli_exits_1_when_no_photo_has_a_face(cli, tmp_path, capsys):
 
 
 def test_cli_people_counts_only_people_with_a_face_indexed(cli, tmp_path, capsys):
-    folder = _subset(FIVE_TRAIN, tmp_path / "people", per_person=1)
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "people", per_person=1)
     for i in range(2):
         _blank_jpeg(folder / "Nobody Withaface" / f"{i}.jpg", color=(30 * i, 90, 160))
     assert cli(["--source", str(folder), "--quiet"]) == 0
@@ -443,7 +435,7 @@ def test_cli_failed_run_leaves_no_empty_store_folder_but_keeps_a_filled_one(cli,
     data = tmp_path / "cli"
     assert cli(["--source", str(tmp_path / "no_such_folder"), "--quiet"]) == 2
     assert not (data / "edge").exists()
-    assert cli(["--source", str(_subset(FIVE_TRAIN, tmp_path / "one", per_person=1)), "--sample", "1",
+    assert cli(["--source", str(copy_photos(FIVE_TRAIN, tmp_path / "one", per_person=1)), "--sample", "1",
                 "--quiet"]) == 0
     assert cli(["--source", str(tmp_path / "no_such_folder"), "--quiet"]) == 2
     assert (data / "edge").is_dir()  # a store with faces is never removed
@@ -471,7 +463,7 @@ def test_cli_unreachable_hub_is_one_sentence_within_seconds(cli, monkeypatch, ca
 def test_cli_prepare_resumes_an_unfinished_version_and_finalize_needs_a_written_one(cli, tmp_path, capsys):
     from lookalike.settings import Settings
 
-    folder = _subset(FIVE_TRAIN, tmp_path / "one", per_person=1)
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "one", per_person=1)
     source = ["--source", str(folder), "--quiet"]
 
     def alias():
@@ -533,7 +525,7 @@ def _crash_sources(root: Path) -> list[str]:
     features = datasets.Features({"image": datasets.Image(), "name": datasets.Value("string"),
                                   "biography": datasets.Value("string")})
     datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(root / "bios"))
-    _subset(FIVE_TRAIN, root / "folder", per_person=3)
+    copy_photos(FIVE_TRAIN, root / "folder", per_person=3)
     return [str(root / "bios"), str(root / "folder")]
 
 

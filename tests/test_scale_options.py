@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, image_files
+from support import copy_photos
 from lookalike.search import LookalikeFinder
 from lookalike.storage.port import PayloadFields
 from lookalike.store import FaceStore, centroids_collection
@@ -20,12 +20,7 @@ pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 @pytest.fixture(scope="module")
 def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four photos of each five_celebs person."""
-    root = tmp_path_factory.mktemp("scale_photos")
-    for person in sorted(p for p in FIVE_TRAIN.iterdir() if p.is_dir()):
-        (root / person.name).mkdir()
-        for photo in image_files(person)[:4]:
-            shutil.copy(photo, root / person.name / photo.name)
-    return root
+    return copy_photos(FIVE_TRAIN, tmp_path_factory.mktemp("scale_photos"), per_person=4)
 
 
 def test_int8_collection_answers_with_exact_scores(pipeline, settings, photo_folder):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import BIOS, CORE_FIXTURES, FIVE_TRAIN, LFW, MULTIFACE, image_files
+from support import copy_photos
 from lookalike.errors import EmptyIndexError, ModelMismatchError, NoFaceError
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.people import person_id
@@ -27,13 +27,8 @@ LFW_PEOPLE = ["Colin_Powell", "Tony_Blair", "Naomi_Watts"]
 @pytest.fixture(scope="module")
 def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two photos of each five_celebs person and of three LFW people, one folder per person."""
-    root = tmp_path_factory.mktemp("photos")
-    people = sorted(p for p in FIVE_TRAIN.iterdir() if p.is_dir()) + [LFW / name for name in LFW_PEOPLE]
-    for person in people:
-        (root / person.name).mkdir()
-        for photo in image_files(person)[:2]:
-            shutil.copy(photo, root / person.name / photo.name)
-    return root
+    root = copy_photos(FIVE_TRAIN, tmp_path_factory.mktemp("photos"), per_person=2)
+    return copy_photos(LFW, root, per_person=2, only=LFW_PEOPLE)
 
 
 @pytest.fixture(scope="module")

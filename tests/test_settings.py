@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import warnings
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
+from support import free_port
 from lookalike.errors import StoreUnavailableError
 from lookalike.settings import Settings
 
@@ -96,18 +96,12 @@ def test_api_key_never_shows_in_settings(clean_env):
     assert FAKE_KEY not in repr(settings.model_copy(update={"top_k": 3}))
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.timeout(120)
 def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCaptureFixture,
                                                capfd: pytest.CaptureFixture, tmp_path: Path):
     from lookalike.store import FaceStore
 
-    settings = Settings(qdrant_url=f"http://127.0.0.1:{_closed_port()}", qdrant_api_key=FAKE_KEY,
+    settings = Settings(qdrant_url=f"http://127.0.0.1:{free_port()}", qdrant_api_key=FAKE_KEY,
                         qdrant_timeout_s=2.0, data_dir=tmp_path)
     assert settings.qdrant_api_key.get_secret_value() == FAKE_KEY
     caplog.set_level(logging.DEBUG)  # every logger, every level: httpx, httpcore, qdrant_client, ours

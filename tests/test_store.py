@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import CORE_FIXTURES, ROOT
+from support import free_port
 from lookalike.errors import EmptyIndexError, ModelMismatchError, StoreUnavailableError
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.payload import METADATA_MAX_CHARS, POINT_NAMESPACE, FacePayload, point_id
@@ -302,15 +302,9 @@ def test_second_process_gets_store_unavailable(settings, tmp_path):
     QdrantEngine.in_process(str(local)).close()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.timeout(120)
 def test_closed_port_is_store_unavailable(settings):
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     remote = settings.model_copy(update={"qdrant_url": url, "qdrant_timeout_s": 2.0})
     store = FaceStore.open(remote)
     assert not store.embedded
