@@ -18,7 +18,7 @@ import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -36,6 +36,14 @@ PERSON_FIELD = "person_id"
 def person_filter(person: str) -> models.Filter:
     """The points of one person."""
     return models.Filter(must=[models.FieldCondition(key=PERSON_FIELD, match=models.MatchValue(value=person))])
+
+
+# TEMP (web): replaced by the storage port at merge
+def _where_filter(where: Mapping[str, Any] | None) -> models.Filter | None:
+    """Equality conditions on payload fields (all must hold), or None without any."""
+    if not where:
+        return None
+    return models.Filter(must=[models.FieldCondition(key=k, match=models.MatchValue(value=v)) for k, v in where.items()])
 
 
 def centroids_collection(collection: str) -> str:
@@ -348,40 +356,47 @@ class FaceStore:
                 if offset is None:
                     return out
 
-    def query_people(self, vector: np.ndarray, top_k: int, use_centroids: bool = False) -> list[StoredMatch]:
-        """The ``top_k`` most similar people, each once with their best point, best first.
+    # TEMP (web): replaced by the storage port at merge
+    def query_people(self, vector: np.ndarray, top_k: int, use_centroids: bool = False, *,
+                     where: Mapping[str, str | int | bool] | None = None,
+                     with_thumbnails: bool = True) -> list[StoredMatch]:
+        """The ``top_k`` most similar people, each once with their best point, best first (one round trip
+        per widening, payloads included; the first query is enough unless a few people own most hits).
 
-        With ``use_centroids`` the query runs on the per-person mean faces (:meth:`build_centroids`) when
-        the current version has them: scores are then to a person's mean face.
+        ``where`` keeps only points whose payload field (dotted path, e.g. ``"metadata.gender"``) equals
+        the value; ``with_thumbnails=False`` leaves the ``thumbnail`` out of the payloads. With
+        ``use_centroids`` the query runs on the per-person mean faces (:meth:`build_centroids`) when the
+        current version has them: scores are then to a person's mean face.
 
         Raises:
             EmptyIndexError: no collection behind the alias, or it is empty.
         """
         vector = np.asarray(vector, np.float32).tolist()
+        exclude = None if with_thumbnails else ["thumbnail"]
         if use_centroids:
             current = self.current_collection()
             centroids = centroids_collection(current) if current else None
             with self._guard():
                 has_centroids = centroids is not None and self.client.collection_exists(centroids)
-                hits = self.client.query_points(centroids, query=vector, limit=top_k, with_payload=True,
-                                                search_params=self._search_params).points if has_centroids else None
-            if hits:
-                return [StoredMatch(str(h.id), min(1.0, max(-1.0, float(h.score))), h.payload or {}) for h in hits]
+            if has_centroids:
+                hits = self._query(centroids, vector, top_k, where, exclude)
+                if hits:
+                    return [StoredMatch(str(h.id), min(1.0, max(-1.0, float(h.score))), h.payload or {}) for h in hits]
         limit = max(32, 8 * top_k)
         while True:
-            with self._guard():
-                try:
-                    hits = self.client.query_points(self.alias, query=vector, limit=limit,
-                                                    with_payload=[PERSON_FIELD], search_params=self._search_params).points
-                except ValueError as exc:  # the embedded stores: "Collection ... not found"
-                    if "not found" not in str(exc):
-                        raise
-                    raise self._empty_error() from exc
-                except Exception as exc:
-                    if getattr(exc, "status_code", None) == 404:
-                        raise self._empty_error() from None
+            try:
+                hits = self._query(self.alias, vector, limit, where, exclude)
+            except ValueError as exc:  # the embedded stores: "Collection ... not found"
+                if "not found" not in str(exc):
                     raise
+                raise self._empty_error() from exc
+            except Exception as exc:
+                if getattr(exc, "status_code", None) == 404:
+                    raise self._empty_error() from None
+                raise
             if not hits:
+                if where and self.count():
+                    return []  # the filter leaves nobody
                 raise self._empty_error()
             best: dict[str, Any] = {}
             for hit in hits:  # hits are sorted by score: the first of each person is their best
@@ -389,11 +404,60 @@ class FaceStore:
             if len(best) >= top_k or len(hits) < limit:
                 break
             limit *= 4
-        chosen = list(best.values())[:top_k]
-        payloads = self.payloads([str(h.id) for h in chosen])
         # A unit vector against itself can score 1.0000001 in float32: keep the cosine in -1..1.
-        return [StoredMatch(str(h.id), min(1.0, max(-1.0, float(h.score))), payloads.get(str(h.id), {}))
-                for h in chosen]
+        return [StoredMatch(str(h.id), min(1.0, max(-1.0, float(h.score))), h.payload or {})
+                for h in list(best.values())[:top_k]]
+
+    # TEMP (web): replaced by the storage port at merge
+    def _query(self, collection: str, vector: list[float], limit: int, where: Mapping[str, Any] | None,
+               exclude: list[str] | None) -> list[Any]:
+        """One nearest-neighbour query with payloads (less ``exclude``) and an optional equality filter."""
+        flt = _where_filter(where)
+        with self._guard():
+            shard_of = getattr(self.client, "_shard", None)
+            if shard_of is not None:  # the edge engine: its query_points takes no filter or payload exclusion
+                from qdrant_edge import PayloadSelector, QuantizationSearchParams, Query, QueryRequest, SearchParams
+
+                from lookalike.edge_client import _SEARCH_EF, _edge_filter
+
+                shard = shard_of(collection)
+                hits = shard.query(QueryRequest(
+                    limit=limit, query=Query.Nearest(vector),
+                    with_payload=PayloadSelector.Exclude(exclude) if exclude else True,
+                    filter=_edge_filter(flt) if flt is not None else None,
+                    params=SearchParams(hnsw_ef=max(_SEARCH_EF, limit), quantization=QuantizationSearchParams(
+                        rescore=True, oversampling=2.0))))
+                return [models.ScoredPoint(id=str(h.id), version=h.version, score=h.score, payload=h.payload)
+                        for h in hits]
+            with_payload: Any = models.PayloadSelectorExclude(exclude=exclude) if exclude else True
+            return self.client.query_points(collection, query=vector, limit=limit, with_payload=with_payload,
+                                            query_filter=flt, search_params=self._search_params).points
+
+    # TEMP (web): replaced by the storage port at merge
+    def filter_values(self, field: str) -> list[Any]:
+        """The distinct values of a payload field (dotted path, e.g. ``"metadata.gender"``), sorted; [] when
+        the index is empty or no point has it. Reads every point's field once (cache the answer)."""
+        if not self.count():
+            return []
+        values: set[Any] = set()
+        offset = None
+        selector: Any = [field.split(".")[0]]  # never the thumbnails
+        if getattr(self.client, "_shard", None) is not None:
+            from qdrant_edge import PayloadSelector
+
+            selector = PayloadSelector.Include(selector)
+        while True:
+            with self._guard():
+                records, offset = self.client.scroll(self.alias, limit=2048, offset=offset, with_payload=selector,
+                                                     with_vectors=False)
+            for record in records:
+                value: Any = record.payload or {}
+                for part in field.split("."):
+                    value = value.get(part) if isinstance(value, dict) else None
+                if isinstance(value, (str, int, bool)) and value != "":
+                    values.add(value)
+            if offset is None:
+                return sorted(values, key=lambda v: (str(type(v)), v))
 
     def _empty_error(self) -> EmptyIndexError:
         return EmptyIndexError(
