@@ -254,8 +254,9 @@ def test_page_handlers_box_faces_in_place_of_the_photo_and_show_galleries(app_se
     from webapp.handlers import LookalikeUI
 
     ui = LookalikeUI(app_server.finder)
-    photo, boxed, again, status, picker, gallery, compare, details, views = ui.submit(str(MULTIFACE), 4)
+    photo, boxed, again, status, picker, gallery, compare, details, views, find = ui.submit(str(MULTIFACE), 4)
     assert photo["visible"] is False and boxed["visible"] is True and again["visible"] is True  # one photo shown
+    assert find["visible"] is False
     assert isinstance(boxed["value"], Image.Image) and "6 faces" in status
     assert picker["visible"] and [c[0] for c in picker["choices"]] == [f"Face {i}" for i in range(1, 7)]
     assert len(views) == 6 and len(gallery) == 4
@@ -265,7 +266,7 @@ def test_page_handlers_box_faces_in_place_of_the_photo_and_show_galleries(app_se
     assert other == views[5].gallery and other != gallery and other_compare != compare
     assert max(boxed["value"].size) == 1024  # shown at most 1024 pixels wide
     fresh = ui.new_photo()
-    assert fresh[0]["visible"] is True and fresh[1]["visible"] is False and fresh[5] == []
+    assert fresh[0]["visible"] is True and fresh[1]["visible"] is False and fresh[5] == [] and fresh[9]["visible"]
 
 
 def test_boxes_are_drawn_where_the_faces_are_on_the_shrunk_photo(pipeline):
@@ -296,7 +297,7 @@ def test_page_shows_biography_and_the_side_by_side_card(app_server, tmp_path):
 
     row, photo = bio_photo(tmp_path, "Tony Blair")
     ui = LookalikeUI(app_server.finder)
-    _, _, _, status, _, gallery, compare, details, views = ui.submit(str(photo), 3)
+    _, _, _, status, _, gallery, compare, details, views, _ = ui.submit(str(photo), 3)
     assert gallery[0][1].startswith("Tony Blair — ")
     assert row["biography"][:40] in details and row["biography"][:40] in compare
 
@@ -320,7 +321,7 @@ def test_a_drawn_face_is_not_searched(app_server, tmp_path):
     face = out["faces"][0]
     assert face["probability"] < app_server.finder.min_face_probability
     assert face["searched"] is False and face["matches"] == []
-    _, _, _, _, _, gallery, _, details, _ = ui.submit(str(cartoon_face(tmp_path / "cartoon2.png")), 3)
+    _, _, _, _, _, gallery, _, details, _, _ = ui.submit(str(cartoon_face(tmp_path / "cartoon2.png")), 3)
     assert gallery == [] and "not clear enough to search" in details
 
 
@@ -333,7 +334,7 @@ def test_no_close_match_when_the_best_match_is_under_the_threshold(pipeline, app
     face = out["faces"][0]
     assert face["no_close_match"] is True and face["searched"] is True
     assert face["matches"] and face["matches"][0]["likeness"] < 99.5  # the nearest are still shown
-    _, _, _, _, _, gallery, _, details, _ = strict.submit(str(unknown), 3)
+    _, _, _, _, _, gallery, _, details, _, _ = strict.submit(str(unknown), 3)
     assert len(gallery) == 3 and "No close match" in details
     indexed = strict.find_lookalikes(str(app_index.photos["madonna"][0]))
     assert indexed["faces"][0]["no_close_match"] is False  # its own photo: cosine 1, likeness 100 %

@@ -118,13 +118,13 @@ class LookalikeUI:
 
     def submit(self, photo: Any, top_k: Any, gender: Any = None, department: Any = None) -> tuple[Any, ...]:
         """The page's search: (photo input, boxed photo, new-photo button, status, face picker, gallery,
-        side-by-side view, details, per-face views)."""
+        side-by-side view, details, per-face views, find button). The boxed photo takes the input's place."""
         try:
             result = self.search(photo, top_k, gender, department)
         except Exception as exc:
             return (gr.update(visible=True), gr.update(value=None, visible=False), gr.update(visible=False),
                     status(message(exc), error=True), gr.update(choices=[], value=None, visible=False), [], "", "",
-                    [])
+                    [], gr.update(visible=True))
         views = [face_view(i + 1, face, bool(filters(gender, department))) for i, face in enumerate(result.faces)]
         count = len(views)
         text = f"Found {count} face{'s' if count != 1 else ''}." + (
@@ -133,7 +133,8 @@ class LookalikeUI:
         picker = gr.update(choices=[(f"Face {i + 1}", i) for i in range(count)], value=0, visible=count > 1)
         return (gr.update(visible=False), gr.update(value=draw_faces(result.image, result), visible=True),
                 gr.update(visible=True), status(text), picker, first.gallery,
-                compare_html(first.crop, first.matches[0] if first.matches else None, 1), first.details, views)
+                compare_html(first.crop, first.matches[0] if first.matches else None, 1), first.details, views,
+                gr.update(visible=False))
 
     def pick_face(self, index: Any, views: list[FaceView]) -> tuple[Any, ...]:
         """The gallery, side-by-side view and details of the face chosen in the picker."""
@@ -157,9 +158,9 @@ class LookalikeUI:
 
     def new_photo(self) -> tuple[Any, ...]:
         """Back to an empty photo input: (photo input, boxed photo, new-photo button, status, picker,
-        gallery, side-by-side, details, views)."""
+        gallery, side-by-side, details, views, find button)."""
         return (gr.update(value=None, visible=True), gr.update(value=None, visible=False), gr.update(visible=False),
-                "", gr.update(choices=[], value=None, visible=False), [], "", "", [])
+                "", gr.update(choices=[], value=None, visible=False), [], "", "", [], gr.update(visible=True))
 
     def live(self, frame: Any, top_k: Any, gender: Any = None, department: Any = None) -> tuple[Any, ...]:
         """One webcam frame of live mode: (boxed frame, status, gallery, details)."""

@@ -48,6 +48,8 @@ API_DESCRIPTION = (
 )
 CSS = """
 #boxed img, #photo img { object-fit: contain; }
+#gallery .grid-wrap, #live-gallery .grid-wrap { height: auto !important; max-height: none !important;
+  min-height: 0 !important; overflow: visible !important; }
 #gallery .caption-label { white-space: normal !important; overflow: visible !important;
   text-overflow: clip !important; max-width: 100% !important; line-height: 1.2; }
 .compare { display: flex; flex-direction: column; align-items: center; gap: 6px; }
@@ -55,7 +57,8 @@ CSS = """
 .compare p { margin: 0; text-align: center; }
 .compare a.save-card { font-weight: 600; }
 @media (max-width: 640px) {
-  #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+  #gallery .grid-container, #live-gallery .grid-container { --grid-cols: 2 !important;
+    grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   #title h1 { font-size: 1.4rem; margin: 0; }
 }
 """
@@ -131,7 +134,7 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         api_button.click(ui.find_lookalikes, [api_photo, api_top_k, api_gender, api_department], api_out,
                          api_name="lookalike", api_description=API_DESCRIPTION, concurrency_id="search")
 
-        results = [photo, boxed, again, status, picker, gallery, compare, details, faces_state]
+        results = [photo, boxed, again, status, picker, gallery, compare, details, faces_state, go]
         go.click(ui.submit, [photo, top_k, gender, department], results, api_visibility="private",
                  concurrency_id="search", trigger_mode="once")
         again.click(ui.new_photo, None, results, api_visibility="private", queue=False)

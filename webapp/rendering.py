@@ -21,7 +21,7 @@ DISPLAY_MAX_SIDE = 1024
 """The boxed photo is shown at most this many pixels on its longest side."""
 BOX_COLOURS = ["#ff3b30", "#34c759", "#007aff", "#ff9500", "#af52de", "#00c7be", "#ffcc00", "#ff2d55"]
 BIOGRAPHY_CHARS = 300
-CARD_SIZE = (800, 460)
+CARD_SIZE = (800, 480)
 CARD_FACE = 300
 
 
@@ -139,8 +139,8 @@ def result_card(crop: Image.Image, match: Match) -> bytes:
         text, font = _fit_text(draw, label, CARD_FACE, 28)
         draw.text((x + CARD_FACE / 2, top - 12), text, fill="white", font=font, anchor="ms")
     headline = f"{match.percent} % alike"
-    draw.text((CARD_SIZE[0] / 2, top + CARD_FACE + 56), headline, fill=(255, 214, 102), font=_font(44), anchor="ms")
-    draw.text((CARD_SIZE[0] / 2, CARD_SIZE[1] - 14), "Celebrity look-alike", fill=(150, 150, 170), font=_font(18),
+    draw.text((CARD_SIZE[0] / 2, top + CARD_FACE + 58), headline, fill=(255, 214, 102), font=_font(44), anchor="ms")
+    draw.text((CARD_SIZE[0] / 2, CARD_SIZE[1] - 12), "Celebrity look-alike", fill=(150, 150, 170), font=_font(18),
               anchor="ms")
     buffer = io.BytesIO()
     card.save(buffer, format="PNG", optimize=True)

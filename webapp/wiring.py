@@ -107,9 +107,12 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
 
 def launch_kwargs(settings: Settings | None = None) -> dict:
     """What :meth:`gr.Blocks.launch` needs: no Gradio-side error details, no run history kept in the
-    visitor's browser (Gradio 6 keeps every run's photo and result there by default), and, with
+    visitor's browser (Gradio 6 keeps every run's photo and result there by default), the page's CSS, and, with
     ``settings``, where to listen and whether to serve MCP."""
-    kwargs: dict = {"show_error": False, "run_history": False, "footer_links": ["api", "gradio", "settings"]}
+    from webapp.page import CSS
+
+    kwargs: dict = {"show_error": False, "run_history": False, "footer_links": ["api", "gradio", "settings"],
+                    "css": CSS}
     if settings is not None:
         kwargs.update(server_name=settings.server_name, server_port=settings.server_port, mcp_server=settings.mcp)
     return kwargs
