@@ -233,6 +233,24 @@ def test_a_drawn_face_is_not_searched_in_the_page(playwright, app_server, tmp_pa
         browser.close()
 
 
+def test_no_close_match_is_said_and_the_nearest_still_shown(playwright, pipeline, app_index, tmp_path):
+    from fixtures_app import app_finder, launch
+
+    strict = launch(app_finder(pipeline, app_index.store, min_likeness=99.5))  # only the same photo passes
+    browser = open_browser(playwright)
+    try:
+        page = new_page(browser, "phone")
+        page.goto(strict.url)
+        upload_and_find(page, sorted((TEST_DATA / "five_celebs" / "val" / "madonna").glob("*.jpg"))[0])
+        shown = captions(page)
+        assert shown and all(percent < 99.5 for _, percent in shown)
+        assert "No close match" in page.locator("#details").inner_text()
+        screenshot(page, tmp_path, "no-close-match-phone.png")
+    finally:
+        browser.close()
+        strict.demo.close()
+
+
 def test_nothing_of_a_search_is_kept_in_the_browser(playwright, app_server, app_index, tmp_path):
     browser = open_browser(playwright)
     try:

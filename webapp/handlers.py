@@ -130,6 +130,8 @@ class LookalikeUI:
         text = f"Found {count} face{'s' if count != 1 else ''}." + (
             " Pick a face to see its look-alikes." if count > 1 else "") + " Pick a look-alike to compare."
         first = views[0]
+        if count == 1 and first.note:  # said before the gallery too (with several faces, in each face's details)
+            text += f"\n\n> **{first.note}**"
         picker = gr.update(choices=[(f"Face {i + 1}", i) for i in range(count)], value=0, visible=count > 1)
         return (gr.update(visible=False), gr.update(value=draw_faces(result.image, result), visible=True),
                 gr.update(visible=True), status(text), picker, first.gallery,
