@@ -450,3 +450,12 @@ def test_likeness_reads_look_alikes_as_the_matches_they_are():
     assert 8 < fitted(0.05) < 12 and 88 < fitted(0.8) < 95  # the medians read about 10 % and 90 %
     with pytest.raises(ValueError):
         fit_likeness([0.1], [0.5])
+
+
+def test_evaluate_reports_the_likeness_fit_of_its_scores():
+    from indexing.evaluate import EvaluationReport, _likeness_fit
+
+    assert "likeness" in EvaluationReport.__dataclass_fields__
+    fit = _likeness_fit([0.7, 0.8, 0.9], [-0.1, 0.0, 0.1, 0.2])
+    assert fit["center"] == pytest.approx(0.425) and fit["same_median"] == 0.8 and fit["reads"]["1.00"] == 100
+    assert _likeness_fit([], [0.1]) is None
