@@ -43,7 +43,8 @@ def _where_filter(where: Mapping[str, Any] | None) -> models.Filter | None:
     """Equality conditions on payload fields (all must hold), or None without any."""
     if not where:
         return None
-    return models.Filter(must=[models.FieldCondition(key=k, match=models.MatchValue(value=v)) for k, v in where.items()])
+    return models.Filter(must=[models.FieldCondition(key=k, match=models.MatchValue(value=v))
+                               for k, v in where.items()])
 
 
 def centroids_collection(collection: str) -> str:

@@ -97,8 +97,8 @@ class LookalikeUI:
         Args:
             photo: the photo to search (JPEG, PNG, WebP, ...), as an uploaded file or URL.
             top_k: how many look-alikes to return per face, 1 to 10 (default 5).
-            gender: optional: only celebrities of this gender: "female", "male" or "non-binary" (or TMDB's 1, 2, 3); empty for anyone.
-            department: optional: only celebrities known for this department, e.g. "Acting" or "Directing"; empty for any.
+            gender: optional: only celebrities of this gender, "female", "male" or "non-binary"; empty for anyone.
+            department: optional: only celebrities known for this department, e.g. "Acting"; empty for any.
 
         Returns:
             {"faces": [{"box": [x1, y1, x2, y2], "probability": p, "searched": bool, "no_close_match": bool,
@@ -228,7 +228,8 @@ def filters(gender: Any, department: Any) -> dict[str, Any]:
             try:
                 code = int(float(text))
             except ValueError:
-                raise _BadFilter(f"Unknown gender filter '{str(gender)[:40]}': use female, male or non-binary.") from None
+                raise _BadFilter(
+                    f"Unknown gender filter '{str(gender)[:40]}': use female, male or non-binary.") from None
         where["gender"] = code
     if department not in (None, "") and str(department).strip():
         where["department"] = str(department).strip()
