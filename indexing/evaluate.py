@@ -124,6 +124,7 @@ class EvaluationReport:
     projection: str = "pca"
     embedding_png: str | None = None
     weights: str = ""
+    likeness: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +154,9 @@ class EvaluationReport:
             lines.append(f"suggested 'no close match' threshold: cosine {self.suggested_threshold:.3f} (keeps "
                          f"{KEEP_TRUE_SHARE:.0%} of true matches; {pct(self.false_above_threshold)} of false "
                          "matches score above it)")
+        if self.likeness:
+            lines.append(f"likeness fit (lookalike.likeness): LOOKALIKE_LIKENESS_CENTER={self.likeness['center']} "
+                         f"LOOKALIKE_LIKENESS_WIDTH={self.likeness['width']}")
         if self.embedding_png:
             lines.append(f"embedding picture ({self.projection}): {self.embedding_png}")
         if self.weights:
@@ -221,6 +225,7 @@ def evaluate(pipeline: FacePipeline, gallery_sources: Sequence[Any], query_sourc
     per_person: dict[str, list[int]] = defaultdict(list)
     confusions: Counter = Counter()
     true_scores, false_scores = [], []
+    different_scores: list[float] = []  # every query against every other person (web: the likeness fit)
     for i in known:
         truth = column[queries.people[i]]
         order = np.argsort(-best[i], kind="stable")
@@ -232,6 +237,7 @@ def evaluate(pipeline: FacePipeline, gallery_sources: Sequence[Any], query_sourc
             confusions[(queries.people[i], persons[order[0]])] += 1
         true_scores.append(float(best[i, truth]))
         others = np.delete(best[i], truth)
+        different_scores.extend(float(v) for v in others if np.isfinite(v))
         if len(others):
             false_scores.append(float(others.max()))
     threshold = float(np.quantile(true_scores, 1 - KEEP_TRUE_SHARE)) if true_scores else None
@@ -256,6 +262,7 @@ def evaluate(pipeline: FacePipeline, gallery_sources: Sequence[Any], query_sourc
         false_above_threshold=false_above,
         weights=pipeline.fingerprint.describe(),
     )
+    report.likeness = _likeness_fit(true_scores, different_scores)
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -267,6 +274,16 @@ def evaluate(pipeline: FacePipeline, gallery_sources: Sequence[Any], query_sourc
             report.embedding_png = str(png)
         (out_dir / "report.json").write_text(json.dumps(report.as_json(), indent=2))
     return report
+
+
+def _likeness_fit(same: Sequence[float], different: Sequence[float]) -> dict[str, Any] | None:
+    """lookalike.likeness's curve fitted to these scores (None when either list is empty)."""
+    from lookalike.likeness import fit_likeness
+
+    try:
+        return fit_likeness(same, different).as_json()
+    except ValueError:
+        return None
 
 
 def _share(part: int, whole: int) -> float:

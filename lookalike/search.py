@@ -2,27 +2,31 @@
 
 >>> finder = LookalikeFinder.from_settings(Settings())
 >>> for face in finder.find(Path("me.jpg")).faces:
-...     print(face.box, [(m.name, m.percent) for m in face.matches])
+...     print(face.box, [(m.name, m.percent) for m in face.matches])   # percent: the likeness, 0..100
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
+from PIL import Image
+
+from lookalike.errors import NoFaceError
 from lookalike.faces import Face, FacePipeline
 from lookalike.images import ImageInput
+from lookalike.likeness import DEFAULT, LikenessMapping, mapping_for
+from lookalike.payload import DEPARTMENT, GENDER
 from lookalike.settings import Settings
 from lookalike.store import FaceStore, StoredMatch
 
+SEARCH_FILTERS = {"gender": GENDER, "department": DEPARTMENT}
+"""The filters a search takes (``where`` keys) and the payload fields they match (tmdb-celeb-10k's columns)."""
+
 
 def similarity(cosine: float) -> float:
-    """The display similarity of a cosine: ``max(cosine, 0)``, 0..1 (shown as a percentage).
-
-    FaceNet puts unrelated faces near 0 and photos of one person around 0.6-0.9, so the cosine
-    itself reads well as a percentage; negative cosines (less alike than strangers) show as 0 %.
-    """
+    """``max(cosine, 0)``, 0..1: the display value before the likeness (kept for callers that used it)."""
     return min(1.0, max(0.0, float(cosine)))
 
 
@@ -32,8 +36,9 @@ class Match:
 
     Attributes:
         name: display name. person_id: stable grouping key (``"tony-blair"``).
-        score: cosine similarity, -1..1. similarity: :func:`similarity` of it, 0..1.
-        thumbnail_jpeg: the matched face as JPEG bytes, or None if the point has none.
+        score: cosine similarity, -1..1.
+        likeness: the displayed 0..100 % (:mod:`lookalike.likeness`, one documented mapping of ``score``).
+        thumbnail_jpeg: the matched face as JPEG bytes, or None (none stored, or not asked for).
         metadata: the person's metadata (``biography``, ...). sources: where the photo came from.
         point_id: the Qdrant point of the matched photo.
     """
@@ -41,7 +46,7 @@ class Match:
     name: str
     person_id: str
     score: float
-    similarity: float
+    likeness: float
     thumbnail_jpeg: bytes | None = field(repr=False)
     metadata: dict[str, Any] = field(repr=False)
     sources: list[str] = field(repr=False)
@@ -49,17 +54,22 @@ class Match:
 
     @property
     def percent(self) -> int:
-        """Similarity as a whole percentage, for captions."""
-        return round(self.similarity * 100)
+        """The likeness as a whole percentage, for captions."""
+        return round(self.likeness)
+
+    @property
+    def similarity(self) -> float:
+        """The likeness as 0..1 (the API's ``similarity``: the displayed value, as it always was)."""
+        return round(self.likeness / 100.0, 4)
 
     @classmethod
-    def from_stored(cls, stored: StoredMatch) -> "Match":
+    def from_stored(cls, stored: StoredMatch, mapping: LikenessMapping = DEFAULT) -> "Match":
         payload = stored.payload
         return cls(
             name=payload.name,
             person_id=payload.person_id,
             score=stored.score,
-            similarity=similarity(stored.score),
+            likeness=mapping(stored.score),
             thumbnail_jpeg=base64.b64decode(payload.thumbnail) if payload.thumbnail else None,
             metadata=dict(payload.metadata),
             sources=list(payload.sources),
@@ -67,52 +77,76 @@ class Match:
         )
 
     def as_json(self) -> dict[str, Any]:
-        """Plain JSON: name, person_id, score (cosine), similarity (0..1), metadata, sources."""
-        out = asdict(self)
-        out.pop("thumbnail_jpeg")
-        return out
+        """Plain JSON: name, person_id, score (cosine), likeness (0..100), similarity (likeness / 100),
+        metadata, sources, point_id."""
+        return {"name": self.name, "person_id": self.person_id, "score": self.score,
+                "likeness": round(self.likeness, 1), "similarity": self.similarity, "metadata": self.metadata,
+                "sources": self.sources, "point_id": self.point_id}
 
 
 @dataclass(frozen=True)
 class FaceMatches:
-    """One face of the query photo and the people it resembles, best first."""
+    """One face of the query photo and the people it resembles, best first.
+
+    ``searched`` is False for a face MTCNN was not sure enough of (below ``min_face_probability``): it
+    has no matches. ``no_close_match`` is True when even the best match is under ``min_likeness``; the
+    nearest people are still listed.
+    """
 
     face: Face
     matches: list[Match]
+    no_close_match: bool = False
+    searched: bool = True
 
     def as_json(self) -> dict[str, Any]:
-        """``{"box": [x1, y1, x2, y2], "probability": p, "matches": [...]}``, pixels of the upright photo."""
+        """``{"box": [x1, y1, x2, y2], "probability": p, "searched": bool, "no_close_match": bool,
+        "matches": [...]}``, pixels of the upright photo."""
         return {
             "box": [round(v, 1) for v in self.face.box],
             "probability": round(self.face.probability, 4),
+            "searched": self.searched,
+            "no_close_match": self.no_close_match,
             "matches": [m.as_json() for m in self.matches],
         }
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Every face found in a photo (left to right) with its matches."""
+    """Every face found in a photo (left to right) with its matches, and the upright photo they are in."""
 
     faces: list[FaceMatches]
+    image: Image.Image | None = field(default=None, repr=False, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         return {"faces": [f.as_json() for f in self.faces]}
 
 
 class LookalikeFinder:
-    """The face pipeline and the store, checked to agree on the model fingerprint."""
+    """The face pipeline and the store, checked to agree on the model fingerprint.
 
-    def __init__(self, pipeline: FacePipeline, store: FaceStore, top_k: int = 5, use_centroids: bool = False):
+    ``min_face_probability``: faces detected with less are not searched. ``min_likeness``: a face whose
+    best match reads less is answered as "no close match" (both off by default here; the app takes them
+    from :class:`Settings`: 0.95 and 25 %). ``likeness``: the cosine -> % mapping.
+    """
+
+    def __init__(self, pipeline: FacePipeline, store: FaceStore, top_k: int = 5, use_centroids: bool = False,
+                 min_face_probability: float = 0.0, min_likeness: float = 0.0,
+                 likeness: LikenessMapping = DEFAULT):
         self.pipeline = pipeline
         self.store = store
         self.top_k = top_k
         self.use_centroids = use_centroids
+        self.min_face_probability = min_face_probability
+        self.min_likeness = min_likeness
+        self.likeness = likeness
 
     @classmethod
-    def from_settings(cls, settings: Settings, wait_for_onnx: bool = True) -> "LookalikeFinder":
+    def from_settings(cls, settings: Settings, wait_for_onnx: bool = True,
+                      pipeline: FacePipeline | None = None) -> "LookalikeFinder":
         """Pipeline and store as ``settings`` say (see :class:`FacePipeline` for ``wait_for_onnx``)."""
-        return cls(FacePipeline(settings, wait_for_onnx=wait_for_onnx), FaceStore.open(settings), settings.top_k,
-                   settings.use_centroids)
+        return cls(pipeline or FacePipeline(settings, wait_for_onnx=wait_for_onnx), FaceStore.open(settings),
+                   settings.top_k, settings.use_centroids, settings.min_face_probability, settings.min_likeness,
+                   mapping_for(settings.likeness_center, settings.likeness_width))
 
     def check_index(self) -> int:
         """Faces in the index; raises ModelMismatchError if it was built with other weights."""
@@ -121,18 +155,41 @@ class LookalikeFinder:
             self.store.check_fingerprint(self.pipeline.fingerprint)
         return count
 
-    def find(self, source: ImageInput, top_k: int | None = None) -> SearchResult:
+    def filter_values(self) -> dict[str, list[Any]]:
+        """The values each filter of :data:`SEARCH_FILTERS` can take in this index (empty: hide the filter)."""
+        return {name: self.store.filter_values(path) for name, path in SEARCH_FILTERS.items()}
+
+    def find(self, source: ImageInput, top_k: int | None = None, *, where: Mapping[str, Any] | None = None,
+             with_thumbnails: bool = True) -> SearchResult:
         """Every face of the photo with its ``top_k`` look-alikes, one per person, best first.
+
+        ``source`` is decoded once (an RGB ``PIL.Image`` is taken as already decoded and upright).
+        ``where`` maps filter names of :data:`SEARCH_FILTERS` (or payload paths) to the value to keep;
+        ``with_thumbnails=False`` leaves the matches' thumbnails unread (the API does not show them).
+        One store query per searched face.
 
         Raises:
             NotAnImageError, ImageTooLargeError, NoFaceError: the photo cannot be used.
             EmptyIndexError, ModelMismatchError, StoreUnavailableError: the index cannot answer.
         """
-        faces = self.pipeline.faces(source)
+        image = source if isinstance(source, Image.Image) and source.mode == "RGB" else self.pipeline.load(source)
+        faces = self.pipeline.faces_many([image])[0]
+        if not faces:
+            raise NoFaceError("No face was found in the photo: try a brighter, front-facing picture.")
         k = self.top_k if top_k is None else top_k
-        return SearchResult([FaceMatches(face, self.matches_for(face, k)) for face in faces])
+        conditions = {SEARCH_FILTERS.get(key, key): value for key, value in (where or {}).items()
+                      if value is not None and value != ""}
+        return SearchResult([self._face_matches(face, k, conditions, with_thumbnails) for face in faces], image)
 
-    def matches_for(self, face: Face, top_k: int) -> list[Match]:
-        """The ``top_k`` people most like one face."""
-        stored = self.store.query_people(face.vector, top_k, use_centroids=self.use_centroids)
-        return [Match.from_stored(s) for s in stored]
+    def _face_matches(self, face: Face, top_k: int, where: Mapping[str, Any], with_thumbnails: bool) -> FaceMatches:
+        if face.probability < self.min_face_probability:
+            return FaceMatches(face, [], no_close_match=True, searched=False)
+        matches = self.matches_for(face, top_k, where=where, with_thumbnails=with_thumbnails)
+        return FaceMatches(face, matches, no_close_match=not matches or matches[0].likeness < self.min_likeness)
+
+    def matches_for(self, face: Face, top_k: int, *, where: Mapping[str, Any] | None = None,
+                    with_thumbnails: bool = True) -> list[Match]:
+        """The ``top_k`` people most like one face (one store query)."""
+        stored = self.store.query_people(face.vector, top_k, use_centroids=self.use_centroids, where=where or None,
+                                         with_thumbnails=with_thumbnails)
+        return [Match.from_stored(s, self.likeness) for s in stored]

@@ -76,6 +76,33 @@ class Settings(BaseSettings):
         description="Photos the background fill indexes per source (one per person, chosen at random); "
         "0 turns the background fill off.",
     )
+    torch_threads: int = Field(
+        default=1, ge=1, description="torch threads per search in the app (the queue runs 2 searches at once).")
+    mcp: bool = Field(default=True, description="Serve the /lookalike endpoint as an MCP tool too.")
+    server_name: str = Field(
+        default="0.0.0.0",
+        validation_alias=AliasChoices("LOOKALIKE_SERVER_NAME", "GRADIO_SERVER_NAME"),
+        description="Address the app listens on.",
+    )
+    server_port: int = Field(
+        default=7860, ge=1, le=65535,
+        validation_alias=AliasChoices("LOOKALIKE_SERVER_PORT", "GRADIO_SERVER_PORT"),
+        description="Port the app listens on.",
+    )
+    min_face_probability: float = Field(
+        default=0.95, ge=0.0, le=1.0,
+        description="Faces MTCNN is less sure of than this are boxed but not searched (a drawn face or a "
+        "pattern: real faces score 0.99 and more).",
+    )
+    min_likeness: float = Field(
+        default=25.0, ge=0.0, le=100.0,
+        description="When even a face's best match is less alike than this (likeness, %), the face is "
+        "answered as 'no close match'.",
+    )
+    likeness_center: float | None = Field(
+        default=None, description="Cosine that reads 50 % likeness; unset: lookalike.likeness's default.")
+    likeness_width: float | None = Field(
+        default=None, gt=0, description="Cosine width of the likeness curve; unset: lookalike.likeness's default.")
 
     @field_validator("qdrant_url", mode="before")
     @classmethod

@@ -1,9 +1,10 @@
-"""Fixtures of the app's tests (``test_app.py``, ``test_browser.py``): a small embedded index built from
-the committed test photos once per session, and the app launched on 127.0.0.1 over it.
+"""Fixtures of the app's tests (``test_app.py``, ``test_browser.py``, ``test_load.py``): a small embedded
+index built once per session, and the app launched on 127.0.0.1 over it.
 
 The index: the first 4 photos of each of the 5 people of ``five_celebs/train`` (copied to a temporary
-folder) plus the 31 one-photo people of ``datasets/celebrity_bios_mini`` (with biographies): 36 people,
-more than any test asks matches for.
+folder; no metadata) plus the 31 people of ``tests/data/bios.json`` (the ``celebrity_bios_mini`` dataset of conftest), one LFW photo each, with their
+TMDB-style metadata (biography, gender, known_for_department): 36 people, more than any test asks
+matches for.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from conftest import BIOS
+from support import DATA as TEST_DATA  # noqa: F401  (re-exported for the app's tests)
 from support import FIVE_TRAIN, copy_photos, free_port, image_files
+from support import bios_records as bios_rows  # noqa: F401  (re-exported for the app's tests)
 
 PER_PERSON = 4
 
@@ -34,15 +37,29 @@ class RunningApp:
     finder: object
 
 
-def launch(finder, problem=None) -> RunningApp:
-    """``build_app`` launched in this process on a free port of 127.0.0.1."""
-    from lookalike.ui import build_app, launch_kwargs
+def launch(finder, problem=None, mcp: bool = False) -> RunningApp:
+    """``build_app`` launched in this process on a free port of 127.0.0.1 (with ``launch_kwargs``)."""
+    from webapp.page import build_app
+    from webapp.wiring import FinderHolder, launch_kwargs
 
-    demo = build_app(finder, problem)
+    demo = build_app(FinderHolder(finder, problem))
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                **launch_kwargs())
+                mcp_server=mcp, **launch_kwargs())
     return RunningApp(f"http://127.0.0.1:{port}/", demo, finder)
+
+
+def app_finder(pipeline, store, **options):
+    """The finder the app's tests use: 5 matches per face, the app's default face probability and
+    likeness thresholds unless ``options`` say otherwise."""
+    from lookalike.search import LookalikeFinder
+    from lookalike.settings import Settings
+
+    defaults = Settings.model_fields
+    return LookalikeFinder(pipeline, store, top_k=options.pop("top_k", 5),
+                           min_face_probability=options.pop("min_face_probability",
+                                                            defaults["min_face_probability"].default),
+                           min_likeness=options.pop("min_likeness", defaults["min_likeness"].default), **options)
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +82,6 @@ def app_index(base_settings, pipeline, tmp_path_factory) -> AppIndex:
 @pytest.fixture(scope="session")
 def app_server(app_index, pipeline) -> RunningApp:
     """The app over the test index, on 127.0.0.1 (5 matches per face by default)."""
-    from lookalike.search import LookalikeFinder
-
-    running = launch(LookalikeFinder(pipeline, app_index.store, top_k=5))
+    running = launch(app_finder(pipeline, app_index.store), mcp=True)
     yield running
     running.demo.close()

@@ -1,4 +1,5 @@
-"""The app in a real browser: Debian's chromium driven by Playwright, against the app of fixtures_app.
+"""The app in a real browser: Debian's chromium driven by Playwright, against the app of fixtures_app, at a
+desktop (1280x900) and a phone (390x844) viewport.
 
 Screenshots go to the test's tmp_path and are copied to test-output/ (gitignored) for a person to look at.
 """
@@ -11,9 +12,13 @@ import io
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
+
+from conftest import MULTIFACE
+from fixtures_app import TEST_DATA, bios_rows
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
@@ -21,6 +26,17 @@ CAPTION = re.compile(r"^(.+) — (\d{1,3}) %$")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
 TIMEOUT_MS = 120_000
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
+RECORD_MEDIA_CONSTRAINTS = """
+window.__mediaConstraints = [];
+const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (constraints) => {
+  window.__mediaConstraints.push(JSON.parse(JSON.stringify(constraints)));
+  return original(constraints);
+};
+"""
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,6 +54,12 @@ def playwright():
 
 def open_browser(playwright, *extra: str):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*ARGS, *extra])
+
+
+def new_page(browser, viewport: str = "desktop", **options):
+    context = browser.new_context(**VIEWPORTS[viewport], **options)
+    context.add_init_script(RECORD_MEDIA_CONSTRAINTS)
+    return context.new_page()
 
 
 def screenshot(page, tmp_path: Path, name: str) -> Path:
@@ -63,10 +85,26 @@ def upload_and_find(root, photo: Path) -> None:
     root.locator("#find").click()
 
 
-def test_upload_shows_boxes_and_a_gallery_with_names_and_percentages(playwright, app_server, app_index, tmp_path):
+def box(page, selector: str) -> dict:
+    """The element's box in page coordinates (scroll included)."""
+    return page.locator(selector).first.evaluate(
+        "e => { const r = e.getBoundingClientRect(); return {top: r.top + window.scrollY, bottom: r.bottom + "
+        "window.scrollY, left: r.left, right: r.right, height: r.height, width: r.width}; }")
+
+
+def bio_photo(tmp_path: Path, name: str) -> Path:
+    row = next(r for r in bios_rows() if r["name"] == name)
+    photo = tmp_path / f"{name.replace(' ', '_')}.jpg"
+    photo.write_bytes((TEST_DATA / row["photo"]).read_bytes())
+    return photo
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_upload_shows_one_boxed_photo_then_a_compact_gallery_with_readable_names(playwright, app_server, app_index,
+                                                                                 tmp_path, viewport):
     browser = open_browser(playwright)
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page = new_page(browser, viewport)
         page.goto(app_server.url)
         assert "python -m indexing" not in page.locator("#banner").inner_text()
         upload_and_find(page, app_index.photos["madonna"][0])
@@ -75,18 +113,77 @@ def test_upload_shows_boxes_and_a_gallery_with_names_and_percentages(playwright,
         assert [p for _, p in shown] == sorted((p for _, p in shown), reverse=True)
         assert "Found 1 face" in page.locator("#status").inner_text()
         page.locator("#boxed img").first.wait_for(timeout=TIMEOUT_MS)
-        assert "photos are never stored" in page.locator("#credits").inner_text()
-        assert screenshot(page, tmp_path, "upload.png").stat().st_size > 10_000
+        page.locator("#compare img.card").wait_for(timeout=TIMEOUT_MS)
+        screenshot(page, tmp_path, f"upload-{viewport}.png")
+        # one photo: the boxed copy stands in place of the input, which is hidden
+        assert page.locator("#photo").is_hidden() and page.locator("#boxed").is_visible()
+        assert page.locator("#new-photo").is_visible()
+        # names are readable in full: no caption is cut
+        cut = page.locator("#gallery .caption-label").evaluate_all(
+            "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => [e.innerText, e.scrollWidth, "
+            "e.clientWidth, getComputedStyle(e).whiteSpace, e.parentElement.className])")
+        assert not cut, cut
+        # the gallery is as tall as its rows (no empty area under them)
+        tiles = page.locator("#gallery .thumbnail-item").evaluate_all(
+            "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })")
+        rows_bottom = max(b for _, b in tiles) + page.evaluate("window.scrollY")
+        gallery = box(page, "#gallery")
+        assert gallery["bottom"] - rows_bottom < 60, (gallery, rows_bottom)
+        # the first match follows the photo: on a phone directly under it, on a desktop beside it
+        first_tile = box(page, "#gallery .thumbnail-item")
+        photo = box(page, "#boxed")
+        if viewport == "phone":
+            assert first_tile["top"] < photo["bottom"] + 400, (first_tile, photo)
+        else:
+            assert first_tile["top"] < 900, first_tile  # in the first screen, beside the photo
+        # your face beside the best match, and a privacy line that says what happens to the photo
+        page.locator("#compare img.card").wait_for(timeout=TIMEOUT_MS)
+        privacy = page.locator("#credits").inner_text()
+        assert "deleted as soon as the search is done" in privacy and "never stored" in privacy
+        assert screenshot(page, tmp_path, f"upload-{viewport}.png").stat().st_size > 10_000
+    finally:
+        browser.close()
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_pick_a_match_to_see_it_beside_your_face_and_save_the_card(playwright, app_server, tmp_path, viewport):
+    browser = open_browser(playwright)
+    try:
+        page = new_page(browser, viewport, accept_downloads=True)
+        page.goto(app_server.url)
+        upload_and_find(page, bio_photo(tmp_path, "Tony Blair"))
+        shown = captions(page)
+        assert shown[0][0] == "Tony Blair" and shown[0][1] >= 99
+        compare = page.locator("#compare")
+        compare.locator("img.card").wait_for(timeout=TIMEOUT_MS)
+        assert "Tony Blair" in compare.inner_text()
+        biography = next(r["biography"] for r in bios_rows() if r["name"] == "Tony Blair")
+        assert biography[:40] in compare.inner_text()
+        second = shown[1][0]
+        page.locator("#gallery .thumbnail-item").nth(1).click()
+        page.wait_for_function("(name) => document.querySelector('#compare .who') && "
+                               "document.querySelector('#compare .who').innerText.includes(name)", arg=second,
+                               timeout=TIMEOUT_MS)
+        assert f"beside {second}" in compare.locator("img.card").get_attribute("alt")
+        link = compare.locator("a.save-card")
+        assert link.get_attribute("href").startswith("data:image/png;base64,")  # made here, no server address
+        with page.expect_download(timeout=TIMEOUT_MS) as download:
+            link.click()
+        saved = tmp_path / "card.png"
+        download.value.save_as(saved)
+        from PIL import Image
+
+        assert Image.open(saved).format == "PNG" and download.value.suggested_filename.startswith("lookalike-")
+        screenshot(page, tmp_path, f"compare-{viewport}.png")
+        shutil.copy(saved, OUTPUT / f"card-{viewport}.png")
     finally:
         browser.close()
 
 
 def test_several_faces_can_be_picked(playwright, app_server, tmp_path):
-    from conftest import MULTIFACE
-
     browser = open_browser(playwright)
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page = new_page(browser)
         page.goto(app_server.url)
         upload_and_find(page, MULTIFACE)
         first = captions(page)
@@ -97,59 +194,151 @@ def test_several_faces_can_be_picked(playwright, app_server, tmp_path):
             ".join('|') !== before", arg="|".join(f"{n} — {p} %" for n, p in first), timeout=TIMEOUT_MS)
         assert captions(page) != first
         screenshot(page, tmp_path, "multiface.png")
+        page.locator("#new-photo").click()  # back to an empty photo input
+        page.locator("#photo input[type=file]").wait_for(state="attached", timeout=TIMEOUT_MS)
+        assert page.locator("#photo").is_visible() and page.locator("#boxed").is_hidden()
     finally:
         browser.close()
 
 
-def fake_camera(photo: Path, folder: Path) -> Path:
-    """An MJPEG file (concatenated 640x480 JPEGs) of ``photo`` for chromium's fake webcam."""
+def test_filters_in_the_page_keep_only_those_people(playwright, app_server, tmp_path):
+    women = {r["name"] for r in bios_rows() if r["gender"] == 1}
+    browser = open_browser(playwright)
+    try:
+        page = new_page(browser, "phone")
+        page.goto(app_server.url)
+        page.locator("#options").get_by_text("Options").click()
+        page.locator("#gender input").click()
+        page.get_by_role("option", name="Women").click()
+        upload_and_find(page, bio_photo(tmp_path, "Tony Blair"))
+        shown = captions(page)
+        assert shown and {name for name, _ in shown} <= women, shown
+        screenshot(page, tmp_path, "filters-phone.png")
+    finally:
+        browser.close()
+
+
+def test_a_drawn_face_is_not_searched_in_the_page(playwright, app_server, tmp_path):
+    from test_app import cartoon_face
+
+    browser = open_browser(playwright)
+    try:
+        page = new_page(browser)
+        page.goto(app_server.url)
+        upload_and_find(page, cartoon_face(tmp_path / "cartoon.png"))
+        page.locator("#details").get_by_text("not clear enough to search").wait_for(timeout=TIMEOUT_MS)
+        assert page.locator("#gallery .thumbnail-item").count() == 0
+        screenshot(page, tmp_path, "cartoon.png")
+    finally:
+        browser.close()
+
+
+def test_no_close_match_is_said_and_the_nearest_still_shown(playwright, pipeline, app_index, tmp_path):
+    from fixtures_app import app_finder, launch
+
+    strict = launch(app_finder(pipeline, app_index.store, min_likeness=99.5))  # only the same photo passes
+    browser = open_browser(playwright)
+    try:
+        page = new_page(browser, "phone")
+        page.goto(strict.url)
+        upload_and_find(page, sorted((TEST_DATA / "five_celebs" / "val" / "madonna").glob("*.jpg"))[0])
+        shown = captions(page)
+        assert shown and all(percent < 99.5 for _, percent in shown)
+        assert "No close match" in page.locator("#details").inner_text()
+        screenshot(page, tmp_path, "no-close-match-phone.png")
+    finally:
+        browser.close()
+        strict.demo.close()
+
+
+def test_nothing_of_a_search_is_kept_in_the_browser(playwright, app_server, app_index, tmp_path):
+    browser = open_browser(playwright)
+    try:
+        page = new_page(browser)
+        page.goto(app_server.url)
+        upload_and_find(page, app_index.photos["elton-john"][0])
+        captions(page)
+        page.wait_for_timeout(1000)
+        stored = page.evaluate("""async () => ({
+            local: Object.keys(localStorage).map(k => [k, localStorage.getItem(k).length]),
+            session: Object.keys(sessionStorage).map(k => [k, sessionStorage.getItem(k).length]),
+            databases: (await indexedDB.databases()).map(d => d.name)})""")
+        assert not stored["databases"], stored
+        assert all(size < 2000 for _, size in stored["local"] + stored["session"]), stored  # no photo, no result
+        assert page.locator("footer a[href*='runs']").count() == 0
+    finally:
+        browser.close()
+
+
+def fake_camera(photos: list[Path], folder: Path, frames_each: int = 10) -> Path:
+    """An MJPEG file (concatenated 640x480 JPEGs) of ``photos`` in turn for chromium's fake webcam (which
+    plays it at 30 frames a second, in a loop)."""
     from PIL import Image
 
-    image = Image.open(photo).convert("RGB")
-    image.thumbnail((640, 480))
-    frame = Image.new("RGB", (640, 480), (128, 128, 128))
-    frame.paste(image, ((640 - image.width) // 2, (480 - image.height) // 2))
-    buffer = io.BytesIO()
-    frame.save(buffer, "JPEG", quality=90)
+    data = b""
+    for photo in photos:
+        image = Image.open(photo).convert("RGB")
+        image.thumbnail((640, 480))
+        frame = Image.new("RGB", (640, 480), (128, 128, 128))
+        frame.paste(image, ((640 - image.width) // 2, (480 - image.height) // 2))
+        buffer = io.BytesIO()
+        frame.save(buffer, "JPEG", quality=90)
+        data += buffer.getvalue() * frames_each
     path = folder / "face.mjpeg"
-    path.write_bytes(buffer.getvalue() * 10)
+    path.write_bytes(data)
     return path
 
 
-def camera_browser(playwright, app_index, tmp_path):
-    mjpeg = fake_camera(app_index.photos["madonna"][0], tmp_path)
+def camera_browser(playwright, photos: list[Path], tmp_path, viewport: str = "desktop", frames_each: int = 10):
+    mjpeg = fake_camera(photos, tmp_path, frames_each)
     browser = open_browser(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                            f"--use-file-for-fake-video-capture={mjpeg}")
-    context = browser.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"])
-    return browser, context.new_page()
+    return browser, new_page(browser, viewport, permissions=["camera"])
 
 
-def test_webcam_snapshot_with_a_fake_camera(playwright, app_server, app_index, tmp_path):
-    browser, page = camera_browser(playwright, app_index, tmp_path)
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_webcam_snapshot_opens_the_front_camera(playwright, app_server, app_index, tmp_path, viewport):
+    browser, page = camera_browser(playwright, [app_index.photos["madonna"][0]], tmp_path, viewport)
     try:
         page.goto(app_server.url)
         page.locator("#photo button[aria-label='Capture from camera']").click()
         page.get_by_text("Click to Access Webcam").click()
         page.locator("#photo button[aria-label='capture photo']").click(timeout=TIMEOUT_MS)
         page.locator("#photo img").first.wait_for(timeout=TIMEOUT_MS)
+        constraints = page.evaluate("window.__mediaConstraints")
+        assert constraints and all(c["video"]["facingMode"] == "user" for c in constraints), constraints
         page.locator("#find").click()
         shown = captions(page)
         assert "Found 1 face" in page.locator("#status").inner_text()
         assert "Madonna" in [name for name, _ in shown]  # the camera shows an indexed photo of her
-        screenshot(page, tmp_path, "webcam.png")
+        screenshot(page, tmp_path, f"webcam-{viewport}.png")
     finally:
         browser.close()
 
 
-def test_live_mode_refreshes_matches_by_itself(playwright, app_server, app_index, tmp_path):
-    browser, page = camera_browser(playwright, app_index, tmp_path)
+def test_live_mode_updates_the_gallery_with_each_new_frame(playwright, app_server, app_index, tmp_path):
+    """The fake camera shows Madonna for 3 s, then Elton John for 3 s, in a loop: the live gallery must
+    follow, by itself, from one to the other."""
+    photos = [app_index.photos["madonna"][0], app_index.photos["elton-john"][0]]
+    browser, page = camera_browser(playwright, photos, tmp_path, frames_each=90)
     try:
         page.goto(app_server.url)
         page.get_by_role("tab", name="Live").click()
         page.locator("#live-cam").get_by_text("Click to Access Webcam").click()
         page.locator("#live-cam button", has_text="Record").first.click(timeout=TIMEOUT_MS)  # starts streaming
-        shown = captions(page, "#live-gallery")
-        assert "Madonna" in [name for name, _ in shown]
+        captions(page, "#live-gallery")
+        seen: list[tuple[str, ...]] = []  # each distinct gallery, in the order they appeared
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # no click: the gallery must change by itself with the frames
+            names = tuple(page.locator("#live-gallery .caption-label").all_inner_texts())
+            if names and (not seen or names != seen[-1]):
+                seen.append(names)
+            firsts = {n[0].split(" — ")[0] for n in seen}
+            if {"Madonna", "Elton John"} <= firsts:
+                break
+            page.wait_for_timeout(300)
+        firsts = [n[0].split(" — ")[0] for n in seen]
+        assert "Madonna" in firsts and "Elton John" in firsts, seen  # each frame's own person comes first
         assert "Live: 1 face" in page.locator("#live-status").inner_text()
         screenshot(page, tmp_path, "live.png")
     finally:
@@ -173,7 +362,7 @@ def test_app_embedded_in_an_iframe_answers_an_upload(playwright, app_server, app
     thread.start()
     browser = open_browser(playwright)
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page = new_page(browser)
         page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
         frame = page.frame_locator("#lookalike")
         frame.locator("#find").wait_for(timeout=TIMEOUT_MS)
@@ -187,21 +376,14 @@ def test_app_embedded_in_an_iframe_answers_an_upload(playwright, app_server, app
 
 
 def test_match_shows_its_biography(playwright, app_server, tmp_path):
-    import datasets
-
-    from fixtures_app import BIOS
-
-    rows = datasets.load_dataset(str(BIOS), split="train").cast_column("image", datasets.Image(decode=False))
-    row = next(r for r in rows if r["name"] == "Tony Blair")
+    row = next(r for r in bios_rows() if r["name"] == "Tony Blair")
     assert row["biography"]
-    photo = tmp_path / "tony_blair.jpg"
-    photo.write_bytes(row["image"]["bytes"])
     browser = open_browser(playwright)
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page = new_page(browser)
         page.goto(app_server.url)
         assert row["biography"] not in page.content()
-        upload_and_find(page, photo)
+        upload_and_find(page, bio_photo(tmp_path, "Tony Blair"))
         shown = captions(page)
         assert shown[0][0] == "Tony Blair" and shown[0][1] >= 99
         details = page.locator("#details")

@@ -299,8 +299,7 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
     import gradio as gr
     from gradio_client import Client, handle_file
 
-    import app as app_module
-    import lookalike.ui
+    import webapp.wiring
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
     from lookalike.store import FaceStore
@@ -318,12 +317,12 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
     running = None
     try:
         assert holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr(lookalike.ui, "STORE_RETRY_S", 0.5)
-        monkeypatch.setattr(app_module, "FacePipeline", lambda settings=None, wait_for_onnx=True: pipeline)
-        demo = app_module.create_app(settings)
+        monkeypatch.setattr(webapp.wiring, "STORE_RETRY_S", 0.5)
+        monkeypatch.setattr(webapp.wiring, "FacePipeline", lambda settings=None, wait_for_onnx=True: pipeline)
+        demo = webapp.wiring.create_app(settings)
         port = free_port()
         demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                    **lookalike.ui.launch_kwargs())
+                    **webapp.wiring.launch_kwargs())
         running = demo
         url = f"http://127.0.0.1:{port}/"
         page = urllib.request.urlopen(url, timeout=30).read().decode() + urllib.request.urlopen(

@@ -1,5 +1,5 @@
 """Load: 8 concurrent gradio_client clients against the app on 127.0.0.1 (the session app of
-``fixtures_app.py``, queue as ``lookalike.ui.build_app`` configures it: 2 searches at once, 16 waiting).
+``fixtures_app.py``, queue as ``webapp.page.build_app`` configures it: 2 searches at once, 16 waiting).
 
 200 requests by default; ``LOOKALIKE_LOAD_REQUESTS`` lowers it (CI). Figures are printed (``pytest -s``)
 and written to ``test-output/load.json``; nothing is asserted about time except a bound on the whole run.

@@ -99,7 +99,9 @@ def test_matches_are_people_best_first(index, photo_folder):
         for match in face.matches:
             assert -1.0 <= match.score <= 1.0
             assert 0.0 <= match.similarity <= 1.0
-            assert match.similarity == similarity(match.score)
+            # the displayed value is now the likeness (lookalike.likeness), kept beside the raw cosine
+            assert match.similarity == pytest.approx(match.likeness / 100, abs=1e-4)
+            assert match.likeness == pytest.approx(index.finder.likeness(match.score))
             assert isinstance(match.percent, int) and 0 <= match.percent <= 100
             assert match.name and match.person_id == person_id(match.name)
 
@@ -140,13 +142,13 @@ def test_as_json_is_plain_json(index, bios_rows, tmp_path: Path):
         assert json.loads(json.dumps(data)) == data  # plain types only, no numpy, no bytes
         assert len(data["faces"]) == len(result.faces)
         for face_json, face in zip(data["faces"], result.faces):
-            assert set(face_json) == {"box", "probability", "matches"}
+            assert set(face_json) == {"box", "probability", "searched", "no_close_match", "matches"}
             assert len(face_json["box"]) == 4 and all(isinstance(v, float) for v in face_json["box"])
             assert face_json["box"] == pytest.approx(list(face.face.box), abs=0.06)
             assert 0.0 <= face_json["probability"] <= 1.0
             assert len(face_json["matches"]) == len(face.matches) == 5
             for match_json, match in zip(face_json["matches"], face.matches):
-                assert {"name", "person_id", "score", "similarity", "metadata"} <= set(match_json)
+                assert {"name", "person_id", "score", "likeness", "similarity", "metadata"} <= set(match_json)
                 assert "thumbnail_jpeg" not in match_json
                 assert match_json["name"] == match.name and match_json["score"] == match.score
                 assert isinstance(match_json["metadata"], dict)

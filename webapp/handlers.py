@@ -1,0 +1,285 @@
+"""The handlers behind the page and the API: a photo in, the page's updates or the API's JSON out.
+
+Uploads are decoded by our own code (:mod:`lookalike.images`, through the finder), not by Gradio: the
+photo components hand the handler a file path, so an empty, truncated or non-image file gets a plain
+sentence instead of Gradio's generic error. Every :class:`~lookalike.errors.LookalikeError` becomes a
+message in the page and ``{"error": ..., "reason": ...}`` in the API. The uploaded file is deleted as
+soon as the search is done; nothing of an upload is ever logged.
+
+The query path decodes each photo once, asks the store once per face, reads thumbnails only for the page
+(the API never shows them) and draws the boxed photo only for the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from lookalike.errors import LookalikeError, ModelMismatchError
+from lookalike.search import LookalikeFinder, SearchResult
+from webapp.rendering import FaceView, compare_html, draw_faces, face_view
+from webapp.wiring import FinderHolder
+
+log = logging.getLogger(__name__)
+
+MAX_TOP_K = 10
+INDEX_COMMAND = "python -m indexing"
+EMPTY_INDEX_HELP = (
+    f"The index is empty, so there is nobody to compare with yet. Build it with `{INDEX_COMMAND}` "
+    f"(for example `{INDEX_COMMAND} --sample 2000`); when the app uses the embedded store, stop the app "
+    "first, then start it again."
+)
+INTERNAL_ERROR = "Something went wrong while searching this photo; please try another one."
+MISSING_UPLOAD = "That photo was deleted after the last search (photos are not kept): please add it again."
+GENDERS = {1: "Women", 2: "Men", 3: "Non-binary people"}
+"""tmdb-celeb-10k's ``gender`` codes (0: not set) and how the filter names them."""
+GENDER_WORDS = {"female": 1, "woman": 1, "women": 1, "f": 1, "male": 2, "man": 2, "men": 2, "m": 2,
+                "non-binary": 3, "nonbinary": 3}
+
+
+class _NoPhoto(LookalikeError):
+    reason = "no_photo"
+
+
+class NoOneMatchesFilters(LookalikeError):
+    reason = "no_one_matches_filters"
+
+
+class LookalikeUI:
+    """The page's and the API's handlers, around a :class:`FinderHolder` (the finder or why there is none)."""
+
+    def __init__(self, finders: FinderHolder | LookalikeFinder | None, problem: LookalikeError | None = None):
+        self.finders = finders if isinstance(finders, FinderHolder) else FinderHolder(finders, problem)
+        finder = self.finders.finder
+        self.default_top_k = min(MAX_TOP_K, finder.top_k) if finder else 5
+
+    # -- the core call ---------------------------------------------------------------------------
+
+    def search(self, photo: Any, top_k: Any = None, gender: Any = None, department: Any = None, *,
+               with_thumbnails: bool = True) -> SearchResult:
+        """Search ``photo`` (path, bytes, PIL, array); an upload is deleted once it has been searched.
+
+        Raises:
+            LookalikeError: the photo cannot be used, the index cannot answer, or the filters leave nobody.
+        """
+        finder = self.finders.get()
+        if finder is None:
+            _forget_upload(photo)  # not searched, and not kept either
+            raise self.finders.problem or LookalikeError("The app is not ready.")
+        if photo is None:
+            raise _NoPhoto("Add a photo first: upload one or take a webcam snapshot.")
+        if isinstance(photo, (str, os.PathLike)) and not Path(photo).exists():
+            raise _NoPhoto(MISSING_UPLOAD)
+        where = filters(gender, department)
+        try:
+            result = finder.find(photo, clamp_top_k(top_k, self.default_top_k), where=where,
+                                 with_thumbnails=with_thumbnails)
+        finally:
+            _forget_upload(photo)
+        searched = [f for f in result.faces if f.searched]
+        if where and searched and not any(f.matches for f in searched):
+            raise NoOneMatchesFilters(f"Nobody in the index matches the filters ({describe(where)}): "
+                                      "choose a wider filter.")
+        return result
+
+    # -- the API and MCP tool --------------------------------------------------------------------
+
+    def find_lookalikes(self, photo: Any, top_k: Any = None, gender: Any = "", department: Any = "") -> dict[str, Any]:
+        """Find the celebrities each face in a photo looks like.
+
+        Every face found is returned left to right with its box in pixels of the upright photo and its
+        look-alikes, one per celebrity, best first.
+
+        Args:
+            photo: the photo to search (JPEG, PNG, WebP, ...), as an uploaded file or URL.
+            top_k: how many look-alikes to return per face, 1 to 10 (default 5).
+            gender: optional: only celebrities of this gender, "female", "male" or "non-binary"; empty for anyone.
+            department: optional: only celebrities known for this department, e.g. "Acting"; empty for any.
+
+        Returns:
+            {"faces": [{"box": [x1, y1, x2, y2], "probability": p, "searched": bool, "no_close_match": bool,
+            "matches": [{"name", "person_id", "score" (cosine, -1..1), "likeness" (0..100 %), "similarity"
+            (likeness / 100), "metadata", "sources", "point_id"}]}]}, or {"error": sentence, "reason": slug}
+            when the photo cannot be used.
+        """
+        try:
+            return self.search(photo, top_k, gender, department, with_thumbnails=False).as_json()
+        except LookalikeError as exc:
+            return {"error": str(exc), "reason": exc.reason}
+        except Exception as exc:  # never a traceback to the client; never the upload in the log
+            log.error("lookalike request failed: %s", type(exc).__name__)
+            return {"error": INTERNAL_ERROR, "reason": "internal_error"}
+
+    # -- the page --------------------------------------------------------------------------------
+
+    def submit(self, photo: Any, top_k: Any, gender: Any = None, department: Any = None) -> tuple[Any, ...]:
+        """The page's search: (photo input, boxed photo, new-photo button, status, face picker, gallery,
+        side-by-side view, details, per-face views, find button). The boxed photo takes the input's place."""
+        try:
+            result = self.search(photo, top_k, gender, department)
+        except Exception as exc:
+            return (gr.update(visible=True), gr.update(value=None, visible=False), gr.update(visible=False),
+                    status(message(exc), error=True), gr.update(choices=[], value=None, visible=False), [], "", "",
+                    [], gr.update(visible=True))
+        views = [face_view(i + 1, face, bool(filters(gender, department))) for i, face in enumerate(result.faces)]
+        count = len(views)
+        text = f"Found {count} face{'s' if count != 1 else ''}." + (
+            " Pick a face to see its look-alikes." if count > 1 else "") + " Pick a look-alike to compare."
+        first = views[0]
+        if count == 1 and first.note:  # said before the gallery too (with several faces, in each face's details)
+            text += f"\n\n> **{first.note}**"
+        picker = gr.update(choices=[(f"Face {i + 1}", i) for i in range(count)], value=0, visible=count > 1)
+        return (gr.update(visible=False), gr.update(value=draw_faces(result.image, result), visible=True),
+                gr.update(visible=True), status(text), picker, first.gallery,
+                compare_html(first.crop, first.matches[0] if first.matches else None, 1), first.details, views,
+                gr.update(visible=False))
+
+    def pick_face(self, index: Any, views: list[FaceView]) -> tuple[Any, ...]:
+        """The gallery, side-by-side view and details of the face chosen in the picker."""
+        if not views or index is None:
+            return [], "", ""
+        number = min(max(int(index), 0), len(views) - 1)
+        view = views[number]
+        return (view.gallery, compare_html(view.crop, view.matches[0] if view.matches else None, number + 1),
+                view.details)
+
+    def pick_match(self, index: Any, views: list[FaceView], evt: gr.SelectData) -> str:
+        """Your face beside the look-alike picked in the gallery, with the card to save."""
+        if not views:
+            return ""
+        number = min(max(int(index or 0), 0), len(views) - 1)
+        view = views[number]
+        chosen = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+        if not view.matches or not 0 <= chosen < len(view.matches):
+            return ""
+        return compare_html(view.crop, view.matches[chosen], number + 1)
+
+    def new_photo(self) -> tuple[Any, ...]:
+        """Back to an empty photo input: (photo input, boxed photo, new-photo button, status, picker,
+        gallery, side-by-side, details, views, find button)."""
+        return (gr.update(value=None, visible=True), gr.update(value=None, visible=False), gr.update(visible=False),
+                "", gr.update(choices=[], value=None, visible=False), [], "", "", [], gr.update(visible=True))
+
+    def live(self, frame: Any, top_k: Any, gender: Any = None, department: Any = None) -> tuple[Any, ...]:
+        """One webcam frame of live mode: (boxed frame, status, gallery, details)."""
+        try:
+            result = self.search(frame, top_k, gender, department)
+        except Exception as exc:
+            return gr.update(), status(message(exc), error=True), gr.update(), gr.update()
+        largest = max(range(len(result.faces)), key=lambda i: result.faces[i].face.area)
+        view = face_view(largest + 1, result.faces[largest], bool(filters(gender, department)))
+        count = len(result.faces)
+        note = f"Live: {count} face{'s' if count != 1 else ''}" + (
+            f", showing face {largest + 1} (the largest)." if count > 1 else ".")
+        return draw_faces(result.image, result), status(note), view.gallery, view.details
+
+    def banner(self) -> str:
+        """The start-up / page-load notice about the index: empty, unreachable or built by other weights."""
+        finder = self.finders.get()
+        if finder is None:
+            return status(message(self.finders.problem), error=True)
+        try:
+            count = finder.check_index()
+        except ModelMismatchError as exc:
+            return status(str(exc), error=True)
+        except LookalikeError as exc:
+            return status(str(exc), error=True)
+        except Exception as exc:
+            log.error("index check failed: %s", type(exc).__name__)
+            return status("The index could not be checked; searches may fail.", error=True)
+        if count == 0:
+            return status(EMPTY_INDEX_HELP, error=True)
+        return ""
+
+    def filter_choices(self) -> dict[str, list[tuple[str, Any]]]:
+        """The choices of each filter the index has metadata for (a filter without any is left out)."""
+        finder = self.finders.get()
+        if finder is None:
+            return {}
+        try:
+            values = finder.filter_values()
+        except Exception as exc:  # an index that cannot say hides its filters
+            log.warning("filter values unavailable: %s", type(exc).__name__)
+            return {}
+        out: dict[str, list[tuple[str, Any]]] = {}
+        genders = [(GENDERS[v], v) for v in values.get("gender", []) if v in GENDERS]
+        if genders:
+            out["gender"] = [("Anyone", "")] + genders
+        departments = [(str(v), str(v)) for v in values.get("department", []) if isinstance(v, str)]
+        if departments:
+            out["department"] = [("Any field", "")] + departments
+        return out
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def filters(gender: Any, department: Any) -> dict[str, Any]:
+    """The ``where`` of a search from the page's or the API's filter values (empty ones dropped)."""
+    where: dict[str, Any] = {}
+    if gender not in (None, ""):
+        text = str(gender).strip().lower()
+        code = GENDER_WORDS.get(text)
+        if code is None:
+            try:
+                code = int(float(text))
+            except ValueError:
+                raise _BadFilter(
+                    f"Unknown gender filter '{str(gender)[:40]}': use female, male or non-binary.") from None
+        where["gender"] = code
+    if department not in (None, "") and str(department).strip():
+        where["department"] = str(department).strip()
+    return where
+
+
+class _BadFilter(LookalikeError):
+    reason = "bad_filter"
+
+
+def describe(where: dict[str, Any]) -> str:
+    words = []
+    for key, value in where.items():
+        words.append(GENDERS.get(value, str(value)).lower() if key == "gender" else str(value))
+    return ", ".join(words)
+
+
+def clamp_top_k(value: Any, default: int) -> int:
+    try:
+        k = int(round(float(value)))
+    except (TypeError, ValueError):
+        return default
+    return min(max(k, 1), MAX_TOP_K)
+
+
+def message(exc: BaseException | None) -> str:
+    """The sentence a user sees for an exception: ours as they are, anything else generic."""
+    if isinstance(exc, LookalikeError):
+        return str(exc)
+    if exc is not None:
+        log.error("search failed: %s", type(exc).__name__)
+    return INTERNAL_ERROR
+
+
+def status(text: str, error: bool = False) -> str:
+    return f"> ⚠️ **{text}**" if error else text
+
+
+def _forget_upload(photo: Any) -> None:
+    """Delete an uploaded file (and its now empty folder) once read, if it lies in Gradio's upload cache."""
+    if not isinstance(photo, (str, os.PathLike)):
+        return
+    try:
+        path = Path(photo).resolve()
+        cache = Path(gr.utils.get_upload_folder()).resolve()
+        if cache not in path.parents:
+            return
+        path.unlink(missing_ok=True)
+        if path.parent != cache and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    except OSError:
+        pass
+

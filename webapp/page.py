@@ -1,0 +1,173 @@
+"""The page: a photo or webcam snapshot in, every face boxed and numbered in place of the photo, a gallery
+of look-alikes, your face beside the picked look-alike with a card to save; a live webcam tab; the public
+``/lookalike`` endpoint (also the MCP tool ``find_lookalikes``).
+
+Layout: two columns on a desktop (the photo left, the results right), one column on a phone, where the
+results follow the one photo directly. The page's own events are private.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from lookalike.search import LookalikeFinder
+from webapp.handlers import MAX_TOP_K, LookalikeUI
+from webapp.wiring import FinderHolder, launch_kwargs
+
+log = logging.getLogger(__name__)
+
+TITLE = "Celebrity look-alike"
+CREDITS = (
+    "Celebrity photos and biographies: the Hugging Face datasets "
+    "[ashraq/tmdb-celeb-10k](https://huggingface.co/datasets/ashraq/tmdb-celeb-10k) (data from TMDB; this product "
+    "uses the TMDB API but is not endorsed or certified by TMDB), "
+    "[tonyassi/celebrity-1000](https://huggingface.co/datasets/tonyassi/celebrity-1000) and "
+    "[lansinuote/simple_facenet](https://huggingface.co/datasets/lansinuote/simple_facenet). "
+    "Faces: [facenet-pytorch](https://github.com/timesler/facenet-pytorch) (MTCNN, InceptionResnetV1 "
+    "VGGFace2). Search: [Qdrant](https://qdrant.tech)."
+)
+PRIVACY = (
+    "Privacy: your photo is sent to this server for one search, decoded in memory and the uploaded file "
+    "deleted as soon as the search is done. The boxed copy shown to you sits in the server's temporary "
+    "cache until it is swept (within 3 minutes); your face crops stay in the server's memory only while "
+    "this page is open (at most 10 minutes). Nothing of it is logged or saved in your browser, and the "
+    "result card is made in memory and handed to your browser, never stored on the server."
+)
+API_DESCRIPTION = (
+    "Find the celebrities each face in a photo looks like. Returns JSON: {'faces': [{'box': [x1, y1, x2, y2], "
+    "'probability': p, 'searched': bool (false: the detector was not sure enough, no matches), "
+    "'no_close_match': bool (true: even the best match is under the app's likeness threshold; the nearest "
+    "are still listed), 'matches': [{'name', 'person_id', 'score' (cosine, -1..1), 'likeness' (0..100, "
+    "the % shown to people), 'similarity' (likeness / 100), 'metadata', 'sources', 'point_id'}]}]} with faces "
+    "left to right and matches best first, or {'error': sentence, 'reason': slug} when the photo cannot be "
+    "used (no_face, not_an_image, image_too_large, empty_index, store_unavailable, model_mismatch, "
+    "no_one_matches_filters, bad_filter). Optional filters: gender ('female', 'male', 'non-binary') and "
+    "department (e.g. 'Acting'), where the index has that metadata."
+)
+CSS = """
+#boxed img, #photo img { object-fit: contain; }
+#gallery .grid-wrap, #live-gallery .grid-wrap { height: auto !important; max-height: none !important;
+  min-height: 0 !important; overflow: visible !important; }
+#gallery .caption-label { white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; max-width: 100% !important; line-height: 1.2; }
+.compare { display: flex; flex-direction: column; align-items: center; gap: 6px; }
+.compare img.card { width: 100%; max-width: 560px; height: auto; border-radius: 8px; }
+.compare p { margin: 0; text-align: center; }
+.compare a.save-card { font-weight: 600; }
+@media (max-width: 640px) {
+  #gallery .grid-container, #live-gallery .grid-container { --grid-cols: 2 !important;
+    grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+  #title h1 { font-size: 1.4rem; margin: 0; }
+}
+"""
+FRONT_CAMERA = gr.WebcamOptions(mirror=True, constraints={
+    "video": {"facingMode": "user", "width": {"ideal": 1280}, "height": {"ideal": 960}}})
+"""Phones open their front (selfie) camera; desktops their only one."""
+
+
+def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
+    """The whole app as a ``gr.Blocks`` with its queue configured; launch it with
+    :func:`webapp.wiring.launch_kwargs`. ``finders``: a :class:`FinderHolder` (or a finder)."""
+    ui = LookalikeUI(finders)
+    start_banner = ui.banner()  # checks the index once at start-up (and logs what it found)
+    if start_banner:
+        log.warning("index check at start-up: %s", start_banner.strip("> ⚠️*"))
+    choices = ui.filter_choices() if not start_banner else {}
+    with gr.Blocks(title=TITLE, delete_cache=(60, 120), analytics_enabled=False) as demo:
+        gr.Markdown(f"# {TITLE}\nWhich celebrities do you look like? Every face in the photo gets its own "
+                    "matches.", elem_id="title")
+        banner = gr.Markdown(start_banner, elem_id="banner")
+        with gr.Tabs():
+            with gr.Tab("Photo", id="photo-tab"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(min_width=300):
+                        photo = gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath",
+                                         label="Your photo (upload or webcam snapshot)", elem_id="photo",
+                                         format="jpeg", webcam_options=FRONT_CAMERA, height=420)
+                        photo.preprocess = _raw_path  # type: ignore[method-assign]
+                        boxed = gr.Image(label="Faces found", interactive=False, format="jpeg", elem_id="boxed",
+                                         visible=False, height=420)
+                        with gr.Row():
+                            go = gr.Button("Find look-alikes", variant="primary", elem_id="find")
+                            again = gr.Button("New photo", elem_id="new-photo", visible=False)
+                        with gr.Accordion("Options", open=False, elem_id="options"):
+                            top_k = gr.Slider(1, MAX_TOP_K, value=ui.default_top_k, step=1, label="Matches per face",
+                                              elem_id="top-k")
+                            gender = gr.Dropdown(choices=choices.get("gender", [("Anyone", "")]), value="",
+                                                 label="Gender", elem_id="gender", visible="gender" in choices)
+                            department = gr.Dropdown(choices=choices.get("department", [("Any field", "")]),
+                                                     value="", label="Known for", elem_id="department",
+                                                     visible="department" in choices)
+                    with gr.Column(min_width=300):
+                        status = gr.Markdown(elem_id="status")
+                        picker = gr.Radio(label="Face", choices=[], visible=False, elem_id="face-picker")
+                        gallery = gr.Gallery(label="Look-alikes (pick one to compare)", columns=3, height="auto",
+                                             object_fit="cover", allow_preview=False, elem_id="gallery")
+                        compare = gr.HTML(elem_id="compare")
+                        details = gr.Markdown(elem_id="details")
+                faces_state = gr.State([], time_to_live=600)
+            with gr.Tab("Live", id="live"):
+                gr.Markdown("Start the webcam: the matches refresh about once a second (frames are dropped "
+                            "while a search runs, never queued).")
+                with gr.Row(equal_height=False):
+                    cam = gr.Image(sources=["webcam"], streaming=True, type="pil", label="Webcam",
+                                   elem_id="live-cam", webcam_options=FRONT_CAMERA)
+                    live_boxed = gr.Image(label="Faces found", interactive=False, format="jpeg",
+                                          elem_id="live-boxed")
+                live_status = gr.Markdown(elem_id="live-status")
+                live_gallery = gr.Gallery(label="Look-alikes of the largest face", columns=5, height="auto",
+                                          object_fit="cover", allow_preview=False, elem_id="live-gallery")
+                live_details = gr.Markdown(elem_id="live-details")
+        gr.Markdown(f"<small>{CREDITS}<br>{PRIVACY}</small>", elem_id="credits")
+
+        # The public API (and MCP tool): a file path in, JSON out. gr.File lets any file reach our code.
+        with gr.Row(visible=False):
+            api_photo = gr.File(type="filepath", label="photo")
+            # no minimum/maximum: Gradio would raise on them; the handler clamps to 1..MAX_TOP_K instead
+            api_top_k = gr.Number(value=ui.default_top_k, label="top_k")
+            api_gender = gr.Textbox(value="", label="gender")
+            api_department = gr.Textbox(value="", label="department")
+            api_out = gr.JSON(label="result")
+            api_button = gr.Button("api")
+        api_button.click(ui.find_lookalikes, [api_photo, api_top_k, api_gender, api_department], api_out,
+                         api_name="lookalike", api_description=API_DESCRIPTION, concurrency_id="search")
+
+        results = [photo, boxed, again, status, picker, gallery, compare, details, faces_state, go]
+        go.click(ui.submit, [photo, top_k, gender, department], results, api_visibility="private",
+                 concurrency_id="search", trigger_mode="once")
+        again.click(ui.new_photo, None, results, api_visibility="private", queue=False)
+        picker.input(ui.pick_face, [picker, faces_state], [gallery, compare, details], api_visibility="private",
+                     queue=False)
+        gallery.select(ui.pick_match, [picker, faces_state], compare, api_visibility="private", queue=False)
+        # No trigger_mode here: with "always_last" Gradio 6.31 runs a webcam stream's handler on its first
+        # frame only. Without it, a stream sends its next frame only when the handler is free (measured:
+        # a 2.5 s handler at stream_every=1 s ran every 2.5 s, nothing queued, nothing after the stop).
+        cam.stream(ui.live, [cam, top_k, gender, department], [live_boxed, live_status, live_gallery, live_details],
+                   api_visibility="private", stream_every=1.0, concurrency_limit=1, concurrency_id="live",
+                   show_progress="hidden", time_limit=300)
+        demo.load(ui.banner, None, banner, api_visibility="private", queue=False)
+    demo.queue(default_concurrency_limit=2, max_size=16)
+    return demo
+
+
+def _raw_path(payload):
+    """The preprocessing of the page's photo components: the raw upload path, undecoded.
+
+    Gradio's own ``gr.Image`` preprocessing opens the file with PIL before any handler runs, so a file
+    that is not an image fails with a generic error; with this the path is passed on and our code
+    decodes it. (Set on the instance: subclassing a component makes Gradio write a ``.pyi`` next to
+    this module.)
+    """
+    if payload is None:
+        return None
+    url = getattr(payload, "url", None)
+    if url and url.startswith("data:"):
+        import base64
+
+        return base64.b64decode(url.split(",", 1)[1]) if "," in url else b""
+    return payload.path
+
+
+__all__ = ["build_app", "launch_kwargs", "FinderHolder"]
