@@ -495,7 +495,7 @@ class FaceStore:
 
     def _empty_error(self) -> EmptyIndexError:
         return EmptyIndexError(
-            f"The index '{self.alias}' in {self.where} is empty: build it with `python -m indexing` "
+            f"The index '{self.alias}' in {self.where} is empty: build it with `.venv/bin/python -m indexing` "
             "(stop the app first when it uses the embedded store)."
         )
 

@@ -195,7 +195,7 @@ def test_the_query_path_decodes_once_asks_the_store_once_per_face_and_draws_only
     def query(vector, top_k, **kwargs):
         calls["query"].append(kwargs)
         found = real_query(vector, top_k, **kwargs)
-        calls["query"][-1]["thumbnails"] = [bool(m.payload.get("thumbnail")) for m in found]
+        calls["query"][-1]["thumbnails"] = [bool(m.payload.thumbnail) for m in found]
         return found
 
     def draw(image, result, *args):

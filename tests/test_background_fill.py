@@ -7,6 +7,7 @@ Real parts: the real MTCNN, stand-in FaceNet weights, photos of the test sets as
 
 from __future__ import annotations
 
+import time
 
 import pytest
 
@@ -75,3 +76,56 @@ def test_fill_is_not_needed_with_a_server_a_zero_sample_or_faces_in_place(pipeli
     assert not BackgroundFill(store, pipeline, server).needed()  # decided without asking any store
     Indexer(pipeline, store).run(open_sources(str(copy_photos(FIVE_TRAIN, tmp_path / "one", 1))), sample=1, progress=False)
     assert not BackgroundFill(store, pipeline, settings).needed()
+
+
+def test_app_on_an_empty_store_says_it_is_filling_then_answers(base_settings, pipeline, tmp_path, monkeypatch):
+    """``python app.py``'s wiring on an empty embedded store, its fill pointed at local photos: until the
+    fill is done the page's banner and the API say that the index is being filled; then the API answers
+    with matches. (The fill is held at its start by an event so that the 'filling' state can be seen.)"""
+    import json
+    import threading
+    import urllib.request
+
+    from gradio_client import Client, handle_file
+
+    import indexing.fill
+    import webapp.wiring
+    from support import free_port
+    from webapp.wiring import create_app, launch_kwargs
+
+    gate = threading.Event()
+    write = indexing.fill.Indexer.write
+
+    def held(self, *args, **kwargs):
+        gate.wait(120)
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(indexing.fill.Indexer, "write", held)
+    monkeypatch.setattr(webapp.wiring, "FacePipeline", lambda settings, wait_for_onnx=False: pipeline)
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "people", per_person=1)  # the fill takes each person's one photo
+    settings = base_settings.model_copy(update={"data_dir": tmp_path / "data", "fill_sources": (str(folder),),
+                                                "fill_sample": 5})
+    demo = create_app(settings)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        config = json.loads(urllib.request.urlopen(url + "config", timeout=30).read())
+        banner = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "banner")
+        assert "Filling the index" in banner["props"]["value"]
+        client = Client(url, verbose=False)
+        photo = image_files(folder / "madonna")[0]
+        out = client.predict(handle_file(str(photo)), api_name="/lookalike")
+        assert out["reason"] == "index_filling" and "Filling the index" in out["error"], out
+        gate.set()
+        for _ in range(120):
+            out = client.predict(handle_file(str(photo)), api_name="/lookalike")
+            if out.get("reason") != "index_filling":
+                break
+            time.sleep(1)
+        assert "error" not in out, out
+        best = max(out["faces"], key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]))
+        assert best["matches"][0]["person_id"] == "madonna" and best["matches"][0]["score"] > 0.999
+    finally:
+        gate.set()
+        demo.close()

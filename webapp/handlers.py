@@ -27,12 +27,13 @@ from webapp.wiring import FinderHolder
 log = logging.getLogger(__name__)
 
 MAX_TOP_K = 10
-INDEX_COMMAND = "python -m indexing"
+INDEX_COMMAND = ".venv/bin/python -m indexing --per-person 1 --sample 1000"
 EMPTY_INDEX_HELP = (
-    f"The index is empty, so there is nobody to compare with yet. Build it with `{INDEX_COMMAND}` "
-    f"(for example `{INDEX_COMMAND} --sample 2000`); when the app uses the embedded store, stop the app "
-    "first, then start it again."
+    "The index is empty, so there is nobody to compare with yet. Stop the app, build the index from the "
+    f"app's folder with `{INDEX_COMMAND}` (the README's virtual environment; see `--help` for the sources), "
+    "then start the app again."
 )
+FILLING_NOTE = "The app answers as soon as the index is ready; this page updates by itself."
 INTERNAL_ERROR = "Something went wrong while searching this photo; please try another one."
 MISSING_UPLOAD = "That photo was deleted after the last search (photos are not kept): please add it again."
 GENDERS = {1: "Women", 2: "Men", 3: "Non-binary people"}
@@ -47,6 +48,12 @@ class _NoPhoto(LookalikeError):
 
 class NoOneMatchesFilters(LookalikeError):
     reason = "no_one_matches_filters"
+
+
+class IndexFilling(LookalikeError):
+    """The embedded store is being filled in the background (a first start without an index)."""
+
+    reason = "index_filling"
 
 
 class LookalikeUI:
@@ -74,6 +81,10 @@ class LookalikeUI:
             raise _NoPhoto("Add a photo first: upload one or take a webcam snapshot.")
         if isinstance(photo, (str, os.PathLike)) and not Path(photo).exists():
             raise _NoPhoto(MISSING_UPLOAD)
+        filling = self.finders.fill_progress()
+        if filling is not None and filling.state == "filling":
+            _forget_upload(photo)
+            raise IndexFilling(f"{filling.message} {FILLING_NOTE}")
         where = filters(gender, department)
         try:
             result = finder.find(photo, clamp_top_k(top_k, self.default_top_k), where=where,
@@ -182,6 +193,10 @@ class LookalikeUI:
         finder = self.finders.get()
         if finder is None:
             return status(message(self.finders.problem), error=True)
+        filling = self.finders.fill_progress()
+        if filling is not None:
+            return status(f"{filling.message} {FILLING_NOTE if filling.state == 'filling' else EMPTY_INDEX_HELP}",
+                          error=filling.state == "failed")
         try:
             count = finder.check_index()
         except ModelMismatchError as exc:
@@ -194,6 +209,11 @@ class LookalikeUI:
         if count == 0:
             return status(EMPTY_INDEX_HELP, error=True)
         return ""
+
+    def fill_tick(self) -> tuple[str, Any]:
+        """The banner while the background fill runs, and whether its timer keeps ticking."""
+        progress = self.finders.fill_progress()
+        return self.banner(), gr.Timer(active=progress is not None and progress.state == "filling")
 
     def filter_choices(self) -> dict[str, list[tuple[str, Any]]]:
         """The choices of each filter the index has metadata for (a filter without any is left out)."""

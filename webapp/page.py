@@ -42,7 +42,7 @@ API_DESCRIPTION = (
     "are still listed), 'matches': [{'name', 'person_id', 'score' (cosine, -1..1), 'likeness' (0..100, "
     "the % shown to people), 'similarity' (likeness / 100), 'metadata', 'sources', 'point_id'}]}]} with faces "
     "left to right and matches best first, or {'error': sentence, 'reason': slug} when the photo cannot be "
-    "used (no_face, not_an_image, image_too_large, empty_index, store_unavailable, model_mismatch, "
+    "used (no_face, not_an_image, image_too_large, empty_index, index_filling (an empty index being filled: retry later), store_unavailable, model_mismatch, "
     "no_one_matches_filters, bad_filter). Optional filters: gender ('female', 'male', 'non-binary') and "
     "department (e.g. 'Acting'), where the index has that metadata."
 )
@@ -148,6 +148,9 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
                    api_visibility="private", stream_every=1.0, concurrency_limit=1, concurrency_id="live",
                    show_progress="hidden", time_limit=300)
         demo.load(ui.banner, None, banner, api_visibility="private", queue=False)
+        # While the index is being filled in the background, the banner shows the progress every 2 s.
+        filling = gr.Timer(2.0, active=ui.finders.fill_progress() is not None)
+        filling.tick(ui.fill_tick, None, [banner, filling], api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=2, max_size=16)
     return demo
 

@@ -3,7 +3,8 @@ core's construction and the web layer.
 
 :class:`FinderHolder` owns the finder's lifecycle: a store that could not be opened at start-up (an
 embedded store held by the indexer, say) is retried by later requests at most once per
-``retry_after_s``, so the app picks it up without a restart.
+``retry_after_s``, so the app picks it up without a restart; and an empty embedded store is filled in the
+background (:class:`indexing.fill.BackgroundFill`), the page and the API saying so until it is done.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Callable
 
 import gradio as gr
 
+from indexing.fill import BackgroundFill, FillProgress
 from lookalike.errors import LookalikeError
 from lookalike.faces import FacePipeline
 from lookalike.search import LookalikeFinder
@@ -35,13 +37,22 @@ class FinderHolder:
     """
 
     def __init__(self, finder: LookalikeFinder | None, problem: LookalikeError | None = None,
-                 reopen: Callable[[], LookalikeFinder] | None = None, retry_after_s: float | None = None):
+                 reopen: Callable[[], LookalikeFinder] | None = None, retry_after_s: float | None = None,
+                 fill: BackgroundFill | None = None):
         self.finder = finder
         self.problem = problem
+        self.fill = fill
         self.reopen = reopen
         self.retry_after_s = STORE_RETRY_S if retry_after_s is None else retry_after_s
         self._next_retry = time.monotonic() + self.retry_after_s  # start-up has just tried
         self._lock = threading.Lock()
+
+    def fill_progress(self) -> FillProgress | None:
+        """The background fill's progress while it runs or after it failed; None without a fill or once done."""
+        if self.fill is None:
+            return None
+        progress = self.fill.progress()
+        return progress if progress.state in ("filling", "failed") else None
 
     def get(self) -> LookalikeFinder | None:
         """The finder, opened now if start-up failed, ``reopen`` is set and the cool-down has passed."""
@@ -98,11 +109,17 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
     except LookalikeError as exc:  # store locked or unusable: the page says so, requests retry opening it
         log.error("cannot search: %s", exc)
         return build_app(FinderHolder(None, exc, reopen=open_finder))
+    fill = BackgroundFill(finder.store, pipeline, settings)
+    if fill.needed():  # no QDRANT_URL and an empty embedded store: fill a sample in this process
+        log.info("the embedded store is empty: filling it in the background")
+        fill.start()
+    else:
+        fill = None
     try:
         warm_up(finder)
     except Exception as exc:  # warming up is an optimisation only
         log.warning("warm-up skipped: %s", type(exc).__name__)
-    return build_app(FinderHolder(finder))
+    return build_app(FinderHolder(finder, fill=fill))
 
 
 def launch_kwargs(settings: Settings | None = None) -> dict:
