@@ -1,4 +1,4 @@
-"""Breadth (issue 8): several sources in one collection, one identity per person, biographies in results.
+"""Several sources in one collection, one identity per person, biographies in results.
 
 Real parts: the real MTCNN, stand-in FaceNet weights, the committed test photos and datasets built from them, embedded
 Qdrant stores in temporary folders. Each merged index is built once for the module; the small fixture

@@ -1,4 +1,4 @@
-"""Hardening (issue 6): bad input through the public API, a property test of the core, faults, secrets
+"""Bad input through the public API, a property test of the core, faults, secrets
 and privacy. The load test is in ``test_load.py``.
 
 Real parts: the app on 127.0.0.1 driven by gradio_client (the session app of ``fixtures_app.py``, or
