@@ -24,7 +24,11 @@ class ModelFingerprint:
     (see :func:`detection_setting`); empty where none are known (a bare weights fingerprint)."""
 
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        """The fields as stored in a collection (``detection`` only when set)."""
+        fields = asdict(self)
+        if not fields["detection"]:
+            del fields["detection"]
+        return fields
 
     def describe(self) -> str:
         detection = f", {self.detection}" if self.detection else ""
