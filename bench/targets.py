@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--index-source", default=str(C.LFW), help="photos to index, one folder per person")
     parser.add_argument("--people", type=int, default=0, help="index only the first N people (0: all)")
     parser.add_argument("--per-person", type=int, default=0, help="index only the first K photos of each (0: all)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch (and onnxruntime) threads for every path; 0: torch's default")
     parser.add_argument("--no-http", action="store_true")
     return parser
 
@@ -132,7 +134,11 @@ def http_pair(finder, photos: list[bytes], runs: int, warmup: int) -> tuple[floa
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     weights_note = C.ensure_weights()
+    import torch
     from PIL import Image
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from lookalike.faces import FacePipeline
     from lookalike.search import LookalikeFinder

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -66,7 +67,9 @@ class FaceDetector:
     """
 
     def __init__(self, device: str = "cpu", min_face_size: int = 40, max_side: int = 1280, batch_size: int = 32,
-                 kind: str = "fast"):
+                 kind: str = "fast", cache_dir: Path | None = None, wait_for_onnx: bool = True):
+        """``cache_dir`` and ``wait_for_onnx``: where the fast detector caches its ONNX exports and
+        whether it waits for one (see :class:`lookalike.fast_mtcnn.FastMTCNN`)."""
         from facenet_pytorch import MTCNN
 
         self.mtcnn = MTCNN(image_size=160, margin=0, min_face_size=min_face_size, keep_all=True,
@@ -76,7 +79,7 @@ class FaceDetector:
         if kind == "fast":
             from lookalike.fast_mtcnn import FastMTCNN
 
-            self.fast = FastMTCNN(self.mtcnn)
+            self.fast = FastMTCNN(self.mtcnn, cache_dir=cache_dir, wait=wait_for_onnx)
         elif kind != "facenet":
             raise ValueError(f"unknown detector {kind!r}: 'fast' or 'facenet'")
         self.max_side = max_side

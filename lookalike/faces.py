@@ -94,13 +94,15 @@ class FacePipeline:
 
         With ``embedder="onnx"`` and no cached export yet, ``wait_for_onnx=False`` starts on torch and
         switches to onnxruntime once a background export is done (the app starts in seconds either way;
-        both give the same vectors to ~1e-7).
+        both give the same vectors to ~1e-7). The fast detector's networks do the same. The indexer
+        waits, so after ``python -m indexing`` both exports lie under ``data_dir/onnx`` for the app.
         """
         settings = settings or Settings()
         device = settings.resolved_device()
         self.max_image_pixels = settings.max_image_pixels
         self.detector = FaceDetector(device=device, min_face_size=settings.min_face_size,
-                                     max_side=settings.detect_max_side, kind=settings.detector)
+                                     max_side=settings.detect_max_side, kind=settings.detector,
+                                     cache_dir=settings.data_dir / "onnx", wait_for_onnx=wait_for_onnx)
         model, weights_fingerprint = load_facenet(settings.weights, device)
         self.fingerprint = pipeline_fingerprint(settings, weights_fingerprint)
         self.embedder: TorchEmbedder | Any = TorchEmbedder(model, device)

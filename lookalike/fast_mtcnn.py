@@ -8,8 +8,8 @@ here one summed-area table per image serves every pyramid level and every candid
 image in a single gather (area resampling is a box average, so four look-ups give each output pixel,
 exactly: the table holds integer sums). Images of different sizes go through in one call; pyramid
 levels of equal size (images of equal size) share one P-Net pass; R-Net and O-Net see every candidate
-of every image in one batch. The networks run in onnxruntime when it is installed (exported in memory
-at start, well under a second), else in torch.
+of every image in one batch. The networks run in onnxruntime when it is installed (exported once, in
+well under a second, and cached beside FaceNet's export), else in torch.
 
 Boxes equal facenet-pytorch's up to float rounding (``tests/test_detection.py`` holds them to it).
 """
@@ -17,10 +17,15 @@ Boxes equal facenet-pytorch's up to float rounding (``tests/test_detection.py`` 
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import logging
+import os
+import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -143,38 +148,70 @@ def _normalise(pixels: np.ndarray) -> np.ndarray:
 # -- networks ------------------------------------------------------------------------------------------
 
 
-def onnx_networks(pnet: torch.nn.Module, rnet: torch.nn.Module, onet: torch.nn.Module,
-                  threads: int | None = None) -> tuple[Network, Network, Network]:
-    """The three networks exported to ONNX in memory and wrapped as torch-in, torch-out callables.
-
-    No busy-waiting threads (see :mod:`lookalike.onnx_embedder`). Raises ImportError when
-    onnxruntime is missing, or whatever ``torch.onnx.export`` raises."""
+def _session_options(threads: int | None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # No busy-waiting threads (see lookalike.onnx_embedder): they would steal the CPU from the rest.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
 
-    def session(model: torch.nn.Module, example: torch.Tensor, outputs: list[str], spatial: bool):
+
+_EXAMPLES = {"pnet": ((1, 3, 24, 24), ["reg", "prob"], True), "rnet": ((1, 3, 24, 24), ["reg", "prob"], False),
+             "onet": ((1, 3, 48, 48), ["reg", "points", "prob"], False)}
+
+
+def export_networks(pnet: torch.nn.Module, rnet: torch.nn.Module, onet: torch.nn.Module) -> dict[str, bytes]:
+    """The three networks as ONNX models (bytes; well under a second, 2 MB in all)."""
+    out = {}
+    for name, model in (("pnet", pnet), ("rnet", rnet), ("onet", onet)):
+        shape, outputs, spatial = _EXAMPLES[name]
         buffer = io.BytesIO()
         axes = {"x": {0: "n", 2: "h", 3: "w"} if spatial else {0: "n"}}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(copy.deepcopy(model).cpu().eval(), example, buffer, input_names=["x"],
+            torch.onnx.export(copy.deepcopy(model).cpu().eval(), torch.zeros(shape), buffer, input_names=["x"],
                               output_names=outputs, dynamic_axes=axes, opset_version=17, dynamo=False)
-        run = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"]).run
+        out[name] = buffer.getvalue()
+    return out
+
+
+def weights_digest(*models: torch.nn.Module) -> str:
+    """SHA-256 (16 hex digits) of the networks' weights: names cached exports of exactly these weights."""
+    digest = hashlib.sha256()
+    for model in models:
+        for name, tensor in sorted(model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_exports(cache_dir: Path, digest: str) -> dict[str, Path]:
+    """Where the exports of weights ``digest`` are cached."""
+    return {name: Path(cache_dir) / f"mtcnn-{name}-{digest}.onnx" for name in _EXAMPLES}
+
+
+def onnx_networks(models: dict[str, bytes | Path], threads: int | None = None) -> tuple[Network, Network, Network]:
+    """onnxruntime sessions of the exported P-, R- and O-Net (bytes or files) as numpy-in, torch-out
+    callables. Raises ImportError when onnxruntime is missing."""
+    import onnxruntime as ort
+
+    options = _session_options(threads)
+
+    def session(model: bytes | Path) -> Network:
+        source = model if isinstance(model, bytes) else str(model)
+        run = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"]).run
 
         def call(x: np.ndarray) -> tuple[torch.Tensor, ...]:
             return tuple(torch.from_numpy(o) for o in run(None, {"x": np.ascontiguousarray(x)}))
 
         return call
 
-    return (session(pnet, torch.zeros(1, 3, 24, 24), ["reg", "prob"], True),
-            session(rnet, torch.zeros(1, 3, 24, 24), ["reg", "prob"], False),
-            session(onet, torch.zeros(1, 3, 48, 48), ["reg", "points", "prob"], False))
+    return session(models["pnet"]), session(models["rnet"]), session(models["onet"])
 
 
 # -- the detector --------------------------------------------------------------------------------------
@@ -183,13 +220,19 @@ def onnx_networks(pnet: torch.nn.Module, rnet: torch.nn.Module, onet: torch.nn.M
 class FastMTCNN:
     """facenet-pytorch's MTCNN detection (``MTCNN.detect``) for many images of any sizes at once."""
 
-    def __init__(self, mtcnn: "facenet_pytorch.MTCNN", runtime: str = "onnx"):  # noqa: F821
+    def __init__(self, mtcnn: "facenet_pytorch.MTCNN", runtime: str = "onnx",  # noqa: F821
+                 cache_dir: Path | None = None, wait: bool = True):
         """Detect as ``mtcnn`` does: its networks (weights) and its ``min_face_size``, ``thresholds``
         and ``factor``.
 
         Args:
             runtime: ``"onnx"`` (onnxruntime on the CPU; torch when it is missing) or ``"torch"``
                 (on the CPU too: the resampling runs in numpy).
+            cache_dir: where the ONNX exports are kept (``mtcnn-<net>-<weights digest>.onnx``);
+                ``None`` exports in memory.
+            wait: with ``wait=False`` and no cached export, start in torch and switch to
+                onnxruntime once a background thread has exported and cached the networks (the
+                app never exports on its start; the indexer, which waits, leaves the files behind).
         """
         self.min_face_size = mtcnn.min_face_size
         self.thresholds = tuple(float(t) for t in mtcnn.thresholds)
@@ -199,12 +242,28 @@ class FastMTCNN:
         self.networks: tuple[Network, Network, Network] = tuple(  # type: ignore[assignment]
             _torch_network(net) for net in (self.pnet, self.rnet, self.onet))
         self.runtime = "torch"
-        if runtime == "onnx":
-            try:
-                self.networks = onnx_networks(self.pnet, self.rnet, self.onet)
-                self.runtime = "onnx"
-            except Exception as exc:  # only speed is lost
-                log.warning("MTCNN stays in torch (%s: %s)", type(exc).__name__, exc)
+        if runtime != "onnx":
+            return
+        files = cached_exports(cache_dir, weights_digest(self.pnet, self.rnet, self.onet)) if cache_dir else None
+        if wait or (files and all(f.exists() for f in files.values())):
+            self._use_onnx(files)
+        else:
+            threading.Thread(target=self._use_onnx, args=(files,), name="mtcnn-onnx-export", daemon=True).start()
+
+    def _use_onnx(self, files: dict[str, Path] | None) -> None:
+        """Switch the networks to onnxruntime: cached files, else a fresh export (cached when ``files``)."""
+        try:
+            if files and all(f.exists() for f in files.values()):
+                models: dict[str, bytes | Path] = dict(files)
+            else:
+                models = dict(export_networks(self.pnet, self.rnet, self.onet))
+                if files:
+                    for name, data in models.items():
+                        _write_atomic(files[name], data)
+            self.networks = onnx_networks(models)
+            self.runtime = "onnx"
+        except Exception as exc:  # onnxruntime missing or the export failed: only speed is lost
+            log.warning("MTCNN stays in torch (%s: %s)", type(exc).__name__, exc)
 
     @torch.inference_mode()
     def detect(self, images: Sequence[np.ndarray | torch.Tensor]) -> list[RawDetection]:
@@ -321,6 +380,14 @@ def _pnet_candidates(reg: torch.Tensor, probs: torch.Tensor, scales: torch.Tenso
     q2 = ((2 * cells + 12) / scale.to(reg.dtype).unsqueeze(1)).floor()
     boxes = torch.cat([q1, q2, score.unsqueeze(1), offsets], dim=1)
     return boxes, image_index[member], groups[member]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
 
 
 def _torch_network(net: torch.nn.Module) -> Network:
