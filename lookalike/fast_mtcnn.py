@@ -34,6 +34,9 @@ from torchvision.ops import batched_nms
 
 log = logging.getLogger(__name__)
 
+CROP_CHUNK = 256
+"""Candidate boxes resampled per gather (bounds its memory to about 60 MB at 48x48)."""
+
 Network = Callable[[np.ndarray], tuple[torch.Tensor, ...]]
 """A network: (n, 3, h, w) float32 numpy in, its torch outputs out."""
 
@@ -360,7 +363,10 @@ class FastMTCNN:
         ex = np.minimum(corners[:, 2], widths)
         ey = np.minimum(corners[:, 3], heights)
         ok = (ex > x) & (ey > y) & (x < widths) & (y < heights)
-        crops = areas.crops(inds[ok], y[ok], ey[ok], x[ok], ex[ok], side)
+        picked = [v[ok] for v in (inds, y, ey, x, ex)]
+        # In chunks of CROP_CHUNK boxes: the gather's index grid takes 4 * 3 * side^2 int64 per box.
+        crops = np.concatenate([areas.crops(*(v[i:i + CROP_CHUNK] for v in picked), side)
+                                for i in range(0, max(1, len(picked[0])), CROP_CHUNK)])
         return crops, torch.from_numpy(ok)
 
 
