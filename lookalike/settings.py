@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     detector: Literal["fast", "facenet"] = Field(
         default="fast",
         description="'fast' runs facenet-pytorch's MTCNN networks and stages with batched resampling in "
-        "onnxruntime (same boxes, several times faster, CPU); 'facenet' calls facenet-pytorch's own "
+        "onnxruntime (same boxes, CPU); 'facenet' calls facenet-pytorch's own "
         "MTCNN.detect.",
     )
     use_centroids: bool = Field(
