@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
-FACES = SHARED / "faces"
+FACES = ROOT / "tests" / "data"  # the committed test photos (tests/data/README.md)
 FIVE_TRAIN = FACES / "five_celebs" / "train"
 FIVE_VAL = FACES / "five_celebs" / "val"
-LFW = FACES / "lfw_dev"
+LFW = FACES / "lfw"
 MULTIFACE = FACES / "multiface.jpg"
 DIM = 512
 

@@ -1,6 +1,6 @@
 """Indexing throughput (faces/s): our indexer against the reference app's per-image path, in one run.
 
-    python bench/indexing_throughput.py                      # all of ../shared/faces/lfw_dev (620 photos)
+    python bench/indexing_throughput.py                      # all of tests/data/lfw (248 photos)
     python bench/indexing_throughput.py --people 5 --per-person 4 --embedders torch
 
 Ours: ``indexing.indexer.Indexer`` over ``open_sources(<folder>)`` into a fresh embedded store, for

@@ -25,6 +25,8 @@ trap 'rm -rf "$out"' EXIT
 sizes="20000,100000"
 [[ "${WITH_1M:-0}" == "1" ]] && sizes="20000,100000,1000000"
 set -x
+"$PY" bench/targets.py >"$out/targets.md"
+"$PY" bench/startup.py >"$out/startup.md"
 "$PY" bench/query_latency.py --http >"$out/query.md"
 "$PY" bench/indexing_throughput.py >"$out/indexing.md"
 "$PY" bench/search_scale.py --sizes "$sizes" >"$out/scale.md"
@@ -33,9 +35,12 @@ set +x
   echo "# Benchmark results"
   echo
   echo "Produced by \`bench/run_all.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'). Each section names the command"
-  echo "that produced it and the machine it ran on."
+  echo "that produced it and the machine it ran on. Only ratios taken in one run mean anything: the"
+  echo "targets section measures each of ours beside its reference in the same process."
   echo
   [[ -n "$noisy" ]] && { echo "$noisy"; echo; }
+  cat "$out/targets.md"; echo
+  cat "$out/startup.md"; echo
   cat "$out/query.md"; echo
   cat "$out/indexing.md"; echo
   cat "$out/scale.md"; echo

@@ -121,9 +121,13 @@ def run_case(store: str, size: int, args) -> dict:
                     Point(id=ids[i], vector=vectors[i], payload=payload(int(person[i]), args.thumbnails))
                     for i in range(s, min(size, s + args.batch))]))
             result["upsert_s"] = time.perf_counter() - start
+            print(f"progress: {store} {size:,} upserted in {result['upsert_s']:.1f} s, RSS {C.rss_mb():.0f} MB",
+                  file=sys.stderr, flush=True)
             start = time.perf_counter()
             shard.optimize()
             result["build_s"] = time.perf_counter() - start
+            print(f"progress: {store} {size:,} index built in {result['build_s']:.1f} s, RSS {C.rss_mb():.0f} MB",
+                  file=sys.stderr, flush=True)
             params = SearchParams(hnsw_ef=128, quantization=QuantizationSearchParams(rescore=True, oversampling=2.0)
                                   if quantized else None)
             selector = PayloadSelector.Include(["person_id"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -56,13 +57,31 @@ class Detection:
 
 
 class FaceDetector:
-    """MTCNN (weights shipped in facenet-pytorch's wheel) with downscaling for large images."""
+    """MTCNN (weights shipped in facenet-pytorch's wheel) with downscaling for large images.
 
-    def __init__(self, device: str = "cpu", min_face_size: int = 40, max_side: int = 1280, batch_size: int = 32):
+    ``kind="fast"`` (the default) detects with :class:`lookalike.fast_mtcnn.FastMTCNN`: facenet-pytorch's
+    networks, stages and thresholds, with every image, pyramid level and candidate box of a call
+    resampled in one pass and the networks in onnxruntime, on the CPU. ``kind="facenet"`` calls
+    facenet-pytorch's own ``MTCNN.detect`` (on ``device``), for comparison. Both find the same boxes
+    (``tests/test_detection.py``).
+    """
+
+    def __init__(self, device: str = "cpu", min_face_size: int = 40, max_side: int = 1280, batch_size: int = 32,
+                 kind: str = "fast", cache_dir: Path | None = None, wait_for_onnx: bool = True):
+        """``cache_dir`` and ``wait_for_onnx``: where the fast detector caches its ONNX exports and
+        whether it waits for one (see :class:`lookalike.fast_mtcnn.FastMTCNN`)."""
         from facenet_pytorch import MTCNN
 
         self.mtcnn = MTCNN(image_size=160, margin=0, min_face_size=min_face_size, keep_all=True,
                            post_process=True, device=device)
+        self.kind = kind
+        self.fast = None
+        if kind == "fast":
+            from lookalike.fast_mtcnn import FastMTCNN
+
+            self.fast = FastMTCNN(self.mtcnn, cache_dir=cache_dir, wait=wait_for_onnx)
+        elif kind != "facenet":
+            raise ValueError(f"unknown detector {kind!r}: 'fast' or 'facenet'")
         self.max_side = max_side
         self.batch_size = batch_size
         self.min_side = smallest_detectable_side(min_face_size)
@@ -72,23 +91,33 @@ class FaceDetector:
         return self.detect_many([image])[0]
 
     def detect_many(self, images: Sequence[Image.Image]) -> list[Detection]:
-        """All faces in each RGB image; images of equal size are detected together in one batch."""
+        """All faces in each RGB image, in batches of ``batch_size`` images (the fast detector takes
+        images of any sizes together; facenet-pytorch's, only images of one size)."""
         results: list[Detection] = [Detection.empty() for _ in images]
-        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         scaled: dict[int, tuple[Image.Image, float]] = {}
         for index, image in enumerate(images):
             small, scale = _shrink(image, self.max_side)
             if min(small.size) < self.min_side:  # a 3000x20 strip: nothing MTCNN can scan, so no face
                 continue
             scaled[index] = (small, scale)
-            groups[small.size].append(index)
-        for indices in groups.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start:start + self.batch_size]
-                boxes, probs, points = self.mtcnn.detect([scaled[i][0] for i in chunk], landmarks=True)
-                for i, b, p, l in zip(chunk, boxes, probs, points):
-                    results[i] = _detection(b, p, l, 1.0 / scaled[i][1])
+        if self.fast is not None:
+            batches = [list(scaled)[i:i + self.batch_size] for i in range(0, len(scaled), self.batch_size)]
+        else:
+            groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+            for index, (small, _) in scaled.items():
+                groups[small.size].append(index)
+            batches = [g[i:i + self.batch_size] for g in groups.values() for i in range(0, len(g), self.batch_size)]
+        for chunk in batches:
+            for i, (b, p, l) in zip(chunk, self._detect([scaled[i][0] for i in chunk])):
+                results[i] = _detection(b, p, l, 1.0 / scaled[i][1])
         return results
+
+    def _detect(self, images: list[Image.Image]) -> list[tuple[np.ndarray | None, ...]]:
+        """(boxes, probabilities, landmarks) of each image, in the shrunk images' pixels."""
+        if self.fast is not None:
+            return [(r.boxes, r.probabilities, r.landmarks) for r in self.fast.detect(images)]
+        boxes, probs, points = self.mtcnn.detect(images, landmarks=True)
+        return list(zip(boxes, probs, points))
 
 
 def _shrink(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:

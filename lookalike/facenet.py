@@ -84,11 +84,8 @@ def file_sha256(path: Path) -> str:
     stat = os.stat(path)
     key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _HASH_CACHE:
-        digest = hashlib.sha256()
         with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _HASH_CACHE[key] = digest.hexdigest()
+            _HASH_CACHE[key] = hashlib.file_digest(handle, "sha256").hexdigest()
     return _HASH_CACHE[key]
 
 
@@ -101,7 +98,8 @@ class TorchEmbedder:
         self.batch_size = batch_size
 
     def embed(self, crops: torch.Tensor) -> np.ndarray:
-        """(n, 3, 160, 160) standardised crops -> (n, 512) float32 unit vectors."""
+        """(n, 3, 160, 160) standardised crops -> (n, 512) float32 unit vectors (InceptionResnetV1's
+        ``forward`` ends in an L2 normalisation)."""
         if len(crops) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
         out = []
@@ -109,11 +107,4 @@ class TorchEmbedder:
             for start in range(0, len(crops), self.batch_size):
                 batch = crops[start:start + self.batch_size].to(self.device, torch.float32)
                 out.append(self.model(batch).float().cpu().numpy())
-        return normalise(np.concatenate(out))
-
-
-def normalise(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length, float32."""
-    vectors = np.asarray(vectors, np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+        return np.concatenate(out)

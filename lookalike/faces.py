@@ -8,6 +8,8 @@ and FaceNet embeds all crops of a call in batched forward passes.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from PIL import Image
 from lookalike.detection import Detection, FaceDetector
 from lookalike.errors import NoFaceError
 from lookalike.facenet import TorchEmbedder, load_facenet
-from lookalike.fingerprint import ModelFingerprint
+from lookalike.fingerprint import ModelFingerprint, detection_setting
 from lookalike.images import ImageInput, encode_jpeg, load_rgb_image
 from lookalike.settings import Settings
 
@@ -36,15 +38,21 @@ class Face:
         box: ``(x1, y1, x2, y2)`` in pixels of the upright photo (after EXIF rotation).
         probability: MTCNN's detection probability, 0..1.
         landmarks: (5, 2) float32 pixel ``(x, y)`` of the eyes, nose and mouth corners.
-        crop: the aligned 160x160 RGB crop the vector was computed from (for display).
         vector: (512,) float32 unit-length FaceNet embedding.
+        pixels: (3, 160, 160) float32 standardised crop FaceNet read (facenet-pytorch's
+            ``fixed_image_standardization``); :attr:`crop` shows it.
     """
 
     box: tuple[float, float, float, float]
     probability: float
     landmarks: np.ndarray = field(repr=False)
-    crop: Image.Image = field(repr=False)
     vector: np.ndarray = field(repr=False)
+    pixels: torch.Tensor = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def crop(self) -> Image.Image:
+        """The aligned 160x160 RGB crop the vector was computed from (for display), made on first use."""
+        return crops_to_images(self.pixels.unsqueeze(0))[0]
 
     @property
     def area(self) -> float:
@@ -69,6 +77,12 @@ def crops_to_images(crops: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(p) for p in pixels]
 
 
+def pipeline_fingerprint(settings: Settings, weights: ModelFingerprint) -> ModelFingerprint:
+    """The fingerprint of vectors made with ``weights`` under ``settings``: the weights' fingerprint
+    plus every detection setting that changes the faces found or their crops."""
+    return dataclasses.replace(weights, detection=detection_setting(settings.min_face_size, settings.detect_max_side))
+
+
 class FacePipeline:
     """MTCNN + FaceNet with one configuration for indexing and search.
 
@@ -80,14 +94,17 @@ class FacePipeline:
 
         With ``embedder="onnx"`` and no cached export yet, ``wait_for_onnx=False`` starts on torch and
         switches to onnxruntime once a background export is done (the app starts in seconds either way;
-        both give the same vectors to ~1e-7).
+        both give the same vectors to ~1e-7). The fast detector's networks do the same. The indexer
+        waits, so after ``python -m indexing`` both exports lie under ``data_dir/onnx`` for the app.
         """
         settings = settings or Settings()
         device = settings.resolved_device()
         self.max_image_pixels = settings.max_image_pixels
         self.detector = FaceDetector(device=device, min_face_size=settings.min_face_size,
-                                     max_side=settings.detect_max_side)
-        model, self.fingerprint = load_facenet(settings.weights, device)
+                                     max_side=settings.detect_max_side, kind=settings.detector,
+                                     cache_dir=settings.data_dir / "onnx", wait_for_onnx=wait_for_onnx)
+        model, weights_fingerprint = load_facenet(settings.weights, device)
+        self.fingerprint = pipeline_fingerprint(settings, weights_fingerprint)
         self.embedder: TorchEmbedder | Any = TorchEmbedder(model, device)
         if settings.embedder == "onnx" and device == "cpu":
             self._use_onnx(model, settings.data_dir / "onnx", wait_for_onnx)
@@ -146,10 +163,9 @@ class FacePipeline:
             if crop is None:
                 out.append([])
                 continue
-            pictures = crops_to_images(crop)
             out.append([
                 Face(tuple(float(v) for v in det.boxes[i]), float(det.probabilities[i]), det.landmarks[i],
-                     pictures[i], vectors[offset + i])
+                     vectors[offset + i], crop[i])
                 for i in range(len(det))
             ])
             offset += len(det)

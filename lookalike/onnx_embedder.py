@@ -18,7 +18,6 @@ import numpy as np
 import onnxruntime  # noqa: F401  (fail at import when missing, so callers can fall back)
 import torch
 
-from lookalike.facenet import normalise
 from lookalike.fingerprint import EMBEDDING_SIZE, ModelFingerprint
 
 log = logging.getLogger(__name__)
@@ -75,10 +74,11 @@ class OnnxEmbedder:
         return cls(path)
 
     def embed(self, crops: torch.Tensor) -> np.ndarray:
-        """(n, 3, 160, 160) standardised crops -> (n, 512) float32 unit vectors."""
+        """(n, 3, 160, 160) standardised crops -> (n, 512) float32 unit vectors (the exported graph
+        ends in FaceNet's own L2 normalisation)."""
         if len(crops) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
         array = crops.detach().cpu().numpy().astype(np.float32, copy=False)
         out = [self.session.run(None, {"crops": array[i:i + self.batch_size]})[0]
                for i in range(0, len(array), self.batch_size)]
-        return normalise(np.concatenate(out))
+        return np.concatenate(out)

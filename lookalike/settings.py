@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         default=1280, ge=160, description="Images are shrunk to this longest side for detection (pixels)."
     )
     min_face_size: int = Field(default=40, ge=12, description="Smallest face MTCNN looks for (pixels).")
+    detector: Literal["fast", "facenet"] = Field(
+        default="fast",
+        description="'fast' runs facenet-pytorch's MTCNN networks and stages with batched resampling in "
+        "onnxruntime (same boxes, CPU); 'facenet' calls facenet-pytorch's own "
+        "MTCNN.detect.",
+    )
     use_centroids: bool = Field(
         default=False,
         description="Query the per-person mean faces built by `python -m indexing --centroids` (one point "

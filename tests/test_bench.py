@@ -63,3 +63,12 @@ def test_search_scale_skips_local_mode_when_too_slow():
     out = run_bench("search_scale.py", "--sizes", "2500", "--queries", "5", "--stores", "local",
                     "--local-max-upsert-s", "0.001")
     assert "| local | 2,500 | skipped: estimated upsert" in out
+
+
+def test_targets_prints_the_four_ratios_first(torch_home):
+    out = run_bench("targets.py", "--faces", "200", "--runs", "2", "--warmup", "1", "--photos", "1", "--people", "2",
+                    "--per-person", "2", torch_home=torch_home)
+    ratios = out.split("### Ratios")[1].split("### Details")[0]
+    for target in ("(a) 640x480 selfie", "(b) detection", "(c) indexing faces/s", "(d) HTTP p50"):
+        assert target in ratios
+    assert "Worst IoU of a reference box" in out and "nan" not in ratios.split("(d)")[0]

@@ -3,6 +3,7 @@ WeightsMissingError instead of a traceback when the file is missing and cannot b
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -74,7 +75,9 @@ def test_fingerprint_names_the_file_hash(weights_file: Path, pipeline):
     assert fingerprint.pipeline == PIPELINE_VERSION
     assert fingerprint.as_dict() == {"model": "InceptionResnetV1", "weights": "vggface2",
                                      "weights_sha256": sha256(weights_file), "pipeline": PIPELINE_VERSION}
-    assert pipeline.fingerprint == fingerprint
+    # The pipeline's fingerprint is the weights' plus the detection settings that change the vectors.
+    assert pipeline.fingerprint == dataclasses.replace(fingerprint, detection=pipeline.fingerprint.detection)
+    assert pipeline.fingerprint.detection == "min face 40 px, max side 1280 px"
     assert sha256(weights_file)[:12] in fingerprint.describe()
 
 

@@ -1,0 +1,218 @@
+"""Issue 13's speed targets, each measured beside its reference in ONE run; the ratios come first.
+
+    python bench/targets.py                 # 17,000 faces in the store, 30 runs per path
+    python bench/targets.py --runs 10 --no-http
+
+(a) a 640x480 one-face selfie through the core API (``LookalikeFinder.find``, default settings, edge
+    store) against the reference compute alone: facenet-pytorch ``MTCNN()`` with its defaults +
+    ``InceptionResnetV1`` without ``no_grad``, one image, no store. Target: p50 ratio <= 0.35.
+(b) detection alone: our detector against ``MTCNN(min_face_size=..., keep_all=True).detect`` with the
+    same settings, on the same decoded photos (their boxes compared by IoU). Target: <= 0.4.
+(c) indexing faces/s: ``indexing.indexer.Indexer`` against the reference per-image loop on the same
+    photos (``bench/indexing_throughput.py``'s two paths). Target: >= 4x.
+(d) the HTTP API through ``gradio_client``: our app against a trivial Gradio app (image in, JSON out)
+    launched beside it. Target: ours p50 <= trivial p50 + 1.1 x core p50 (a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+import indexing_throughput as IT  # noqa: E402
+import query_latency as QL  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--faces", type=int, default=17_000, help="synthetic faces in the store")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per path")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--photos", type=int, default=5, help="different 640x480 photos (runs cycle through them)")
+    parser.add_argument("--index-source", default=str(C.LFW), help="photos to index, one folder per person")
+    parser.add_argument("--people", type=int, default=0, help="index only the first N people (0: all)")
+    parser.add_argument("--per-person", type=int, default=0, help="index only the first K photos of each (0: all)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch (and onnxruntime) threads for every path; 0: torch's default")
+    parser.add_argument("--no-http", action="store_true")
+    return parser
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def reference_compute():
+    """MTCNN() defaults + resnet without no_grad, one image, no store (the compute of the reference path)."""
+    from facenet_pytorch import MTCNN, InceptionResnetV1
+    from PIL import Image
+
+    mtcnn = MTCNN()
+    resnet = InceptionResnetV1(pretrained="vggface2").eval()
+
+    def run(photo: bytes):
+        face = mtcnn(Image.open(io.BytesIO(photo)).convert("RGB"))
+        return None if face is None else resnet(face.unsqueeze(0))[0].detach().numpy()
+
+    return run
+
+
+def detection_pair(pipeline, images, runs: int, warmup: int) -> tuple[float, float, float, str]:
+    """(our p50 ms, MTCNN.detect p50 ms, the worst best-IoU of a reference box, settings)."""
+    import torch
+    from facenet_pytorch import MTCNN
+    from torchvision.ops import box_iou
+
+    detector = pipeline.detector
+    reference = MTCNN(keep_all=True, min_face_size=detector.mtcnn.min_face_size)
+    worst = 1.0
+    for image in images:
+        ref, _ = reference.detect(image)
+        ours = detector.detect(image).boxes
+        if ref is not None:
+            best = (box_iou(torch.tensor(np.asarray(ref, np.float32)), torch.from_numpy(ours)).max(dim=1).values
+                    if len(ours) else torch.zeros(len(ref)))
+            worst = min(worst, float(best.min()))
+    ours_s = QL.time_runs(detector.detect, images, runs, warmup)
+    ref_s = QL.time_runs(reference.detect, images, runs, warmup)
+    settings = (f"min_face_size {reference.min_face_size}, thresholds {reference.thresholds}, "
+                f"factor {reference.factor}; ours: {detector.kind}")
+    return C.p50_p95(ours_s)[0], C.p50_p95(ref_s)[0], worst, settings
+
+
+def http_pair(finder, photos: list[bytes], runs: int, warmup: int) -> tuple[float, float, str]:
+    """(our app's p50 ms, the trivial app's p50 ms, note) through gradio_client, both launched here."""
+    import gradio as gr
+    from gradio_client import Client, handle_file
+
+    from lookalike.ui import build_app, launch_kwargs
+
+    trivial = gr.Interface(lambda path: {"faces": [], "size": Path(path).stat().st_size},
+                           gr.Image(type="filepath"), gr.JSON(), api_name="predict")
+    ours = build_app(finder)
+    apps = []
+    try:
+        ports = []
+        for app, kwargs in ((ours, launch_kwargs()), (trivial, {})):
+            port = free_port()
+            app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **kwargs)
+            apps.append(app)
+            ports.append(port)
+        with tempfile.TemporaryDirectory() as folder:
+            files = []
+            for i, data in enumerate(photos):
+                path = Path(folder) / f"selfie_{i}.jpg"
+                path.write_bytes(data)
+                files.append(path)
+            ours_client = Client(f"http://127.0.0.1:{ports[0]}/", verbose=False)
+            trivial_client = Client(f"http://127.0.0.1:{ports[1]}/", verbose=False)
+            ours_s = QL.time_runs(lambda p: ours_client.predict(handle_file(str(p)), 5, api_name="/lookalike"),
+                                  files, runs, warmup)
+            trivial_s = QL.time_runs(lambda p: trivial_client.predict(handle_file(str(p)), api_name="/predict"),
+                                     files, runs, warmup)
+        return C.p50_p95(ours_s)[0], C.p50_p95(trivial_s)[0], ""
+    except Exception as exc:  # noqa: BLE001 - the rest of the run still stands
+        return float("nan"), float("nan"), f"HTTP API failed: {type(exc).__name__}: {exc}"
+    finally:
+        for app in apps:
+            app.close()
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    weights_note = C.ensure_weights()
+    import torch
+    from PIL import Image
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from lookalike.faces import FacePipeline
+    from lookalike.search import LookalikeFinder
+    from lookalike.settings import Settings
+    from lookalike.store import FaceStore
+
+    lines = [C.header(f"Speed targets (issue 13): one run, {args.faces:,} synthetic faces + five_celebs/train"),
+             f"- weights: {weights_note}\n"]
+    work = Path(tempfile.mkdtemp(prefix="bench_targets_"))
+    try:
+        settings = Settings(data_dir=work / "data", device="cpu", qdrant_url=None)
+        start = time.perf_counter()
+        pipeline = FacePipeline(settings)
+        lines.append(f"- our pipeline: detector {settings.detector}, embedder {settings.embedder}, engine "
+                     f"{settings.embedded_engine}, min_face_size {settings.min_face_size}; loaded in "
+                     f"{time.perf_counter() - start:.1f} s (ONNX export included on a fresh data folder)")
+        vectors, person = C.identity_vectors(args.faces)
+        real = QL.real_points(pipeline, C.FIVE_TRAIN, settings.model_copy(update={"data_dir": work / "scratch"}))
+        store = FaceStore.open(settings)
+        count = QL.fill_store(store, pipeline.fingerprint, vectors, person, real)
+        lines.append(f"- store: {count:,} points\n")
+        finder = LookalikeFinder(pipeline, store, top_k=5)
+        photos = C.canvas_photos(640, 480, args.photos)
+        images = [Image.open(io.BytesIO(p)).convert("RGB") for p in photos]
+
+        # (a) the core API against the reference compute alone
+        core = C.p50_p95(QL.time_runs(lambda p: finder.find(p, 5), photos, args.runs, args.warmup))[0]
+        reference = C.p50_p95(QL.time_runs(reference_compute(), photos, args.runs, args.warmup))[0]
+        split = QL.split_runs(finder, photos, args.runs, args.warmup, 5)
+        # (b) detection alone
+        det_ours, det_ref, worst_iou, det_settings = detection_pair(pipeline, images, args.runs, args.warmup)
+        # (c) indexing throughput
+        folder = IT.subset(Path(args.index_source), args.people, args.per_person, work / "photos")
+        index_ours, index_stages = IT.ours(folder, settings.model_copy(update={"data_dir": work / "index"}), 32)
+        index_ref, _ = IT.reference(folder, work)
+        rate_ours = index_ours["faces"] / index_ours["seconds"]
+        rate_ref = index_ref["faces"] / index_ref["seconds"]
+        # (d) HTTP
+        http_ours = http_trivial = float("nan")
+        http_note = "skipped (--no-http)"
+        if not args.no_http:
+            http_ours, http_trivial, http_note = http_pair(finder, photos, args.runs, args.warmup)
+        store.close()
+
+        bound = http_trivial + 1.1 * core
+        rows = [
+            ["(a) 640x480 selfie, core API p50 / reference compute p50", f"{core:.1f} ms", f"{reference:.1f} ms",
+             f"{core / reference:.2f}", "<= 0.35", "yes" if core / reference <= 0.35 else "no"],
+            ["(b) detection p50 / MTCNN.detect p50 (same settings)", f"{det_ours:.1f} ms", f"{det_ref:.1f} ms",
+             f"{det_ours / det_ref:.2f}", "<= 0.4", "yes" if det_ours / det_ref <= 0.4 else "no"],
+            ["(c) indexing faces/s, ours / reference", f"{rate_ours:.1f}/s", f"{rate_ref:.1f}/s",
+             f"{rate_ours / rate_ref:.2f}x", ">= 4x", "yes" if rate_ours / rate_ref >= 4 else "no"],
+            ["(d) HTTP p50 / (trivial app p50 + 1.1 x core p50)", f"{http_ours:.1f} ms",
+             f"{http_trivial:.1f} + 1.1 x {core:.1f} = {bound:.1f} ms", f"{http_ours / bound:.2f}", "<= 1",
+             "yes" if http_ours <= bound else "no"],
+        ]
+        print("\n".join(lines))
+        print("### Ratios\n")
+        print(C.table(["target", "ours", "reference", "ratio", "target", "met"], rows))
+        print(f"\n### Details\n\n- (a) ours: every face, top 5 people each, through `LookalikeFinder.find` "
+              f"(decode included); reference: `MTCNN()` (min_face_size 20, largest face) + resnet without "
+              f"`no_grad`, decode included, no store. {args.runs} runs after {args.warmup} warm-up runs, "
+              f"{args.photos} different photos.")
+        print("- (a) where ours goes (median ms): " + ", ".join(f"{k} {v:.1f}" for k, v in split.items()))
+        print(f"- (b) settings: {det_settings}. Worst IoU of a reference box with its best match among ours: "
+              f"{worst_iou:.4f}.")
+        print(f"- (c) {folder}: ours {index_ours['faces']} faces of {index_ours['images']} photos in "
+              f"{index_ours['seconds']:.1f} s; reference {index_ref['faces']} faces in {index_ref['seconds']:.1f} s. "
+              "Ours, by stage: " + "; ".join(f"{k} {v:.2f} s" for k, v in index_stages.items()))
+        print(f"- (d) {http_note or 'both apps in this process, gradio_client, the same photos'}\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
