@@ -25,7 +25,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared"
 FACES = ROOT / "tests" / "data"  # the committed test photos (tests/data/README.md)
 FIVE_TRAIN = FACES / "five_celebs" / "train"
 FIVE_VAL = FACES / "five_celebs" / "val"
@@ -288,7 +287,7 @@ def ensure_weights() -> str:
         return f"{path} (sha256 {file_sha256(path)[:12]}; timings do not depend on which weights)"
     home = tempfile.mkdtemp(prefix="bench_torch_home_")
     atexit.register(shutil.rmtree, home, True)
-    subprocess.run([sys.executable, str(SHARED / "tools" / "test_weights.py"), home], check=True,
+    subprocess.run([sys.executable, str(ROOT / "tests" / "support.py"), home], check=True,
                    capture_output=True)
     os.environ["TORCH_HOME"] = home
     return "stand-in weights in a temporary TORCH_HOME (timings only: any score made with them means nothing)"

@@ -146,7 +146,8 @@ def http_rows(finder, photos: dict[str, list[bytes]], runs: int, warmup: int) ->
         import app  # noqa: F401 - the Space's entry point must import (its build_app is what we launch)
         from gradio_client import Client, handle_file
 
-        from lookalike.ui import build_app, launch_kwargs
+        from webapp.page import build_app
+        from webapp.wiring import launch_kwargs
     except Exception as exc:  # noqa: BLE001
         return [], f"HTTP API skipped: {type(exc).__name__}: {exc}"
     with socket.socket() as sock:

@@ -98,7 +98,8 @@ def http_pair(finder, photos: list[bytes], runs: int, warmup: int) -> tuple[floa
     import gradio as gr
     from gradio_client import Client, handle_file
 
-    from lookalike.ui import build_app, launch_kwargs
+    from webapp.page import build_app
+    from webapp.wiring import launch_kwargs
 
     trivial = gr.Interface(lambda path: {"faces": [], "size": Path(path).stat().st_size},
                            gr.Image(type="filepath"), gr.JSON(), api_name="predict")
@@ -153,7 +154,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         pipeline = FacePipeline(settings)
         lines.append(f"- our pipeline: detector {settings.detector}, embedder {settings.embedder}, engine "
-                     f"{settings.embedded_engine}, min_face_size {settings.min_face_size}; loaded in "
+                     f"edge, min_face_size {settings.min_face_size}; loaded in "
                      f"{time.perf_counter() - start:.1f} s (ONNX export included on a fresh data folder)")
         vectors, person = C.identity_vectors(args.faces)
         real = QL.real_points(pipeline, C.FIVE_TRAIN, settings.model_copy(update={"data_dir": work / "scratch"}))

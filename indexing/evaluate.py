@@ -6,8 +6,8 @@ never touched), then reports person-level identification accuracy, the share of 
 detected face, the people most often confused, the score distributions of true and false matches with
 a suggested "no close match" threshold, and a 2-D picture of the gallery's embedding space.
 
-    python -m indexing.evaluate --gallery ../shared/faces/five_celebs/train \\
-        --queries ../shared/faces/five_celebs/val --out evaluation/
+    python -m indexing.evaluate --gallery tests/data/five_celebs/train \\
+        --queries tests/data/five_celebs/val --out evaluation/
 
 Writes ``report.json`` and ``embedding.png`` into ``--out``. The figures are only as meaningful as the
 weights: with stand-in test weights they measure nothing.
