@@ -100,10 +100,11 @@ class FacePipeline:
         settings = settings or Settings()
         device = settings.resolved_device()
         self.max_image_pixels = settings.max_image_pixels
+        # The weights first: when they are missing, nothing (no ONNX export of the detector) is written.
+        model, weights_fingerprint = load_facenet(settings.weights, device)
         self.detector = FaceDetector(device=device, min_face_size=settings.min_face_size,
                                      max_side=settings.detect_max_side, kind=settings.detector,
                                      cache_dir=settings.data_dir / "onnx", wait_for_onnx=wait_for_onnx)
-        model, weights_fingerprint = load_facenet(settings.weights, device)
         self.fingerprint = pipeline_fingerprint(settings, weights_fingerprint)
         self.embedder: TorchEmbedder | Any = TorchEmbedder(model, device)
         if settings.embedder == "onnx" and device == "cpu":

@@ -261,8 +261,11 @@ class FastMTCNN:
             else:
                 models = dict(export_networks(self.pnet, self.rnet, self.onet))
                 if files:
-                    for name, data in models.items():
-                        _write_atomic(files[name], data)
+                    try:
+                        for name, data in models.items():
+                            _write_atomic(files[name], data)
+                    except OSError as exc:  # a read-only data folder: the export serves from memory
+                        log.debug("MTCNN's ONNX export is not cached (%s)", exc.strerror or type(exc).__name__)
             self.networks = onnx_networks(models)
             self.runtime = "onnx"
         except Exception as exc:  # onnxruntime missing or the export failed: only speed is lost
