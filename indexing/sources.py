@@ -18,6 +18,7 @@ import datasets
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+from lookalike.payload import clean_metadata
 from lookalike.people import person_id
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ READ_BATCH = 64
 """Rows read from a dataset per ``Dataset.iter`` call."""
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif", ".pgm", ".ppm"}
-MAX_METADATA_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class Source:
             data, problem, where = _image_bytes(record.get(self.image_column), self.base_dir)
             ref = f"{self.label}:{where}" if where else f"{self.label}:{self.split}:{index}"
             yield Row.read(data, self._name(record.get(self.name_column)),
-                           _metadata({c: record.get(c) for c in self.metadata_columns}), ref, problem)
+                           clean_metadata({c: record.get(c) for c in self.metadata_columns}), ref, problem)
 
     def facts(self, indices: Sequence[int]) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(person id, raw name, metadata) of the rows at ``indices``, without reading any image.
@@ -120,7 +120,7 @@ class Source:
         columns = [self.name_column, *self.metadata_columns]
         for _, record in self._records(indices, columns):
             name = self._name(record.get(self.name_column))
-            yield person_id(name), name, _metadata({c: record.get(c) for c in self.metadata_columns})
+            yield person_id(name), name, clean_metadata({c: record.get(c) for c in self.metadata_columns})
 
     def _records(self, indices: Sequence[int], columns: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         """(row index, {column: value}) of ``indices`` in order, through ``Dataset.select(...).iter``."""
@@ -348,18 +348,3 @@ def _image_bytes(value: Any, base_dir: Path | None) -> tuple[bytes | None, str |
     if not data:
         return None, ("empty_file" if path else "missing_image"), where
     return data, None, where
-
-
-def _metadata(values: dict[str, Any]) -> dict[str, Any]:
-    """Scalar, non-empty columns; long strings cut to MAX_METADATA_CHARS."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if value is None or value == "" or isinstance(value, (bytes, dict, list)):
-            continue
-        if isinstance(value, str):
-            value = value.strip()[:MAX_METADATA_CHARS]
-            if not value:
-                continue
-        if isinstance(value, (str, int, float, bool)):
-            out[key] = value
-    return out

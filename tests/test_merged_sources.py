@@ -576,7 +576,7 @@ def test_names_without_letters_give_nothing(raw):
 
 
 def test_a_long_biography_is_cut_to_the_metadata_cap(pipeline, store, tmp_path):
-    from indexing.sources import MAX_METADATA_CHARS
+    from lookalike.payload import METADATA_MAX_CHARS as MAX_METADATA_CHARS
 
     biography = "  " + " ".join(f"Sentence {i} of a very long biography." for i in range(200))  # ~7,000 chars
     assert len(biography) > 3 * MAX_METADATA_CHARS == 6000
