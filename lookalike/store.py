@@ -115,11 +115,6 @@ class FaceStore:
         self.collection_defaults = collection_defaults or CollectionSettings.for_edge()
         self._lock: AbstractContextManager[Any] = threading.RLock() if serialize else nullcontext()
 
-    @property
-    def client(self) -> StoragePort:
-        """The engine (the name older tests use)."""
-        return self.engine
-
     @classmethod
     def open(cls, settings: Settings) -> "FaceStore":
         """The embedded edge store under ``settings.data_dir`` without ``QDRANT_URL``, else that Qdrant server.
@@ -338,19 +333,6 @@ class FaceStore:
         with self._guard():
             records = self.engine.retrieve(collection or self.alias, list(ids))
         return {r.id: r.payload for r in records}
-
-    def faces(self, ids: Sequence[str], with_thumbnails: bool = True) -> dict[str, FacePayload]:
-        """The typed payloads of those of ``ids`` that exist in the current collection, in one engine call
-        (for a page that shows a match's thumbnail only when it is picked)."""
-        if not ids:
-            return {}
-        selected: WithPayload = True if with_thumbnails else PayloadFields(exclude=(THUMBNAIL,))
-        try:
-            with self._guard():
-                records = self.engine.retrieve(self.alias, list(ids), selected)
-        except CollectionNotFoundError:
-            return {}
-        return {r.id: FacePayload.from_dict(r.payload) for r in records}
 
     def points(self, collection: str | None = None, with_payload: WithPayload = True,
                with_vectors: bool = False, page: int = 1024) -> Iterator[Record]:

@@ -58,8 +58,7 @@ def _expected_id(path: Path) -> str:
 
 
 def _people(store) -> Counter:
-    records, _ = store.client.scroll(store.alias, limit=10_000, with_payload=True, with_vectors=False)
-    return Counter(r.payload["person_id"] for r in records)
+    return Counter(r.payload["person_id"] for r in store.points())
 
 
 def _blank_jpeg(path: Path, size=(400, 300), color=(200, 200, 200)) -> Path:
@@ -117,9 +116,9 @@ def test_payloads_carry_name_person_thumbnail_sources_and_hash(five, pipeline):
     assert thumb.format == "JPEG" and thumb.size == (128, 128)
     # the stored vector is the pipeline's vector of the photo's largest face
     (face,) = pipeline.faces_many([pipeline.load(photo)], main_only=True)[0]
-    (record,) = store.client.retrieve(store.alias, [pid], with_vectors=True)
+    (record,) = store.engine.retrieve(store.alias, [pid], with_vectors=True)
     assert sum(a * b for a, b in zip(record.vector, face.vector)) > 0.999
-    for record in store.client.scroll(store.alias, limit=200, with_payload=True)[0]:
+    for record in store.points():
         assert {"name", "person_id", "thumbnail", "sources", "content_sha256"} <= set(record.payload)
 
 
@@ -164,8 +163,7 @@ def test_parquet_dataset_split_all_reads_both_splits(pipeline, store):
     assert sorted((s.split, len(s)) for s in both) == [("test", 24), ("train", 92)]
     report = _index(pipeline, store, CELEBRITY_MINI, split="all", sample=2)  # two rows of each split
     assert report.images_seen == 4 and report.faces_indexed == store.count() > 0
-    records = store.client.scroll(store.alias, limit=100, with_payload=True)[0]
-    refs = [ref for r in records for ref in r.payload["sources"]]
+    refs = [ref for r in store.points() for ref in r.payload["sources"]]
     assert any(ref.startswith("celebrity_mini:test:") for ref in refs)
     assert any(ref.startswith("celebrity_mini:train:") for ref in refs)
     with pytest.raises(ValueError, match="no split 'validation'"):
@@ -530,8 +528,7 @@ def _crash_sources(root: Path) -> list[str]:
 
 
 def _all_points(store) -> dict[str, dict]:
-    records, _ = store.client.scroll(store.alias, limit=10_000, with_payload=True, with_vectors=False)
-    return {str(r.id): r.payload for r in records}
+    return {str(r.id): r.payload for r in store.points()}
 
 
 @pytest.fixture(scope="module")

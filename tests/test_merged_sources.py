@@ -40,13 +40,7 @@ def _pid_of(data: bytes) -> str:
 
 def _records(store) -> list:
     """Every point of the store's alias, with payloads."""
-    out, offset = [], None
-    while True:
-        records, offset = store.client.scroll(store.alias, limit=1024, offset=offset, with_payload=True,
-                                              with_vectors=False)
-        out.extend(records)
-        if offset is None:
-            return out
+    return list(store.points())
 
 
 def _open_store(base_settings, folder: Path):
@@ -246,13 +240,7 @@ def test_later_run_without_metadata_keeps_biographies(merged, pipeline, bios):
 
 
 def _records_of(store, collection: str) -> dict[str, dict]:
-    out, offset = {}, None
-    while True:
-        records, offset = store.client.scroll(collection, limit=1024, offset=offset, with_payload=True,
-                                              with_vectors=False)
-        out.update({str(r.id): r.payload for r in records})
-        if offset is None:
-            return out
+    return {str(r.id): r.payload for r in store.points(collection)}
 
 
 def test_two_shards_then_the_final_pass_give_one_runs_points(pipeline, base_settings, tmp_path):

@@ -547,12 +547,3 @@ def test_centroids_of_an_index_built_before_the_centroids_alias_are_still_used(s
     store.engine.switch_aliases({store.centroids_alias: None})  # as an older version of the indexer left it
     (best,) = store.query_people(points[2].vector, 1, use_centroids=True)
     assert best.payload.photos == 1 and best.payload.person_id == "p2"  # a centroid point, not a face
-
-
-def test_faces_reads_typed_payloads_with_or_without_thumbnails(people):
-    store, points = people
-    ids = [points[0].id, points[5].id, point_id("f" * 64)]
-    found = store.faces(ids)
-    assert found == {points[0].id: points[0].payload, points[5].id: points[5].payload}
-    bare = store.faces(ids, with_thumbnails=False)
-    assert bare[points[5].id] == dataclasses.replace(points[5].payload, thumbnail=None)
