@@ -104,7 +104,6 @@ class TorchEmbedder:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
         out = []
         with torch.inference_mode():
-            for start in range(0, len(crops), self.batch_size):
-                batch = crops[start:start + self.batch_size].to(self.device, torch.float32)
-                out.append(self.model(batch).float().cpu().numpy())
+            for batch in crops.split(self.batch_size):
+                out.append(self.model(batch.to(self.device, torch.float32)).float().cpu().numpy())
         return np.concatenate(out)

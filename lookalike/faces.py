@@ -29,6 +29,9 @@ from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
 
+NO_FACE = "No face was found in the photo: try a brighter, front-facing picture."
+"""The message of :class:`NoFaceError` for a photo without a face (the pipeline's and the finder's)."""
+
 
 @dataclass(frozen=True)
 class Face:
@@ -143,7 +146,7 @@ class FacePipeline:
         """
         faces = self.faces_many([self.load(source)])[0]
         if not faces:
-            raise NoFaceError("No face was found in the photo: try a brighter, front-facing picture.")
+            raise NoFaceError(NO_FACE)
         return faces
 
     def faces_many(self, images: Sequence[Image.Image], main_only: bool = False) -> list[list[Face]]:

@@ -78,7 +78,6 @@ class OnnxEmbedder:
         ends in FaceNet's own L2 normalisation)."""
         if len(crops) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        array = crops.detach().cpu().numpy().astype(np.float32, copy=False)
-        out = [self.session.run(None, {"crops": array[i:i + self.batch_size]})[0]
-               for i in range(0, len(array), self.batch_size)]
+        out = [self.session.run(None, {"crops": batch.detach().cpu().numpy().astype(np.float32, copy=False)})[0]
+               for batch in crops.split(self.batch_size)]
         return np.concatenate(out)

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from PIL import Image
 
 from lookalike.errors import NoFaceError
-from lookalike.faces import Face, FacePipeline
+from lookalike.faces import NO_FACE, Face, FacePipeline
 from lookalike.images import ImageInput
 from lookalike.likeness import DEFAULT, LikenessMapping, mapping_for
 from lookalike.payload import DEPARTMENT, GENDER
@@ -175,7 +175,7 @@ class LookalikeFinder:
         image = source if isinstance(source, Image.Image) and source.mode == "RGB" else self.pipeline.load(source)
         faces = self.pipeline.faces_many([image])[0]
         if not faces:
-            raise NoFaceError("No face was found in the photo: try a brighter, front-facing picture.")
+            raise NoFaceError(NO_FACE)
         k = self.top_k if top_k is None else top_k
         conditions = {SEARCH_FILTERS.get(key, key): value for key, value in (where or {}).items()
                       if value is not None and value != ""}

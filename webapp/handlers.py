@@ -133,9 +133,7 @@ class LookalikeUI:
         try:
             result = self.search(photo, top_k, gender, department)
         except Exception as exc:
-            return (gr.update(visible=True), gr.update(value=None, visible=False), gr.update(visible=False),
-                    status(message(exc), error=True), gr.update(choices=[], value=None, visible=False), [], "", "",
-                    [], gr.update(visible=True))
+            return _cleared(status(message(exc), error=True), photo=gr.update(visible=True))
         views = [face_view(i + 1, face, bool(filters(gender, department))) for i, face in enumerate(result.faces)]
         count = len(views)
         text = f"Found {count} face{'s' if count != 1 else ''}." + (
@@ -172,8 +170,7 @@ class LookalikeUI:
     def new_photo(self) -> tuple[Any, ...]:
         """Back to an empty photo input: (photo input, boxed photo, new-photo button, status, picker,
         gallery, side-by-side, details, views, find button)."""
-        return (gr.update(value=None, visible=True), gr.update(value=None, visible=False), gr.update(visible=False),
-                "", gr.update(choices=[], value=None, visible=False), [], "", "", [], gr.update(visible=True))
+        return _cleared("", photo=gr.update(value=None, visible=True))
 
     def live(self, frame: Any, top_k: Any, gender: Any = None, department: Any = None) -> tuple[Any, ...]:
         """One webcam frame of live mode: (boxed frame, status, gallery, details)."""
@@ -282,6 +279,13 @@ def message(exc: BaseException | None) -> str:
     if exc is not None:
         log.error("search failed: %s", type(exc).__name__)
     return INTERNAL_ERROR
+
+
+def _cleared(note: str, photo: Any) -> tuple[Any, ...]:
+    """The page's results emptied, in :meth:`LookalikeUI.submit`'s output order, with ``note`` as the status and
+    ``photo`` as the photo input's update."""
+    return (photo, gr.update(value=None, visible=False), gr.update(visible=False), note,
+            gr.update(choices=[], value=None, visible=False), [], "", "", [], gr.update(visible=True))
 
 
 def status(text: str, error: bool = False) -> str:
