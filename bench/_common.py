@@ -65,7 +65,7 @@ def machine_info() -> str:
     """A Markdown block: cores, CPU model, load at start, package versions."""
     import torch
 
-    packages = ["torch", "onnxruntime", "qdrant-client", "qdrant-edge-py", "gradio", "facenet-pytorch", "numpy"]
+    packages = ["torch", "openvino", "qdrant-client", "qdrant-edge-py", "gradio", "facenet-pytorch", "numpy"]
     lines = [
         f"- machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, "
         f"torch threads {torch.get_num_threads()}",

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--people", type=int, default=0, help="index only the first N people (0: all)")
     parser.add_argument("--per-person", type=int, default=0, help="index only the first K photos of each (0: all)")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch (and onnxruntime) threads for every path; 0: torch's default")
+                        help="torch (and OpenVINO) threads for every path; 0: torch's default")
     parser.add_argument("--no-http", action="store_true")
     return parser
 

@@ -61,7 +61,7 @@ class FaceDetector:
 
     ``kind="fast"`` (the default) detects with :class:`lookalike.fast_mtcnn.FastMTCNN`: facenet-pytorch's
     networks, stages and thresholds, with every image, pyramid level and candidate box of a call
-    resampled in one pass and the networks in onnxruntime, on the CPU. ``kind="facenet"`` calls
+    resampled in one pass and the networks compiled by OpenVINO, on the CPU. ``kind="facenet"`` calls
     facenet-pytorch's own ``MTCNN.detect`` (on ``device``), for comparison. Both find the same boxes
     (``tests/test_detection.py``).
     """

@@ -8,8 +8,8 @@ here one summed-area table per image serves every pyramid level and every candid
 image in a single gather (area resampling is a box average, so four look-ups give each output pixel,
 exactly: the table holds integer sums). Images of different sizes go through in one call; pyramid
 levels of equal size (images of equal size) share one P-Net pass; R-Net and O-Net see every candidate
-of every image in one batch. The networks run in onnxruntime when it is installed (exported once, in
-well under a second, and cached beside FaceNet's export), else in torch.
+of every image in one batch. The networks run compiled by OpenVINO in float32 when it is installed
+(exported to ONNX once, in well under a second, and cached beside FaceNet's export), else in torch.
 
 Boxes equal facenet-pytorch's up to float rounding (``tests/test_detection.py`` holds them to it).
 """
@@ -17,6 +17,7 @@ Boxes equal facenet-pytorch's up to float rounding (``tests/test_detection.py`` 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import logging
@@ -24,6 +25,7 @@ import os
 import tempfile
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -37,8 +39,11 @@ log = logging.getLogger(__name__)
 CROP_CHUNK = 256
 """Candidate boxes resampled per gather (bounds its memory to about 60 MB at 48x48)."""
 
-Network = Callable[[np.ndarray], tuple[torch.Tensor, ...]]
-"""A network: (n, 3, h, w) float32 numpy in, its torch outputs out."""
+PNET_STATIC_SHAPES = 64
+"""P-Net input shapes compiled for exactly their size (a 640x480 photo's pyramid has 8 levels)."""
+
+Network = Callable[[np.ndarray], Sequence[np.ndarray]]
+"""A network: (n, 3, h, w) float32 in, its outputs (float32 numpy) out."""
 
 
 @dataclass(frozen=True)
@@ -72,65 +77,70 @@ class SummedAreas:
     """
 
     def __init__(self, images: Sequence[np.ndarray]):
-        self.tables: list[np.ndarray] = []
-        offsets, widths, heights, offset = [], [], [], 0
-        for image in images:
-            h, w, _ = image.shape
-            dtype = np.int32 if h * w * 255 < 2**31 else np.int64
-            table = np.zeros((3, h + 1, w + 1), dtype)
-            inner = table[:, 1:, 1:]
-            np.cumsum(image.transpose(2, 0, 1), axis=1, dtype=dtype, out=inner)
-            np.cumsum(inner, axis=2, out=inner)
-            self.tables.append(table)
-            offsets.append(offset)
-            heights.append(h + 1)
-            widths.append(w + 1)
-            offset += table.size
-        self.flat = (np.concatenate([t.reshape(-1).astype(np.int64, copy=False) for t in self.tables])
-                     if self.tables else np.zeros(0, np.int64))
-        self.offsets = np.asarray(offsets, np.int64)
-        self.plane = np.asarray(heights, np.int64) * np.asarray(widths, np.int64)
-        self.row = np.asarray(widths, np.int64)
+        self.tables = [summed_area_table(image) for image in images]
 
     def levels(self, indices: Sequence[int], out_h: int, out_w: int) -> np.ndarray:
         """Whole images ``indices`` averaged onto ``out_h x out_w``: (k, 3, out_h, out_w) float32,
         pixel values 0..255."""
-        shapes = [self.tables[i].shape for i in indices]
-        if len(set(shapes)) == 1:
-            return self._levels(indices, out_h, out_w)
-        out = np.empty((len(indices), 3, out_h, out_w), np.float32)
-        for shape in set(shapes):
-            same = [k for k, s in enumerate(shapes) if s == shape]
-            out[same] = self._levels([indices[k] for k in same], out_h, out_w)
-        return out
+        return np.stack([self._level(self.tables[i], out_h, out_w) for i in indices])
 
-    def _levels(self, indices: Sequence[int], out_h: int, out_w: int) -> np.ndarray:
-        tables = np.stack([self.tables[i] for i in indices])  # (k, 3, H+1, W+1), one size
-        h, w = tables.shape[2] - 1, tables.shape[3] - 1
-        rows, cols = _bin_edges(np.zeros(1, np.int64), np.full(1, h), out_h)[0], \
-            _bin_edges(np.zeros(1, np.int64), np.full(1, w), out_w)[0]
-        picked = tables[:, :, np.concatenate([rows[:, 0], rows[:, 1]])]
-        band = picked[:, :, out_h:] - picked[:, :, :out_h]  # (k, 3, out_h, W+1) row-bin sums
-        picked = band[..., np.concatenate([cols[:, 0], cols[:, 1]])]
-        sums = picked[..., out_w:] - picked[..., :out_w]
-        area = np.outer(rows[:, 1] - rows[:, 0], cols[:, 1] - cols[:, 0])
-        return (sums / area).astype(np.float32)
+    @staticmethod
+    def _level(table: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+        rows, cols, area = _level_bins(table.shape[0] - 1, table.shape[1] - 1, out_h, out_w)
+        picked = table.take(rows, axis=0)  # (2 out_h, W+1, 3): the bin edges' rows
+        band = picked[out_h:] - picked[:out_h]  # (out_h, W+1, 3): the row bins' running sums
+        picked = band.take(cols, axis=1)
+        sums = picked[:, out_w:] - picked[:, :out_w]  # (out_h, out_w, 3): each bin's sum
+        return (sums.astype(np.float32) / area).transpose(2, 0, 1)
 
     def crops(self, image_index: np.ndarray, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray,
               x1: np.ndarray, side: int) -> np.ndarray:
         """Rows ``y0:y1`` and columns ``x0:x1`` (int64 arrays of shape (k,), non-empty, inside the
         image) of image ``image_index`` each averaged onto ``side x side``: (k, 3, side, side) float32."""
+        out = np.empty((len(image_index), 3, side, side), np.float32)
+        for index in np.unique(image_index):
+            mine = image_index == index
+            out[mine] = self._crops(self.tables[index], y0[mine], y1[mine], x0[mine], x1[mine], side)
+        return out
+
+    @staticmethod
+    def _crops(table: np.ndarray, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray,
+               side: int) -> np.ndarray:
         rows = _bin_edges(y0, y1, side)  # (k, side, 2)
         cols = _bin_edges(x0, x1, side)
-        base = (self.offsets[image_index][:, None, None, None]
-                + np.arange(3)[None, :, None, None] * self.plane[image_index][:, None, None, None])
-        r = np.concatenate([rows[:, :, 0], rows[:, :, 1]], axis=1) * self.row[image_index][:, None]
+        r = np.concatenate([rows[:, :, 0], rows[:, :, 1]], axis=1)  # (k, 2 side)
         c = np.concatenate([cols[:, :, 0], cols[:, :, 1]], axis=1)
-        grid = self.flat[base + r[:, None, :, None] + c[:, None, None, :]]  # (k, 3, 2s, 2s)
-        sums = (grid[:, :, side:, side:] - grid[:, :, :side, side:]
-                - grid[:, :, side:, :side] + grid[:, :, :side, :side])
+        flat = (r * table.shape[1])[:, :, None] + c[:, None, :]  # (k, 2 side, 2 side): the bins' corners
+        grid = table.reshape(-1, 3).take(flat, axis=0)  # (k, 2 side, 2 side, 3)
+        sums = (grid[:, side:, side:] - grid[:, :side, side:] - grid[:, side:, :side] + grid[:, :side, :side])
         area = ((rows[:, :, 1] - rows[:, :, 0])[:, :, None] * (cols[:, :, 1] - cols[:, :, 0])[:, None, :])
-        return (sums / area[:, None]).astype(np.float32)
+        return (sums.astype(np.float32) / area[..., None].astype(np.float32)).transpose(0, 3, 1, 2)
+
+
+def summed_area_table(image: np.ndarray) -> np.ndarray:
+    """(H+1, W+1, 3) integer table of an (H, W, 3) uint8 image: ``t[y, x]`` sums ``image[:y, :x]``
+    per channel (int32 unless the image is too large for it)."""
+    h, w, _ = image.shape
+    dtype = np.int32 if h * w * 255 < 2**31 else np.int64
+    table = np.zeros((h + 1, w + 1, 3), dtype)
+    # Down the rows one row at a time: numpy's cumsum along axis 0 walks the array column by column
+    # (measured 2x slower at 640x480); along axis 1 it is fast.
+    for y in range(h):
+        np.add(table[y, 1:], image[y], out=table[y + 1, 1:])
+    np.cumsum(table[1:, 1:], axis=1, out=table[1:, 1:])
+    return table
+
+
+@functools.lru_cache(maxsize=256)
+def _level_bins(h: int, w: int, out_h: int, out_w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A whole ``h x w`` image's bins onto ``out_h x out_w``: the rows (2 out_h,) and columns (2 out_w,)
+    of the bins' edges (first edges, then last edges) and the bins' areas (out_h, out_w, 1) float32."""
+    rows = _bin_edges(np.zeros(1, np.int64), np.full(1, h), out_h)[0]
+    cols = _bin_edges(np.zeros(1, np.int64), np.full(1, w), out_w)[0]
+    area = np.outer(rows[:, 1] - rows[:, 0], cols[:, 1] - cols[:, 0]).astype(np.float32)[:, :, None]
+    for array in (rows, cols, area):
+        array.flags.writeable = False
+    return rows.T.reshape(-1), cols.T.reshape(-1), area
 
 
 def _bin_edges(start: np.ndarray, stop: np.ndarray, out: int) -> np.ndarray:
@@ -149,19 +159,6 @@ def _normalise(pixels: np.ndarray) -> np.ndarray:
 
 
 # -- networks ------------------------------------------------------------------------------------------
-
-
-def _session_options(threads: int | None):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    # No busy-waiting threads (see lookalike.onnx_embedder): they would steal the CPU from the rest.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return options
 
 
 _EXAMPLES = {"pnet": ((1, 3, 24, 24), ["reg", "prob"], True), "rnet": ((1, 3, 24, 24), ["reg", "prob"], False),
@@ -198,23 +195,14 @@ def cached_exports(cache_dir: Path, digest: str) -> dict[str, Path]:
     return {name: Path(cache_dir) / f"mtcnn-{name}-{digest}.onnx" for name in _EXAMPLES}
 
 
-def onnx_networks(models: dict[str, bytes | Path], threads: int | None = None) -> tuple[Network, Network, Network]:
-    """onnxruntime sessions of the exported P-, R- and O-Net (bytes or files) as numpy-in, torch-out
-    callables. Raises ImportError when onnxruntime is missing."""
-    import onnxruntime as ort
+def compiled_networks(models: dict[str, bytes | Path], threads: int | None = None) -> tuple[Network, Network, Network]:
+    """The exported P-, R- and O-Net (bytes or files) compiled by OpenVINO in float32 (bfloat16 moves
+    the boxes). Raises ImportError when OpenVINO is missing."""
+    from lookalike.compiled import CompiledNetwork
 
-    options = _session_options(threads)
-
-    def session(model: bytes | Path) -> Network:
-        source = model if isinstance(model, bytes) else str(model)
-        run = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"]).run
-
-        def call(x: np.ndarray) -> tuple[torch.Tensor, ...]:
-            return tuple(torch.from_numpy(o) for o in run(None, {"x": np.ascontiguousarray(x)}))
-
-        return call
-
-    return session(models["pnet"]), session(models["rnet"]), session(models["onet"])
+    return (CompiledNetwork(models["pnet"], threads=threads, precision="f32", static_shapes=PNET_STATIC_SHAPES),
+            CompiledNetwork(models["rnet"], threads=threads, precision="f32"),
+            CompiledNetwork(models["onet"], threads=threads, precision="f32"))
 
 
 # -- the detector --------------------------------------------------------------------------------------
@@ -229,12 +217,12 @@ class FastMTCNN:
         and ``factor``.
 
         Args:
-            runtime: ``"onnx"`` (onnxruntime on the CPU; torch when it is missing) or ``"torch"``
-                (on the CPU too: the resampling runs in numpy).
+            runtime: ``"onnx"`` (the ONNX exports compiled by OpenVINO for the CPU; torch when it
+                is missing) or ``"torch"`` (on the CPU too: the resampling runs in numpy).
             cache_dir: where the ONNX exports are kept (``mtcnn-<net>-<weights digest>.onnx``);
                 ``None`` exports in memory.
             wait: with ``wait=False`` and no cached export, start in torch and switch to
-                onnxruntime once a background thread has exported and cached the networks (the
+                OpenVINO once a background thread has exported and cached the networks (the
                 app never exports on its start; the indexer, which waits, leaves the files behind).
         """
         self.min_face_size = mtcnn.min_face_size
@@ -245,6 +233,7 @@ class FastMTCNN:
         self.networks: tuple[Network, Network, Network] = tuple(  # type: ignore[assignment]
             _torch_network(net) for net in (self.pnet, self.rnet, self.onet))
         self.runtime = "torch"
+        self._resampler = ThreadPoolExecutor(1, thread_name_prefix="mtcnn-levels")
         if runtime != "onnx":
             return
         files = cached_exports(cache_dir, weights_digest(self.pnet, self.rnet, self.onet)) if cache_dir else None
@@ -254,7 +243,7 @@ class FastMTCNN:
             threading.Thread(target=self._use_onnx, args=(files,), name="mtcnn-onnx-export", daemon=True).start()
 
     def _use_onnx(self, files: dict[str, Path] | None) -> None:
-        """Switch the networks to onnxruntime: cached files, else a fresh export (cached when ``files``)."""
+        """Switch the networks to OpenVINO: cached files, else a fresh export (cached when ``files``)."""
         try:
             if files and all(f.exists() for f in files.values()):
                 models: dict[str, bytes | Path] = dict(files)
@@ -266,9 +255,9 @@ class FastMTCNN:
                             _write_atomic(files[name], data)
                     except OSError as exc:  # a read-only data folder: the export serves from memory
                         log.debug("MTCNN's ONNX export is not cached (%s)", exc.strerror or type(exc).__name__)
-            self.networks = onnx_networks(models)
+            self.networks = compiled_networks(models)
             self.runtime = "onnx"
-        except Exception as exc:  # onnxruntime missing or the export failed: only speed is lost
+        except Exception as exc:  # OpenVINO missing or the export failed: only speed is lost
             log.warning("MTCNN stays in torch (%s: %s)", type(exc).__name__, exc)
 
     @torch.inference_mode()
@@ -286,109 +275,97 @@ class FastMTCNN:
             for level, scale in enumerate(pyramid_scales(h, w, self.min_face_size, self.factor)):
                 levels.setdefault((int(h * scale + 1), int(w * scale + 1)), []).append((index, level, scale))
         found = []
-        for (lh, lw), members in levels.items():
-            index = torch.tensor([m[0] for m in members])
-            reg, probs = pnet(_normalise(areas.levels([m[0] for m in members], lh, lw)))
-            scales = torch.tensor([m[2] for m in members], dtype=torch.float64)
-            groups = torch.tensor([m[0] * 64 + m[1] for m in members])
-            found.append(_pnet_candidates(reg, probs[:, 1], scales, groups, index, self.thresholds[0]))
+        # A second thread resamples the next levels while P-Net runs on this one.
+        resampled = self._resampler.map(lambda item: _normalise(areas.levels([m[0] for m in item[1]], *item[0])),
+                                        levels.items())
+        for pixels, members in zip(resampled, levels.values()):
+            reg, probs = pnet(pixels)
+            found.append(_pnet_candidates(reg, probs[:, 1], members, self.thresholds[0]))
         if not found:
             return [_empty() for _ in images]
-        boxes = torch.cat([f[0] for f in found])
-        image_inds = torch.cat([f[1] for f in found])
-        group_ids = torch.cat([f[2] for f in found])
-        pick = batched_nms(boxes[:, :4], boxes[:, 4], group_ids, 0.5)  # within each scale and image
+        boxes, image_inds, group_ids = (np.concatenate(column) for column in zip(*found))
+        pick = _nms(boxes, group_ids, 0.5)  # within each scale and image
         boxes, image_inds = boxes[pick], image_inds[pick]
-        pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)  # within each image
+        pick = _nms(boxes, image_inds, 0.7)  # within each image
         boxes, image_inds = boxes[pick], image_inds[pick]
         regw = boxes[:, 2] - boxes[:, 0]
         regh = boxes[:, 3] - boxes[:, 1]
-        boxes = torch.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
-                             boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh,
-                             boxes[:, 4]], dim=1)
+        boxes = np.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
+                          boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]], axis=1)
         boxes = _rerec(boxes)
 
         # Stage 2: R-Net on every candidate of every image in one batch.
         if len(boxes):
             crops, ok = self._crops(areas, boxes, image_inds, sizes, 24)
             boxes, image_inds = boxes[ok], image_inds[ok]
-            reg, probs = rnet(_normalise(crops)) if len(crops) else (torch.zeros(0, 4), torch.zeros(0, 2))
-            score = probs[:, 1]
-            keep = score > self.thresholds[1]
-            boxes = torch.cat([boxes[keep, :4], score[keep].unsqueeze(1)], dim=1)
+            reg, probs = rnet(_normalise(crops)) if len(crops) else (np.zeros((0, 4), np.float32),
+                                                                     np.zeros((0, 2), np.float32))
+            keep = probs[:, 1] > self.thresholds[1]
+            boxes = np.concatenate([boxes[keep, :4], probs[keep, 1:2]], axis=1)
             image_inds, reg = image_inds[keep], reg[keep]
-            pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
+            pick = _nms(boxes, image_inds, 0.7)
             boxes, image_inds, reg = boxes[pick], image_inds[pick], reg[pick]
             boxes = _rerec(_bbreg(boxes, reg))
 
         # Stage 3: O-Net, landmarks, calibration and "Min" NMS.
-        points = torch.zeros(0, 5, 2)
+        points = np.zeros((0, 5, 2), np.float32)
         if len(boxes):
             crops, ok = self._crops(areas, boxes, image_inds, sizes, 48)
             boxes, image_inds = boxes[ok], image_inds[ok]
             if len(crops):
                 reg, marks, probs = onet(_normalise(crops))
             else:
-                reg, marks, probs = torch.zeros(0, 4), torch.zeros(0, 10), torch.zeros(0, 2)
-            score = probs[:, 1]
-            keep = score > self.thresholds[2]
-            boxes = torch.cat([boxes[keep, :4], score[keep].unsqueeze(1)], dim=1)
+                reg, marks, probs = (np.zeros((0, n), np.float32) for n in (4, 10, 2))
+            keep = probs[:, 1] > self.thresholds[2]
+            boxes = np.concatenate([boxes[keep, :4], probs[keep, 1:2]], axis=1)
             image_inds, reg, marks = image_inds[keep], reg[keep], marks[keep]
-            w = (boxes[:, 2] - boxes[:, 0] + 1).unsqueeze(1)
-            h = (boxes[:, 3] - boxes[:, 1] + 1).unsqueeze(1)
-            points = torch.stack([w * marks[:, :5] + boxes[:, :1] - 1, h * marks[:, 5:10] + boxes[:, 1:2] - 1],
-                                 dim=2)
+            w = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+            h = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+            points = np.stack([w * marks[:, :5] + boxes[:, :1] - 1, h * marks[:, 5:10] + boxes[:, 1:2] - 1], axis=2)
             boxes = _bbreg(boxes, reg)
             if len(boxes):
                 from facenet_pytorch.models.utils.detect_face import batched_nms_numpy
 
-                pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_inds, 0.7, "Min")
+                pick = batched_nms_numpy(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]),
+                                         torch.from_numpy(image_inds), 0.7, "Min").numpy()
                 boxes, image_inds, points = boxes[pick], image_inds[pick], points[pick]
 
-        boxes_np, points_np, inds_np = boxes.numpy(), points.numpy(), image_inds.numpy()
-        out = []
-        for i in range(len(images)):
-            mine = inds_np == i
-            out.append(RawDetection(boxes_np[mine, :4].astype(np.float32), boxes_np[mine, 4].astype(np.float32),
-                                    points_np[mine].astype(np.float32)))
-        return out
+        return [RawDetection(boxes[mine, :4], boxes[mine, 4], points[mine])
+                for mine in (image_inds == i for i in range(len(images)))]
 
-    def _crops(self, areas: SummedAreas, boxes: torch.Tensor, image_inds: torch.Tensor,
-               sizes: list[tuple[int, int]], side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _crops(self, areas: SummedAreas, boxes: np.ndarray, image_inds: np.ndarray,
+               sizes: list[tuple[int, int]], side: int) -> tuple[np.ndarray, np.ndarray]:
         """facenet-pytorch's ``pad`` + per-box ``imresample`` for all boxes: the (k, 3, side, side)
         crops and the mask of boxes that have any pixel inside their image (the others are dropped)."""
-        inds = image_inds.numpy()
-        heights = np.asarray([s[0] for s in sizes], np.int64)[inds]
-        widths = np.asarray([s[1] for s in sizes], np.int64)[inds]
-        corners = boxes[:, :4].trunc().to(torch.int32).numpy().astype(np.int64)
+        heights = np.asarray([s[0] for s in sizes], np.int64)[image_inds]
+        widths = np.asarray([s[1] for s in sizes], np.int64)[image_inds]
+        corners = np.trunc(boxes[:, :4]).astype(np.int32).astype(np.int64)
         x = np.maximum(corners[:, 0], 1) - 1
         y = np.maximum(corners[:, 1], 1) - 1
         ex = np.minimum(corners[:, 2], widths)
         ey = np.minimum(corners[:, 3], heights)
         ok = (ex > x) & (ey > y) & (x < widths) & (y < heights)
-        picked = [v[ok] for v in (inds, y, ey, x, ex)]
+        picked = [v[ok] for v in (image_inds, y, ey, x, ex)]
         # In chunks of CROP_CHUNK boxes: the gather's index grid takes 4 * 3 * side^2 int64 per box.
         crops = np.concatenate([areas.crops(*(v[i:i + CROP_CHUNK] for v in picked), side)
                                 for i in range(0, max(1, len(picked[0])), CROP_CHUNK)])
-        return crops, torch.from_numpy(ok)
+        return crops, ok
 
 
-def _pnet_candidates(reg: torch.Tensor, probs: torch.Tensor, scales: torch.Tensor, groups: torch.Tensor,
-                     image_index: torch.Tensor, threshold: float) -> tuple[torch.Tensor, ...]:
-    """facenet-pytorch's ``generateBoundingBox`` for a batch of levels: (m, 9) boxes
-    ``[x1, y1, x2, y2, score, dx1, dy1, dx2, dy2]``, their image indices and (image, level) groups."""
-    mask = probs >= threshold
-    where = mask.nonzero()
-    member = where[:, 0]
-    score = probs[mask]
-    offsets = reg.permute(1, 0, 2, 3)[:, mask].permute(1, 0)
-    cells = where[:, 1:].to(reg.dtype).flip(1)
-    scale = scales[member]
-    # facenet-pytorch divides a float32 tensor by a Python float: the same rounding here.
-    q1 = ((2 * cells + 1) / scale.to(reg.dtype).unsqueeze(1)).floor()
-    q2 = ((2 * cells + 12) / scale.to(reg.dtype).unsqueeze(1)).floor()
-    boxes = torch.cat([q1, q2, score.unsqueeze(1), offsets], dim=1)
-    return boxes, image_index[member], groups[member]
+def _pnet_candidates(reg: np.ndarray, probs: np.ndarray, members: list[tuple[int, int, float]],
+                     threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """facenet-pytorch's ``generateBoundingBox`` for a batch of levels of one size: P-Net's offsets
+    ``reg`` (k, 4, h, w) and face probabilities ``probs`` (k, h, w) of levels ``members`` (image index,
+    level, scale) -> (m, 9) float32 boxes ``[x1, y1, x2, y2, score, dx1, dy1, dx2, dy2]``, their image
+    indices and their (image, level) groups (int64), in facenet-pytorch's order."""
+    member, y, x = np.nonzero(probs >= threshold)
+    index, level, scale = (np.asarray(column)[member] for column in zip(*members))
+    cells = np.stack([x, y], axis=1).astype(np.float32)
+    # facenet-pytorch divides a float32 tensor by a Python float: float32 arithmetic, as here.
+    scale = scale.astype(np.float32)[:, None]
+    boxes = np.concatenate([np.floor((2 * cells + 1) / scale), np.floor((2 * cells + 12) / scale),
+                            probs[member, y, x][:, None], reg[member, :, y, x]], axis=1)
+    return boxes.astype(np.float32, copy=False), index.astype(np.int64), (index * 64 + level).astype(np.int64)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -400,28 +377,34 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _torch_network(net: torch.nn.Module) -> Network:
-    def call(x: np.ndarray) -> tuple[torch.Tensor, ...]:
-        return net(torch.from_numpy(x))
+    def call(x: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(o.numpy() for o in net(torch.from_numpy(x)))
 
     return call
 
 
-def _bbreg(boxes: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
+def _nms(boxes: np.ndarray, groups: np.ndarray, threshold: float) -> np.ndarray:
+    """torchvision's ``batched_nms`` (as facenet-pytorch calls it) on boxes ``[x1, y1, x2, y2, score, ...]``:
+    the indices kept, highest score first."""
+    return batched_nms(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]), torch.from_numpy(groups),
+                       threshold).numpy()
+
+
+def _bbreg(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    """facenet-pytorch's ``bbreg``: boxes (n, 5) moved by the regression offsets (n, 4)."""
     w = boxes[:, 2] - boxes[:, 0] + 1
     h = boxes[:, 3] - boxes[:, 1] + 1
-    out = boxes.clone()
-    out[:, 0] = boxes[:, 0] + reg[:, 0] * w
-    out[:, 1] = boxes[:, 1] + reg[:, 1] * h
-    out[:, 2] = boxes[:, 2] + reg[:, 2] * w
-    out[:, 3] = boxes[:, 3] + reg[:, 3] * h
+    out = boxes.copy()
+    out[:, :4] = boxes[:, :4] + reg[:, :4] * np.stack([w, h, w, h], axis=1)
     return out
 
 
-def _rerec(boxes: torch.Tensor) -> torch.Tensor:
+def _rerec(boxes: np.ndarray) -> np.ndarray:
+    """facenet-pytorch's ``rerec``: boxes (n, 5) made square about their centres."""
     h = boxes[:, 3] - boxes[:, 1]
     w = boxes[:, 2] - boxes[:, 0]
-    side = torch.maximum(w, h)
-    out = boxes.clone()
+    side = np.maximum(w, h)
+    out = boxes.copy()
     out[:, 0] = boxes[:, 0] + w * 0.5 - side * 0.5
     out[:, 1] = boxes[:, 1] + h * 0.5 - side * 0.5
     out[:, 2] = out[:, 0] + side

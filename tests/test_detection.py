@@ -197,7 +197,7 @@ def test_index_built_with_other_detection_settings_is_refused(pipeline, settings
 
 
 def test_onnx_exports_are_cached_and_reused_without_waiting(reference, tmp_path: Path):
-    """The indexer's pipeline waits and leaves the exports behind; the app's then starts in onnxruntime."""
+    """The indexer's pipeline waits and leaves the exports behind; the app's then starts in OpenVINO."""
     first = FastMTCNN(reference, cache_dir=tmp_path, wait=True)
     assert first.runtime == "onnx"
     assert sorted(p.name.split("-")[1] for p in tmp_path.glob("mtcnn-*.onnx")) == ["onet", "pnet", "rnet"]
