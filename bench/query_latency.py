@@ -93,6 +93,8 @@ def time_runs(fn, photos: list[bytes], runs: int, warmup: int) -> list[float]:
 
 def split_runs(finder, photos: list[bytes], runs: int, warmup: int, top_k: int) -> dict[str, float]:
     """Median ms of each stage of ``find``: decode, detect, extract, embed, search (all faces)."""
+    import torch
+
     from lookalike.search import Match
 
     pipe, store = finder.pipeline, finder.store
@@ -106,7 +108,8 @@ def split_runs(finder, photos: list[bytes], runs: int, warmup: int, top_k: int) 
         marks.append(time.perf_counter())
         crops = pipe._extract(image, det)
         marks.append(time.perf_counter())
-        vectors = pipe.embedder.embed(crops) if crops is not None else np.zeros((0, 512), np.float32)
+        vectors = (pipe.embedder.embed(torch.from_numpy(crops)) if crops is not None
+                   else np.zeros((0, 512), np.float32))
         marks.append(time.perf_counter())
         for v in vectors:
             [Match.from_stored(s) for s in store.query_people(v, top_k)]

@@ -47,7 +47,9 @@ class CompiledNetwork:
         import torch
 
         self.config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY",
-                                          "INFERENCE_NUM_THREADS": threads or torch.get_num_threads()}
+                                          "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
+                                          # denormal floats flushed to zero: faster, same vectors (cos 1.0)
+                                          "CPU_DENORMALS_OPTIMIZATION": True}
         if precision == "f32":
             self.config["INFERENCE_PRECISION_HINT"] = "f32"
         elif precision != "auto":
