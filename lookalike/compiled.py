@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from pathlib import Path
 from typing import Literal
 
@@ -32,7 +32,7 @@ def _core():
 class CompiledNetwork:
     """One ONNX model (bytes or a file) compiled for the CPU; call it with a float32 array.
 
-    Safe to call from several threads at once: each thread keeps its own inference request.
+    Safe to call from several threads at once: each call uses an idle inference request.
     Raises ImportError when OpenVINO is not installed.
     """
 
@@ -91,15 +91,20 @@ class CompiledNetwork:
 
 
 class _Compiled:
-    """A compiled model and each calling thread's inference request."""
+    """A compiled model and its idle inference requests: a call takes one (or makes one when all are
+    busy) and puts it back, so a server's many worker threads share a few requests."""
 
     def __init__(self, compiled):
         self.compiled = compiled
-        self._local = threading.local()
+        self._idle: deque = deque()
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self.compiled.create_infer_request()
-        result = request.infer(x, share_inputs=True)  # x is contiguous float32: no copy in; outputs copied out
-        return [result[output] for output in self.compiled.outputs]
+        try:
+            request = self._idle.pop()
+        except IndexError:
+            request = self.compiled.create_infer_request()
+        try:
+            result = request.infer(x, share_inputs=True)  # x is contiguous float32: no copy in; outputs copied out
+            return [result[output] for output in self.compiled.outputs]
+        finally:
+            self._idle.append(request)
