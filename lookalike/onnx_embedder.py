@@ -55,8 +55,7 @@ class OnnxEmbedder:
     """Runs the exported FaceNet, compiled by OpenVINO, on standardised crops, in batches."""
 
     def __init__(self, path: Path, batch_size: int = 32, threads: int | None = None, precision: Precision = "f32"):
-        # Batch sizes recur (1 for a selfie, the indexer's batch): each gets a fixed-shape compile too.
-        self.network = CompiledNetwork(path, threads=threads, precision=precision, static_shapes=4)
+        self.network = CompiledNetwork(path, threads=threads, precision=precision)
         self.batch_size = batch_size
 
     @classmethod
