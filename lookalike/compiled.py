@@ -12,12 +12,15 @@ asks for f32 and FaceNet does unless ``LOOKALIKE_EMBEDDER_PRECISION=auto``.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections import Counter, OrderedDict, deque
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 Precision = Literal["auto", "f32"]
 
@@ -37,12 +40,13 @@ class CompiledNetwork:
     """
 
     def __init__(self, model: bytes | Path, *, threads: int | None = None, precision: Precision = "f32",
-                 static_shapes: int = 0):
+                 static_shapes: int = 0, static_after: int = 16):
         """``threads``: OpenVINO's inference threads (``None``: torch's thread count, which the app sets).
 
-        ``static_shapes``: how many input shapes also get a model compiled for exactly that shape, each
-        on its second call (P-Net runs about 30 % faster on a fixed shape, and a photo size's pyramid
-        levels recur: webcam frames, a dataset of one size); 0 keeps only the dynamic model.
+        ``static_shapes``: how many input shapes may also get a model compiled for exactly that shape,
+        once a shape has been called ``static_after`` times (P-Net runs about 30 % faster on a fixed
+        shape, and a photo size's pyramid levels recur: webcam frames, a dataset of one size; a compile
+        takes about 20 ms, so a shape must recur to pay for it). 0 keeps only the dynamic model.
         """
         import torch
 
@@ -59,6 +63,7 @@ class CompiledNetwork:
         self.precision = self.dynamic.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
         """The arithmetic OpenVINO runs in, e.g. ``"f32"`` or ``"bf16"``."""
         self.static_shapes = static_shapes
+        self.static_after = static_after
         self._static: OrderedDict[tuple[int, ...], _Compiled] = OrderedDict()
         self._seen: Counter[tuple[int, ...]] = Counter()
         self._lock = threading.Lock()
@@ -78,11 +83,16 @@ class CompiledNetwork:
             if len(self._seen) > 64 * self.static_shapes:  # bounded: a dataset of many sizes
                 self._seen.clear()
             self._seen[shape] += 1
-            if self._seen[shape] < 2:
+            if self._seen[shape] < self.static_after:
                 return self.dynamic
-        model = _core().read_model(self.source)
-        model.reshape({0: list(shape)})
-        compiled = _Compiled(_core().compile_model(model, "CPU", self.config))
+            del self._seen[shape]
+        try:
+            model = _core().read_model(self.source)
+            model.reshape({0: list(shape)})
+            compiled = _Compiled(_core().compile_model(model, "CPU", self.config))
+        except Exception as exc:  # only speed is lost: the dynamic model serves this shape
+            log.warning("no fixed-shape model for %s (%s)", shape, type(exc).__name__)
+            return self.dynamic
         with self._lock:
             self._static[shape] = compiled
             while len(self._static) > self.static_shapes:
