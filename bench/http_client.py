@@ -1,8 +1,17 @@
-"""Time a running Gradio app's endpoint through gradio_client, from this separate process, as a user's
-machine would call it (a client inside the server's process would compete with it for the GIL and
-the CPU, and measure that contention instead of the API).
+"""Time a running Gradio app's endpoint from this separate process, as a user's machine would call it
+(a client inside the server's process would compete with it for the GIL and the CPU, and measure that
+contention instead of the API).
 
-    python bench/http_client.py http://127.0.0.1:7860/ /lookalike --runs 30 --warmup 3 --extra 5 a.jpg b.jpg
+    python bench/http_client.py http://127.0.0.1:7860/ lookalike a.jpg b.jpg --runs 30 --extra 5 '""' '""'
+    python bench/http_client.py http://127.0.0.1:7860/ lookalike a.jpg --client gradio_client --extra 5
+
+Two clients:
+
+- ``rest`` (default): Gradio's HTTP API as ``curl`` uses it (upload the photo, ``POST
+  /gradio_api/call/<api>``, then read the result from ``GET /gradio_api/call/<api>/<event_id>``'s
+  event stream as soon as it is sent);
+- ``gradio_client``: ``Client.predict``. It reads the event stream through a thread that checks for
+  new messages every 50 ms, so its times come in 50 ms steps.
 
 Prints one JSON line: the seconds of each timed call, in order.
 """
@@ -12,27 +21,62 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
+
+
+def rest_call(http, url: str, api: str, photo: str, extra: list) -> None:
+    """One call through Gradio's REST API; raises when the app answers with an error event."""
+    with open(photo, "rb") as handle:
+        uploaded = http.post(f"{url}gradio_api/upload", files={"files": (Path(photo).name, handle)})
+    uploaded.raise_for_status()
+    data = [{"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}}, *extra]
+    submitted = http.post(f"{url}gradio_api/call/{api}", json={"data": data})
+    submitted.raise_for_status()
+    event = None
+    with http.stream("GET", f"{url}gradio_api/call/{api}/{submitted.json()['event_id']}") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.removeprefix("event:").strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                if event == "error":
+                    raise RuntimeError(f"{api} answered with an error: {line[:200]}")
+                return
+    raise RuntimeError(f"{api}: the event stream ended without a result")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("url")
-    parser.add_argument("api_name", help="e.g. /lookalike")
+    parser.add_argument("url", help="the app's root URL, ending in /")
+    parser.add_argument("api_name", help="e.g. lookalike")
     parser.add_argument("photos", nargs="+", help="photo files, used in turn")
+    parser.add_argument("--client", choices=["rest", "gradio_client"], default="rest")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--extra", type=int, nargs="*", default=[],
-                        help="arguments passed after the photo (e.g. top_k for /lookalike)")
+    parser.add_argument("--extra", nargs="*", default=[],
+                        help="the endpoint's other inputs after the photo, as JSON (e.g. 5 '\"\"')")
     args = parser.parse_args(argv)
+    extra = [json.loads(value) for value in args.extra]
 
-    from gradio_client import Client, handle_file
+    if args.client == "rest":
+        import httpx
 
-    client = Client(args.url, verbose=False)
+        http = httpx.Client(timeout=60)
+
+        def call(photo: str) -> None:
+            rest_call(http, args.url, args.api_name, photo, extra)
+    else:
+        from gradio_client import Client, handle_file
+
+        client = Client(args.url, verbose=False)
+
+        def call(photo: str) -> None:
+            client.predict(handle_file(photo), *extra, api_name=f"/{args.api_name}")
+
     samples = []
     for i in range(args.warmup + args.runs):
-        photo = handle_file(args.photos[i % len(args.photos)])
+        photo = args.photos[i % len(args.photos)]
         start = time.perf_counter()
-        client.predict(photo, *args.extra, api_name=args.api_name)
+        call(photo)
         if i >= args.warmup:
             samples.append(time.perf_counter() - start)
     print(json.dumps(samples))
