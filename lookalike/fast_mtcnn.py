@@ -143,9 +143,10 @@ def _level_bins(h: int, w: int, out_h: int, out_w: int) -> tuple[np.ndarray, np.
     rows = _bin_edges(np.zeros(1, np.int64), np.full(1, h), out_h)[0]
     cols = _bin_edges(np.zeros(1, np.int64), np.full(1, w), out_w)[0]
     area = np.outer(rows[:, 1] - rows[:, 0], cols[:, 1] - cols[:, 0]).astype(np.float32)[:, :, None]
-    for array in (rows, cols, area):
+    cached = (rows.T.reshape(-1), cols.T.reshape(-1), area)
+    for array in cached:  # shared by every later call: nobody may change them
         array.flags.writeable = False
-    return rows.T.reshape(-1), cols.T.reshape(-1), area
+    return cached
 
 
 def _bin_edges(start: np.ndarray, stop: np.ndarray, out: int) -> np.ndarray:
@@ -283,9 +284,11 @@ class FastMTCNN:
             for level, scale in enumerate(pyramid_scales(h, w, self.min_face_size, self.factor)):
                 levels.setdefault((int(h * scale + 1), int(w * scale + 1)), []).append((index, level, scale))
         found = []
+        def resample(size: tuple[int, int], members: list[tuple[int, int, float]]) -> np.ndarray:
+            return _normalise(areas.levels([m[0] for m in members], *size))
+
         # A second thread resamples the next levels while P-Net runs on this one.
-        resampled = self._resampler.map(lambda item: _normalise(areas.levels([m[0] for m in item[1]], *item[0])),
-                                        levels.items())
+        resampled = self._resampler.map(resample, levels.keys(), levels.values())
         for pixels, members in zip(resampled, levels.values()):
             reg, probs = pnet(pixels)
             found.append(_pnet_candidates(reg, probs[:, 1], members, self.thresholds[0]))

@@ -54,7 +54,8 @@ def export_onnx(model: torch.nn.Module, path: Path) -> Path:
 class OnnxEmbedder:
     """Runs the exported FaceNet, compiled by OpenVINO, on standardised crops, in batches."""
 
-    def __init__(self, path: Path, batch_size: int = 32, threads: int | None = None, precision: Precision = "f32"):
+    def __init__(self, path: Path, batch_size: int = 32, threads: int | None = None,
+                 precision: Precision = "f32"):
         self.network = CompiledNetwork(path, threads=threads, precision=precision)
         self.batch_size = batch_size
 
