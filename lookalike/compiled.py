@@ -1,13 +1,10 @@
-"""Exported ONNX networks compiled by OpenVINO for this machine's CPU: numpy in, numpy out.
+"""MTCNN's exported ONNX networks compiled by OpenVINO for this machine's CPU: numpy in, numpy out.
 
-FaceNet and MTCNN's P-, R- and O-Net are exported from torch once (their own graphs and weights) and
-run here. OpenVINO chooses its kernels for the CPU it finds. ``precision="auto"`` lets it choose the
-arithmetic too: bfloat16 on CPUs with AMX (Intel Xeon 4th generation and later), float32 elsewhere.
-``precision="f32"`` keeps float32 everywhere, and is what the pipeline uses by default. In bfloat16,
-FaceNet's vectors of real face crops drift to a cosine of 0.9994 from torch's (median; 0.9984 at
-worst on 30 test faces) while the fidelity tests require 0.999, and MTCNN's boxes move (66 of 423
-test faces below IoU 0.95). So the detector always asks for f32, and FaceNet does unless
-``LOOKALIKE_EMBEDDER_PRECISION=auto``.
+P-, R- and O-Net are exported from torch once (their own graphs and weights) and run here, always in
+float32: on CPUs with AMX, OpenVINO would otherwise choose bfloat16, which moves MTCNN's boxes (66 of 423
+test faces fell below IoU 0.95 against facenet-pytorch's). Measured on 2 cores, OpenVINO runs these
+small networks faster than onnxruntime (detection 12.3 against 16.5 ms a selfie), while onnxruntime
+runs FaceNet faster (:mod:`lookalike.onnx_embedder`).
 """
 
 from __future__ import annotations
@@ -17,13 +14,10 @@ import logging
 import threading
 from collections import Counter, OrderedDict, deque
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 log = logging.getLogger(__name__)
-
-Precision = Literal["auto", "f32"]
 
 
 @functools.cache
@@ -40,8 +34,8 @@ class CompiledNetwork:
     Raises ImportError when OpenVINO is not installed.
     """
 
-    def __init__(self, model: bytes | Path, *, threads: int | None = None, precision: Precision = "f32",
-                 static_shapes: int = 0, static_after: int = 16):
+    def __init__(self, model: bytes | Path, *, threads: int | None = None, static_shapes: int = 0,
+                 static_after: int = 16):
         """``threads``: OpenVINO's inference threads (``None``: torch's thread count, which the app sets).
 
         ``static_shapes``: how many input shapes may also get a model compiled for exactly that shape,
@@ -52,17 +46,12 @@ class CompiledNetwork:
         import torch
 
         self.config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY",
-                                          "INFERENCE_NUM_THREADS": threads or torch.get_num_threads()}
+                                          "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
+                                          "INFERENCE_PRECISION_HINT": "f32"}
         # Not CPU_DENORMALS_OPTIMIZATION: it sets the calling thread's flush-to-zero flags, so every
         # float computation of the caller would lose subnormal numbers (hypothesis detects it).
-        if precision == "f32":
-            self.config["INFERENCE_PRECISION_HINT"] = "f32"
-        elif precision != "auto":
-            raise ValueError(f"unknown precision {precision!r}: 'auto' or 'f32'")
         self.source = model if isinstance(model, bytes) else str(model)
         self.dynamic = _Compiled(_core().compile_model(_core().read_model(self.source), "CPU", self.config))
-        self.precision = self.dynamic.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
-        """The arithmetic OpenVINO runs in, e.g. ``"f32"`` or ``"bf16"``."""
         self.static_shapes = static_shapes
         self.static_after = static_after
         self._static: OrderedDict[tuple[int, ...], _Compiled] = OrderedDict()

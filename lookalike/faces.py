@@ -110,8 +110,8 @@ class FacePipeline:
         """Load MTCNN and FaceNet as ``settings`` say.
 
         With ``embedder="onnx"`` and no cached export yet, ``wait_for_onnx=False`` starts on torch and
-        switches to OpenVINO once a background export is done (the app starts in seconds either way;
-        both give the same vectors to ~1e-7 in float32). The fast detector's networks do the same.
+        switches to onnxruntime once a background export is done (the app starts in seconds either way;
+        both give the same vectors to ~1e-7). The fast detector's networks do the same (in OpenVINO).
         The indexer waits, so after ``python -m indexing`` both exports lie under ``data_dir/onnx``
         for the app.
         """
@@ -126,20 +126,20 @@ class FacePipeline:
         self.fingerprint = pipeline_fingerprint(settings, weights_fingerprint)
         self.embedder: TorchEmbedder | Any = TorchEmbedder(model, device)
         if settings.embedder == "onnx" and device == "cpu":
-            self._use_onnx(model, settings.data_dir / "onnx", wait_for_onnx, settings.embedder_precision)
+            self._use_onnx(model, settings.data_dir / "onnx", wait_for_onnx)
 
-    def _use_onnx(self, model: torch.nn.Module, cache_dir: Path, wait: bool, precision: str) -> None:
+    def _use_onnx(self, model: torch.nn.Module, cache_dir: Path, wait: bool) -> None:
         """Switch to the ONNX embedder now, or from a background thread once it is exported."""
         try:
             from lookalike.onnx_embedder import OnnxEmbedder, onnx_path
-        except ImportError as exc:  # OpenVINO or onnx not installed: torch gives the same vectors
-            log.warning("OpenVINO is not available (%s); FaceNet runs in torch", exc)
+        except ImportError as exc:  # onnxruntime or onnx not installed: torch gives the same vectors
+            log.warning("onnxruntime is not available (%s); FaceNet runs in torch", exc)
             return
         path = onnx_path(cache_dir, self.fingerprint)
 
         def switch() -> None:
             try:
-                self.embedder = OnnxEmbedder.for_model(model, self.fingerprint, cache_dir, precision)
+                self.embedder = OnnxEmbedder.for_model(model, self.fingerprint, cache_dir)
             except Exception as exc:  # a failed export only costs speed
                 log.warning("ONNX export failed (%s); FaceNet stays in torch", type(exc).__name__)
 

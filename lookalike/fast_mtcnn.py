@@ -205,13 +205,13 @@ def cached_exports(cache_dir: Path, digest: str) -> dict[str, Path]:
 
 
 def compiled_networks(models: dict[str, bytes | Path], threads: int | None = None) -> tuple[Network, Network, Network]:
-    """The exported P-, R- and O-Net (bytes or files) compiled by OpenVINO in float32 (bfloat16 moves
-    the boxes). Raises ImportError when OpenVINO is missing."""
+    """The exported P-, R- and O-Net (bytes or files) compiled by OpenVINO in float32. Raises ImportError
+    when OpenVINO is missing."""
     from lookalike.compiled import CompiledNetwork
 
-    return (CompiledNetwork(models["pnet"], threads=threads, precision="f32", static_shapes=PNET_STATIC_SHAPES),
-            CompiledNetwork(models["rnet"], threads=threads, precision="f32"),
-            CompiledNetwork(models["onet"], threads=threads, precision="f32"))
+    return (CompiledNetwork(models["pnet"], threads=threads, static_shapes=PNET_STATIC_SHAPES),
+            CompiledNetwork(models["rnet"], threads=threads),
+            CompiledNetwork(models["onet"], threads=threads))
 
 
 # -- the detector --------------------------------------------------------------------------------------

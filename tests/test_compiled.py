@@ -34,8 +34,7 @@ def assert_close(ours: list[np.ndarray], expected: list[np.ndarray]) -> None:
 
 def test_dynamic_and_fixed_shape_models_give_torchs_outputs(pnet):
     net, onnx = pnet
-    compiled = CompiledNetwork(onnx, precision="f32", static_shapes=2, static_after=3)
-    assert compiled.precision == "f32"
+    compiled = CompiledNetwork(onnx, static_shapes=2, static_after=3)
     rng = np.random.default_rng(0)
     shapes = [(1, 3, 40, 52), (2, 3, 31, 17)]
     inputs = {shape: rng.uniform(-1, 1, shape).astype(np.float32) for shape in shapes}
@@ -53,15 +52,10 @@ def test_dynamic_and_fixed_shape_models_give_torchs_outputs(pnet):
 
 def test_calls_from_many_threads_at_once_each_get_their_own_answer(pnet):
     net, onnx = pnet
-    compiled = CompiledNetwork(onnx, precision="f32")
+    compiled = CompiledNetwork(onnx)
     rng = np.random.default_rng(1)
     inputs = [rng.uniform(-1, 1, (1, 3, 30 + i, 30)).astype(np.float32) for i in range(16)]
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(compiled, inputs * 4))
     for x, ours in zip(inputs * 4, results):
         assert_close(ours, torch_outputs(net, x))
-
-
-def test_unknown_precision_is_refused(pnet):
-    with pytest.raises(ValueError, match="precision"):
-        CompiledNetwork(pnet[1], precision="int4")  # type: ignore[arg-type]
