@@ -3,7 +3,7 @@
 P-, R- and O-Net are exported from torch once (their own graphs and weights) and run here, always in
 float32: on CPUs with AMX, OpenVINO would otherwise choose bfloat16, which moves MTCNN's boxes (66 of 423
 test faces fell below IoU 0.95 against facenet-pytorch's). Measured on 2 cores, OpenVINO runs these
-small networks faster than onnxruntime (detection 12.3 against 16.5 ms a selfie), while onnxruntime
+small networks faster than onnxruntime (detection 13.0 against 16.9 ms a selfie), while onnxruntime
 runs FaceNet faster (:mod:`lookalike.onnx_embedder`).
 """
 
@@ -104,7 +104,8 @@ class _Compiled:
         except IndexError:
             request = self.compiled.create_infer_request()
         try:
-            result = request.infer(x, share_inputs=True)  # x is contiguous float32: no copy in; outputs copied out
+            # x is contiguous float32, so it is read in place; the outputs are copied out.
+            result = request.infer(x, share_inputs=True)
             return [result[output] for output in self.compiled.outputs]
         finally:
             self._idle.append(request)
