@@ -75,6 +75,14 @@ def open_browser(playwright, *extra: str):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra])
 
 
+@pytest.fixture
+def browser(playwright):
+    """A fresh Chromium for one test, closed after it (tests with a fake camera open their own)."""
+    browser = open_browser(playwright)
+    yield browser
+    browser.close()
+
+
 def new_page(browser, viewport: str = "desktop", **options):
     context = browser.new_context(**VIEWPORTS[viewport], **options)
     context.add_init_script(RECORD_MEDIA_CONSTRAINTS)
@@ -119,144 +127,123 @@ def bio_photo(tmp_path: Path, name: str) -> Path:
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
-def test_upload_shows_one_boxed_photo_then_a_compact_gallery_with_readable_names(playwright, app_server, app_index,
+def test_upload_shows_one_boxed_photo_then_a_compact_gallery_with_readable_names(browser, app_server, app_index,
                                                                                  tmp_path, viewport):
-    browser = open_browser(playwright)
-    try:
-        page = new_page(browser, viewport)
-        page.goto(app_server.url)
-        assert "python -m indexing" not in page.locator("#banner").inner_text()
-        upload_and_find(page, app_index.photos["madonna"][0])
-        shown = captions(page)
-        assert len(shown) == 5 and shown[0][0] == "Madonna" and shown[0][1] >= 99
-        assert [p for _, p in shown] == sorted((p for _, p in shown), reverse=True)
-        assert "Found 1 face" in page.locator("#status").inner_text()
-        page.locator("#boxed img").first.wait_for(timeout=TIMEOUT_MS)
-        page.locator("#compare img.card").wait_for(timeout=TIMEOUT_MS)
-        screenshot(page, tmp_path, f"upload-{viewport}.png")
-        # one photo: the boxed copy stands in place of the input, which is hidden
-        assert page.locator("#photo").is_hidden() and page.locator("#boxed").is_visible()
-        assert page.locator("#new-photo").is_visible()
-        # names are readable in full: no caption is cut
-        cut = page.locator("#gallery .caption-label").evaluate_all(
-            "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => [e.innerText, e.scrollWidth, "
-            "e.clientWidth, getComputedStyle(e).whiteSpace, e.parentElement.className])")
-        assert not cut, cut
-        # the gallery is as tall as its rows (no empty area under them)
-        tiles = page.locator("#gallery .thumbnail-item").evaluate_all(
-            "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })")
-        rows_bottom = max(b for _, b in tiles) + page.evaluate("window.scrollY")
-        gallery = box(page, "#gallery")
-        assert gallery["bottom"] - rows_bottom < 60, (gallery, rows_bottom)
-        # the first match follows the photo: on a phone directly under it, on a desktop beside it
-        first_tile = box(page, "#gallery .thumbnail-item")
-        photo = box(page, "#boxed")
-        if viewport == "phone":
-            assert first_tile["top"] < photo["bottom"] + 400, (first_tile, photo)
-        else:
-            assert first_tile["top"] < 900, first_tile  # in the first screen, beside the photo
-        # your face beside the best match, and a privacy line that says what happens to the photo
-        page.locator("#compare img.card").wait_for(timeout=TIMEOUT_MS)
-        privacy = page.locator("#credits").inner_text()
-        assert "deleted as soon as the search is done" in privacy and "never stored" in privacy
-        assert screenshot(page, tmp_path, f"upload-{viewport}.png").stat().st_size > 10_000
-    finally:
-        browser.close()
+    page = new_page(browser, viewport)
+    page.goto(app_server.url)
+    assert "python -m indexing" not in page.locator("#banner").inner_text()
+    upload_and_find(page, app_index.photos["madonna"][0])
+    shown = captions(page)
+    assert len(shown) == 5 and shown[0][0] == "Madonna" and shown[0][1] >= 99
+    assert [p for _, p in shown] == sorted((p for _, p in shown), reverse=True)
+    assert "Found 1 face" in page.locator("#status").inner_text()
+    page.locator("#boxed img").first.wait_for(timeout=TIMEOUT_MS)
+    page.locator("#compare img.card").wait_for(timeout=TIMEOUT_MS)
+    screenshot(page, tmp_path, f"upload-{viewport}.png")
+    # one photo: the boxed copy stands in place of the input, which is hidden
+    assert page.locator("#photo").is_hidden() and page.locator("#boxed").is_visible()
+    assert page.locator("#new-photo").is_visible()
+    # names are readable in full: no caption is cut
+    cut = page.locator("#gallery .caption-label").evaluate_all(
+        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => [e.innerText, e.scrollWidth, "
+        "e.clientWidth, getComputedStyle(e).whiteSpace, e.parentElement.className])")
+    assert not cut, cut
+    # the gallery is as tall as its rows (no empty area under them)
+    tiles = page.locator("#gallery .thumbnail-item").evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })")
+    rows_bottom = max(b for _, b in tiles) + page.evaluate("window.scrollY")
+    gallery = box(page, "#gallery")
+    assert gallery["bottom"] - rows_bottom < 60, (gallery, rows_bottom)
+    # the first match follows the photo: on a phone directly under it, on a desktop beside it
+    first_tile = box(page, "#gallery .thumbnail-item")
+    photo = box(page, "#boxed")
+    if viewport == "phone":
+        assert first_tile["top"] < photo["bottom"] + 400, (first_tile, photo)
+    else:
+        assert first_tile["top"] < 900, first_tile  # in the first screen, beside the photo
+    # your face beside the best match, and a privacy line that says what happens to the photo
+    page.locator("#compare img.card").wait_for(timeout=TIMEOUT_MS)
+    privacy = page.locator("#credits").inner_text()
+    assert "deleted as soon as the search is done" in privacy and "never stored" in privacy
+    assert screenshot(page, tmp_path, f"upload-{viewport}.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
-def test_pick_a_match_to_see_it_beside_your_face_and_save_the_card(playwright, app_server, tmp_path, viewport):
-    browser = open_browser(playwright)
-    try:
-        page = new_page(browser, viewport, accept_downloads=True)
-        page.goto(app_server.url)
-        upload_and_find(page, bio_photo(tmp_path, "Tony Blair"))
-        shown = captions(page)
-        assert shown[0][0] == "Tony Blair" and shown[0][1] >= 99
-        compare = page.locator("#compare")
-        compare.locator("img.card").wait_for(timeout=TIMEOUT_MS)
-        assert "Tony Blair" in compare.inner_text()
-        biography = next(r["biography"] for r in bios_rows() if r["name"] == "Tony Blair")
-        assert biography[:40] in compare.inner_text()
-        second = shown[1][0]
-        page.locator("#gallery .thumbnail-item").nth(1).click()
-        page.wait_for_function("(name) => document.querySelector('#compare .who') && "
-                               "document.querySelector('#compare .who').innerText.includes(name)", arg=second,
-                               timeout=TIMEOUT_MS)
-        assert f"beside {second}" in compare.locator("img.card").get_attribute("alt")
-        link = compare.locator("a.save-card")
-        assert link.get_attribute("href").startswith("data:image/png;base64,")  # made here, no server address
-        with page.expect_download(timeout=TIMEOUT_MS) as download:
-            link.click()
-        saved = tmp_path / "card.png"
-        download.value.save_as(saved)
-        from PIL import Image
+def test_pick_a_match_to_see_it_beside_your_face_and_save_the_card(browser, app_server, tmp_path, viewport):
+    page = new_page(browser, viewport, accept_downloads=True)
+    page.goto(app_server.url)
+    upload_and_find(page, bio_photo(tmp_path, "Tony Blair"))
+    shown = captions(page)
+    assert shown[0][0] == "Tony Blair" and shown[0][1] >= 99
+    compare = page.locator("#compare")
+    compare.locator("img.card").wait_for(timeout=TIMEOUT_MS)
+    assert "Tony Blair" in compare.inner_text()
+    biography = next(r["biography"] for r in bios_rows() if r["name"] == "Tony Blair")
+    assert biography[:40] in compare.inner_text()
+    second = shown[1][0]
+    page.locator("#gallery .thumbnail-item").nth(1).click()
+    page.wait_for_function("(name) => document.querySelector('#compare .who') && "
+                           "document.querySelector('#compare .who').innerText.includes(name)", arg=second,
+                           timeout=TIMEOUT_MS)
+    assert f"beside {second}" in compare.locator("img.card").get_attribute("alt")
+    link = compare.locator("a.save-card")
+    assert link.get_attribute("href").startswith("data:image/png;base64,")  # made here, no server address
+    with page.expect_download(timeout=TIMEOUT_MS) as download:
+        link.click()
+    saved = tmp_path / "card.png"
+    download.value.save_as(saved)
+    from PIL import Image
 
-        assert Image.open(saved).format == "PNG" and download.value.suggested_filename.startswith("lookalike-")
-        screenshot(page, tmp_path, f"compare-{viewport}.png")
-        shutil.copy(saved, OUTPUT / f"card-{viewport}.png")
-    finally:
-        browser.close()
+    assert Image.open(saved).format == "PNG" and download.value.suggested_filename.startswith("lookalike-")
+    screenshot(page, tmp_path, f"compare-{viewport}.png")
+    shutil.copy(saved, OUTPUT / f"card-{viewport}.png")
 
 
-def test_several_faces_can_be_picked(playwright, app_server, tmp_path):
-    browser = open_browser(playwright)
-    try:
-        page = new_page(browser)
-        page.goto(app_server.url)
-        upload_and_find(page, MULTIFACE)
-        first = captions(page)
-        assert "Found 6 faces" in page.locator("#status").inner_text()
-        page.locator("#face-picker label", has_text="Face 6").click()
-        page.wait_for_function(
-            "(before) => [...document.querySelectorAll('#gallery .caption-label')].map(e => e.innerText.trim())"
-            ".join('|') !== before", arg="|".join(f"{n} — {p} %" for n, p in first), timeout=TIMEOUT_MS)
-        assert captions(page) != first
-        screenshot(page, tmp_path, "multiface.png")
-        page.locator("#new-photo").click()  # back to an empty photo input
-        page.locator("#photo input[type=file]").wait_for(state="attached", timeout=TIMEOUT_MS)
-        assert page.locator("#photo").is_visible() and page.locator("#boxed").is_hidden()
-    finally:
-        browser.close()
+def test_several_faces_can_be_picked(browser, app_server, tmp_path):
+    page = new_page(browser)
+    page.goto(app_server.url)
+    upload_and_find(page, MULTIFACE)
+    first = captions(page)
+    assert "Found 6 faces" in page.locator("#status").inner_text()
+    page.locator("#face-picker label", has_text="Face 6").click()
+    page.wait_for_function(
+        "(before) => [...document.querySelectorAll('#gallery .caption-label')].map(e => e.innerText.trim())"
+        ".join('|') !== before", arg="|".join(f"{n} — {p} %" for n, p in first), timeout=TIMEOUT_MS)
+    assert captions(page) != first
+    screenshot(page, tmp_path, "multiface.png")
+    page.locator("#new-photo").click()  # back to an empty photo input
+    page.locator("#photo input[type=file]").wait_for(state="attached", timeout=TIMEOUT_MS)
+    assert page.locator("#photo").is_visible() and page.locator("#boxed").is_hidden()
 
 
-def test_filters_in_the_page_keep_only_those_people(playwright, app_server, tmp_path):
+def test_filters_in_the_page_keep_only_those_people(browser, app_server, tmp_path):
     women = {r["name"] for r in bios_rows() if r["gender"] == 1}
-    browser = open_browser(playwright)
-    try:
-        page = new_page(browser, "phone")
-        page.goto(app_server.url)
-        page.locator("#options").get_by_text("Options").click()
-        page.locator("#gender input").click()
-        page.get_by_role("option", name="Women").click()
-        upload_and_find(page, bio_photo(tmp_path, "Tony Blair"))
-        shown = captions(page)
-        assert shown and {name for name, _ in shown} <= women, shown
-        screenshot(page, tmp_path, "filters-phone.png")
-    finally:
-        browser.close()
+    page = new_page(browser, "phone")
+    page.goto(app_server.url)
+    page.locator("#options").get_by_text("Options").click()
+    page.locator("#gender input").click()
+    page.get_by_role("option", name="Women").click()
+    upload_and_find(page, bio_photo(tmp_path, "Tony Blair"))
+    shown = captions(page)
+    assert shown and {name for name, _ in shown} <= women, shown
+    screenshot(page, tmp_path, "filters-phone.png")
 
 
-def test_a_drawn_face_is_not_searched_in_the_page(playwright, app_server, tmp_path):
+def test_a_drawn_face_is_not_searched_in_the_page(browser, app_server, tmp_path):
     from test_app import cartoon_face
 
-    browser = open_browser(playwright)
-    try:
-        page = new_page(browser)
-        page.goto(app_server.url)
-        upload_and_find(page, cartoon_face(tmp_path / "cartoon.png"))
-        page.locator("#details").get_by_text("not clear enough to search").wait_for(timeout=TIMEOUT_MS)
-        assert page.locator("#gallery .thumbnail-item").count() == 0
-        screenshot(page, tmp_path, "cartoon.png")
-    finally:
-        browser.close()
+    page = new_page(browser)
+    page.goto(app_server.url)
+    upload_and_find(page, cartoon_face(tmp_path / "cartoon.png"))
+    page.locator("#details").get_by_text("not clear enough to search").wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#gallery .thumbnail-item").count() == 0
+    screenshot(page, tmp_path, "cartoon.png")
 
 
-def test_no_close_match_is_said_and_the_nearest_still_shown(playwright, pipeline, app_index, tmp_path):
+def test_no_close_match_is_said_and_the_nearest_still_shown(browser, pipeline, app_index, tmp_path):
     from fixtures_app import app_finder, launch
 
     strict = launch(app_finder(pipeline, app_index.store, min_likeness=99.5))  # only the same photo passes
-    browser = open_browser(playwright)
     try:
         page = new_page(browser, "phone")
         page.goto(strict.url)
@@ -266,27 +253,22 @@ def test_no_close_match_is_said_and_the_nearest_still_shown(playwright, pipeline
         assert "No close match" in page.locator("#details").inner_text()
         screenshot(page, tmp_path, "no-close-match-phone.png")
     finally:
-        browser.close()
         strict.demo.close()
 
 
-def test_nothing_of_a_search_is_kept_in_the_browser(playwright, app_server, app_index, tmp_path):
-    browser = open_browser(playwright)
-    try:
-        page = new_page(browser)
-        page.goto(app_server.url)
-        upload_and_find(page, app_index.photos["elton-john"][0])
-        captions(page)
-        page.wait_for_timeout(1000)
-        stored = page.evaluate("""async () => ({
-            local: Object.keys(localStorage).map(k => [k, localStorage.getItem(k).length]),
-            session: Object.keys(sessionStorage).map(k => [k, sessionStorage.getItem(k).length]),
-            databases: (await indexedDB.databases()).map(d => d.name)})""")
-        assert not stored["databases"], stored
-        assert all(size < 2000 for _, size in stored["local"] + stored["session"]), stored  # no photo, no result
-        assert page.locator("footer a[href*='runs']").count() == 0
-    finally:
-        browser.close()
+def test_nothing_of_a_search_is_kept_in_the_browser(browser, app_server, app_index, tmp_path):
+    page = new_page(browser)
+    page.goto(app_server.url)
+    upload_and_find(page, app_index.photos["elton-john"][0])
+    captions(page)
+    page.wait_for_timeout(1000)
+    stored = page.evaluate("""async () => ({
+        local: Object.keys(localStorage).map(k => [k, localStorage.getItem(k).length]),
+        session: Object.keys(sessionStorage).map(k => [k, sessionStorage.getItem(k).length]),
+        databases: (await indexedDB.databases()).map(d => d.name)})""")
+    assert not stored["databases"], stored
+    assert all(size < 2000 for _, size in stored["local"] + stored["session"]), stored  # no photo, no result
+    assert page.locator("footer a[href*='runs']").count() == 0
 
 
 def fake_camera(photos: list[Path], folder: Path, frames_each: int = 10) -> Path:
@@ -369,7 +351,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_app_embedded_in_an_iframe_answers_an_upload(playwright, app_server, app_index, tmp_path):
+def test_app_embedded_in_an_iframe_answers_an_upload(browser, app_server, app_index, tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     (site / "index.html").write_text(
@@ -379,7 +361,6 @@ def test_app_embedded_in_an_iframe_answers_an_upload(playwright, app_server, app
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    browser = open_browser(playwright)
     try:
         page = new_page(browser)
         page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
@@ -390,25 +371,20 @@ def test_app_embedded_in_an_iframe_answers_an_upload(playwright, app_server, app
         assert shown[0][0] == "Elton John"
         screenshot(page, tmp_path, "iframe.png")
     finally:
-        browser.close()
         server.shutdown()
 
 
-def test_match_shows_its_biography(playwright, app_server, tmp_path):
+def test_match_shows_its_biography(browser, app_server, tmp_path):
     row = next(r for r in bios_rows() if r["name"] == "Tony Blair")
     assert row["biography"]
-    browser = open_browser(playwright)
-    try:
-        page = new_page(browser)
-        page.goto(app_server.url)
-        assert row["biography"] not in page.content()
-        upload_and_find(page, bio_photo(tmp_path, "Tony Blair"))
-        shown = captions(page)
-        assert shown[0][0] == "Tony Blair" and shown[0][1] >= 99
-        details = page.locator("#details")
-        details.get_by_text(row["biography"], exact=False).first.wait_for(timeout=TIMEOUT_MS)
-        text = details.inner_text()
-        assert "Tony Blair" in text and row["biography"] in text
-        screenshot(page, tmp_path, "biography.png")
-    finally:
-        browser.close()
+    page = new_page(browser)
+    page.goto(app_server.url)
+    assert row["biography"] not in page.content()
+    upload_and_find(page, bio_photo(tmp_path, "Tony Blair"))
+    shown = captions(page)
+    assert shown[0][0] == "Tony Blair" and shown[0][1] >= 99
+    details = page.locator("#details")
+    details.get_by_text(row["biography"], exact=False).first.wait_for(timeout=TIMEOUT_MS)
+    text = details.inner_text()
+    assert "Tony Blair" in text and row["biography"] in text
+    screenshot(page, tmp_path, "biography.png")
