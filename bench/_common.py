@@ -12,6 +12,7 @@ import io
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,13 @@ def header(title: str) -> str:
 
 
 # -- numbers -----------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
 
 def p50_p95(samples_s: Sequence[float]) -> tuple[float, float]:
     """Median and 95th percentile of durations in seconds, as milliseconds."""

@@ -144,8 +144,6 @@ def reference_path(client, collection: str):
 def http_rows(finder, photos: dict[str, list[bytes]], runs: int, warmup: int) -> tuple[list[list[object]], str]:
     """p50/p95 through the app's named API endpoint, or a note why it was skipped."""
     try:
-        import socket
-
         import app  # noqa: F401 - the Space's entry point must import (its build_app is what we launch)
         from gradio_client import Client, handle_file
 
@@ -153,9 +151,7 @@ def http_rows(finder, photos: dict[str, list[bytes]], runs: int, warmup: int) ->
         from webapp.wiring import launch_kwargs
     except Exception as exc:  # noqa: BLE001
         return [], f"HTTP API skipped: {type(exc).__name__}: {exc}"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = C.free_port()
     demo = build_app(finder)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
     rows = []

@@ -29,11 +29,7 @@ def first_answer(env: dict, photo: Path, timeout_s: float = 180.0) -> tuple[floa
     """(seconds to the first answer, seconds of a second request, note) of a fresh ``python app.py``."""
     from gradio_client import Client, handle_file
 
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = C.free_port()
     env = dict(env, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1", LOOKALIKE_MCP="0")
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, "app.py"], cwd=C.ROOT, env=env, stdout=subprocess.DEVNULL,

@@ -22,7 +22,6 @@ import argparse
 import io
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,12 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="torch (and OpenVINO) threads for every path; 0: torch's default")
     parser.add_argument("--no-http", action="store_true")
     return parser
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def reference_compute():
@@ -120,7 +113,7 @@ def http_pair(finder, photos: list[bytes], runs: int, warmup: int) -> tuple[dict
     try:
         ports = []
         for app, kwargs in ((ours, launch_kwargs()), (trivial, {})):
-            port = free_port()
+            port = C.free_port()
             app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **kwargs)
             apps.append(app)
             ports.append(port)
