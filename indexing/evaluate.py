@@ -169,7 +169,8 @@ class EvaluationReport:
 def embed_sources(pipeline: FacePipeline, sources: Sequence[Any], batch_size: int = 32) -> EmbeddedSet:
     """The main face of every row of ``sources`` (as the indexer takes it, through the same
     rows-to-faces stage, :mod:`indexing.stage`), in batches; rows without a person name are left out."""
-    from indexing.stage import batched, decoded_batches, main_faces
+    from indexing.stage import decoded_batches, main_faces
+    from lookalike.batching import batched
 
     vectors: list[np.ndarray] = []
     people: list[str] = []

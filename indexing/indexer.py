@@ -27,7 +27,8 @@ from indexing.precedence import Person, collect_people
 from indexing.sampling import choose_rows
 from indexing.shards import Shard
 from indexing.sources import Row, Source
-from indexing.stage import Photo, batched, decoded_batches, main_faces
+from indexing.stage import Photo, decoded_batches, main_faces
+from lookalike.batching import batched
 from lookalike.faces import Face, FacePipeline, face_thumbnail
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.payload import METADATA, NAME, PERSON_ID, SOURCES, FacePayload, point_id

@@ -24,20 +24,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Lists of ``size`` items (the last one shorter), as Python 3.12's ``itertools.batched``."""
-    if size < 1:
-        raise ValueError(f"batch size must be at least 1, not {size}")
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 _DONE = object()
 
 

@@ -15,6 +15,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from lookalike.batching import batched
+
 # MTCNN's P-Net needs at least 12x12 pixels; smaller inputs cannot hold a face.
 MIN_DETECTABLE_SIDE = 12
 
@@ -101,12 +103,12 @@ class FaceDetector:
                 continue
             scaled[index] = (small, scale)
         if self.fast is not None:
-            batches = [list(scaled)[i:i + self.batch_size] for i in range(0, len(scaled), self.batch_size)]
+            batches = list(batched(scaled, self.batch_size))
         else:
             groups: dict[tuple[int, int], list[int]] = defaultdict(list)
             for index, (small, _) in scaled.items():
                 groups[small.size].append(index)
-            batches = [g[i:i + self.batch_size] for g in groups.values() for i in range(0, len(g), self.batch_size)]
+            batches = [batch for g in groups.values() for batch in batched(g, self.batch_size)]
         for chunk in batches:
             for i, (b, p, l) in zip(chunk, self._detect([scaled[i][0] for i in chunk])):
                 results[i] = _detection(b, p, l, 1.0 / scaled[i][1])

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from lookalike.batching import batched
 from lookalike.errors import EmptyIndexError, ModelMismatchError, StoreUnavailableError
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.payload import (
@@ -300,9 +301,7 @@ class FaceStore:
             if name in self.engine.collections():
                 self.engine.delete_collection(name)
             self.engine.create_collection(name, settings, {"fingerprint": fingerprint.as_dict()})
-        people = list(sums)
-        for start in range(0, len(people), 256):
-            chunk = people[start:start + 256]
+        for chunk in batched(sums, 256):
             centres = {p: sums[p] / max(float(np.linalg.norm(sums[p])), 1e-12) for p in chunk}
             central = {p: max(members[p], key=lambda m: float(m[1] @ centres[p]))[0] for p in chunk}
             payloads = self.payloads(list(central.values()), collection)
@@ -376,9 +375,9 @@ class FaceStore:
             values = clean_metadata(payload) if key == METADATA else dict(payload)
             if values:
                 updates.append(PayloadUpdate(values, where={PERSON_ID: person}, key=key))
-        for start in range(0, len(updates), chunk):
+        for part in batched(updates, chunk):
             with self._guard():
-                self.engine.update_payloads(collection or self.alias, updates[start:start + chunk])
+                self.engine.update_payloads(collection or self.alias, part)
 
     def count(self, collection: str | None = None) -> int:
         """Points in the collection (0 when it does not exist)."""
