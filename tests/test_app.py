@@ -6,6 +6,7 @@ so ranking tests query exact indexed photos, whose own point is the one cosine-1
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import base64
 import io
@@ -134,14 +135,17 @@ def test_bad_input_gives_a_message_and_the_app_keeps_serving(client, app_index, 
     check_faces(predict(client, app_index.photos["elton-john"][0]), 1)  # still serving
 
 
-def test_upload_is_deleted_after_the_search(client, app_index, tmp_path):
+def test_upload_is_deleted_after_the_search_and_nothing_is_left_in_the_cache(client, app_index, tmp_path):
     import gradio as gr
 
     name = f"selfie-{uuid.uuid4().hex}.jpg"
     (tmp_path / name).write_bytes(app_index.photos["jerry-seinfeld"][0].read_bytes())
-    check_faces(predict(client, tmp_path / name), 1)
     cache = Path(gr.utils.get_upload_folder())
+    before = {p for p in cache.rglob("*") if p.is_file()}
+    check_faces(predict(client, tmp_path / name), 1)
     assert not list(cache.rglob(name))
+    # not even an empty file: gr.File's own preprocessing (skipped by the API) leaves one per call
+    assert {p for p in cache.rglob("*") if p.is_file()} <= before
 
 
 def test_only_the_lookalike_endpoint_is_public(client):
@@ -177,6 +181,26 @@ def test_mcp_lists_the_find_lookalikes_tool(app_server):
     for field in ("likeness", "score", "no_close_match", "gender", "department"):
         assert field in description
     assert set(listed[0].inputSchema["properties"]) == {"photo", "top_k", "gender", "department"}
+
+
+def test_mcp_tool_answers_with_the_faces_of_a_photo(app_server, app_index):
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    photo = app_index.photos["jerry-seinfeld"][0]
+    data_url = "data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode()
+
+    async def call():
+        async with streamablehttp_client(app_server.url + "gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return await session.call_tool("find_lookalikes", {"photo": data_url, "top_k": 3})
+
+    result = asyncio.run(call())
+    assert not result.isError, result
+    out = ast.literal_eval(result.content[0].text)  # gradio's MCP server sends the dict's repr
+    check_faces(out, 1)
+    assert len(out["faces"][0]["matches"]) == 3
 
 
 def test_the_query_path_decodes_once_asks_the_store_once_per_face_and_draws_only_for_the_page(

@@ -117,6 +117,8 @@ class LookalikeUI:
             (likeness / 100), "metadata", "sources", "point_id"}]}]}, or {"error": sentence, "reason": slug}
             when the photo cannot be used.
         """
+        if isinstance(photo, dict):  # the API's upload, unprocessed (webapp.page): Gradio's FileData
+            photo = photo.get("path")
         try:
             return self.search(photo, top_k, gender, department, with_thumbnails=False).as_json()
         except LookalikeError as exc:
