@@ -3,7 +3,7 @@ app's per-image path, on the same photos and the same number of indexed faces, i
 
     python bench/query_latency.py                       # 17,000 faces, 30 runs per photo
     python bench/query_latency.py --faces 50000 --runs 50
-    python bench/query_latency.py --http                # also through the app's HTTP API (gradio_client)
+    python bench/query_latency.py --http                # also through the app's HTTP API (REST, gradio_client)
 
 Ours: every face of the photo, top-5 people each (grouped by person), through the core API, for each
 embedder (torch, onnx) x embedded engine (edge, local) x MTCNN min_face_size (40, 60).
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--engines", default="edge,local")
     parser.add_argument("--min-face-sizes", default="40,60")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference path")
-    parser.add_argument("--http", action="store_true", help="also time the app's HTTP API with gradio_client")
+    parser.add_argument("--http", action="store_true", help="also time the app's HTTP API (REST and gradio_client, from a separate process)")
     return parser
 
 
@@ -142,10 +142,12 @@ def reference_path(client, collection: str):
 
 
 def http_rows(finder, photos: dict[str, list[bytes]], runs: int, warmup: int) -> tuple[list[list[object]], str]:
-    """p50/p95 through the app's named API endpoint, or a note why it was skipped."""
+    """p50/p95 through the app's named API endpoint for each photo and each client of
+    ``bench/http_client.py`` (Gradio's REST API as curl calls it, and gradio_client), called from a
+    separate process as from a user's machine; or a note why it was skipped."""
     try:
         import app  # noqa: F401 - the Space's entry point must import (its build_app is what we launch)
-        from gradio_client import Client, handle_file
+        from http_client import timed_calls
 
         from webapp.page import build_app
         from webapp.wiring import launch_kwargs
@@ -156,19 +158,20 @@ def http_rows(finder, photos: dict[str, list[bytes]], runs: int, warmup: int) ->
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
     rows = []
     try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         with tempfile.TemporaryDirectory() as folder:
             for label, items in photos.items():
                 files = []
                 for i, data in enumerate(items):
                     path = Path(folder) / f"{label.split()[0]}_{i}.jpg"
                     path.write_bytes(data)
-                    files.append(path)
-                samples = time_runs(lambda p: client.predict(handle_file(str(p)), 5, api_name="/lookalike"),
-                                    files, runs, warmup)
-                rows.append([label, *C.p50_p95(samples)])
+                    files.append(str(path))
+                for client in ("rest", "gradio_client"):
+                    samples = timed_calls(f"http://127.0.0.1:{port}/", "lookalike", files, client=client,
+                                          runs=runs, warmup=warmup, extra=["5", '""', '""'])
+                    rows.append([label, client, *C.p50_p95(samples)])
     except Exception as exc:  # noqa: BLE001
-        return rows, f"HTTP API failed: {type(exc).__name__}: {exc}"
+        detail = getattr(exc, "stderr", "") or ""
+        return rows, f"HTTP API failed: {type(exc).__name__}: {exc} {detail[-300:]}"
     finally:
         demo.close()
     return rows, ""
@@ -273,10 +276,12 @@ def main(argv=None) -> int:
             key = (embedders[0], sizes[0])
             finder = LookalikeFinder(pipelines[key], stores[engine], top_k=args.top_k)
             http, note = http_rows(finder, photos, args.runs, args.warmup)
-            print(f"\n### Through the app's HTTP API (gradio_client, api_name=/lookalike; {key[0]}, {engine}, "
-                  f"min_face {key[1]})\n")
+            print(f"\n### Through the app's HTTP API (api_name=/lookalike; {key[0]}, {engine}, min_face {key[1]}), "
+                  "called from a separate process (bench/http_client.py)\n")
             if http:
-                print(C.table(["photo", "p50 ms", "p95 ms"], http))
+                print(C.table(["photo", "client", "p50 ms", "p95 ms"], http))
+                print("\n`rest`: Gradio's REST API as curl calls it; `gradio_client`: Client.predict, whose times "
+                      "come in 50 ms steps (it checks for the answer every 50 ms).")
             if note:
                 print(f"\n{note}")
             print()

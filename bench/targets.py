@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 import indexing_throughput as IT  # noqa: E402
 import query_latency as QL  # noqa: E402
+from http_client import timed_calls  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,11 +126,9 @@ def http_pair(finder, photos: list[bytes], runs: int, warmup: int) -> tuple[dict
             for client in HTTP_CLIENTS:
                 p50s = []
                 for port, api, extra in ((ports[0], "lookalike", ["5", '""', '""']), (ports[1], "predict", [])):
-                    out = subprocess.run([sys.executable, str(Path(__file__).with_name("http_client.py")),
-                                          f"http://127.0.0.1:{port}/", api, *files, "--client", client,
-                                          "--runs", str(runs), "--warmup", str(warmup), "--extra", *extra],
-                                         capture_output=True, text=True, check=True)
-                    p50s.append(C.p50_p95(json.loads(out.stdout.strip().splitlines()[-1]))[0])
+                    samples = timed_calls(f"http://127.0.0.1:{port}/", api, files, client=client, runs=runs,
+                                          warmup=warmup, extra=extra)
+                    p50s.append(C.p50_p95(samples)[0])
                 results[client] = (p50s[0], p50s[1])
         return results, ""
     except Exception as exc:  # noqa: BLE001 - the rest of the run still stands
