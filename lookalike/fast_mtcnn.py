@@ -20,6 +20,7 @@ import copy
 import functools
 import hashlib
 import io
+import itertools
 import logging
 import os
 import tempfile
@@ -36,8 +37,9 @@ from torchvision.ops import batched_nms
 
 log = logging.getLogger(__name__)
 
-CROP_CHUNK = 256
-"""Candidate boxes resampled per gather (bounds its memory to about 60 MB at 48x48)."""
+CROP_CHUNK = 64
+"""Candidate boxes resampled per gather (about 15 MB of index grid at 48x48; measured on a batch of 64
+LFW photos, 32-128 boxes per gather cropped 10 % faster than 256, whose grid outgrows the caches)."""
 
 PNET_STATIC_SHAPES = 64
 """P-Net input shapes compiled for exactly their size (a 640x480 photo's pyramid has 8 levels)."""
@@ -84,8 +86,17 @@ class SummedAreas:
         self.buffer = np.empty((sum(sizes), 3), np.int64 if large else np.int32)
         self.offsets = np.cumsum([0] + sizes[:-1]).astype(np.int64)
         self.widths = np.asarray([w for _, w in shapes], np.int64)
-        self.tables = [summed_area_table(image, self.buffer[o:o + n].reshape(h, w, 3))
-                       for image, o, n, (h, w) in zip(images, self.offsets, sizes, shapes)]
+        self.tables: list[np.ndarray] = []
+        # Consecutive images of one size (a dataset batch) are summed together: one pass over the rows
+        # for all of them instead of one per image.
+        start = 0
+        for (h, w), run in itertools.groupby(shapes):
+            count = len(list(run))
+            block = self.buffer[self.offsets[start]:self.offsets[start] + count * h * w].reshape(count, h, w, 3)
+            batch = images[start][None] if count == 1 else np.stack(images[start:start + count])
+            summed_area_table(batch, block)
+            self.tables.extend(block)
+            start += count
 
     def levels(self, indices: Sequence[int], out_h: int, out_w: int) -> np.ndarray:
         """Whole images ``indices`` averaged onto ``out_h x out_w``: (k, 3, out_h, out_w) float32,
@@ -121,18 +132,19 @@ class SummedAreas:
 
 
 def summed_area_table(image: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
-    """(H+1, W+1, 3) integer table of an (H, W, 3) uint8 image: ``t[y, x]`` sums ``image[:y, :x]``
-    per channel (int32 unless the image is too large for it), written into ``table`` when given."""
-    h, w, _ = image.shape
+    """(..., H+1, W+1, 3) integer tables of (..., H, W, 3) uint8 images (one, or a stack of one size):
+    ``t[..., y, x, :]`` sums ``image[..., :y, :x, :]`` per channel (int32 unless the image is too large
+    for it), written into ``table`` when given."""
+    h, w = image.shape[-3:-1]
     if table is None:
-        table = np.empty((h + 1, w + 1, 3), np.int32 if h * w * 255 < 2**31 else np.int64)
-    table[0] = 0
-    table[:, 0] = 0
-    # Down the rows one row at a time: numpy's cumsum along axis 0 walks the array column by column
-    # (measured 2x slower at 640x480); along axis 1 it is fast.
+        table = np.empty(image.shape[:-3] + (h + 1, w + 1, 3), np.int32 if h * w * 255 < 2**31 else np.int64)
+    table[..., 0, :, :] = 0
+    table[..., :, 0, :] = 0
+    # Down the rows one row at a time: numpy's cumsum along the rows walks the array column by column
+    # (measured 2x slower at 640x480); along the columns it is fast.
     for y in range(h):
-        np.add(table[y, 1:], image[y], out=table[y + 1, 1:])
-    np.cumsum(table[1:, 1:], axis=1, out=table[1:, 1:])
+        np.add(table[..., y, 1:, :], image[..., y, :, :], out=table[..., y + 1, 1:, :])
+    np.cumsum(table[..., 1:, 1:, :], axis=-2, out=table[..., 1:, 1:, :])
     return table
 
 

@@ -161,11 +161,16 @@ def test_images_below_min_face_size_reach_the_networks_without_crashing(referenc
 def test_summed_areas_equal_torch_area_interpolation():
     """The one-gather resampling gives interpolate(mode="area") of each crop (facenet-pytorch's imresample)."""
     generator = np.random.default_rng(7)
-    images = [generator.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(97, 131), (480, 640), (33, 20)]]
+    # consecutive photos of one size (a dataset batch) are summed together: runs of 1, 2 and 3 here
+    sizes = [(97, 131), (480, 640), (480, 640), (33, 20), (33, 20), (33, 20)]
+    images = [generator.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
     areas = SummedAreas(images)
-    index = np.array([0, 1, 1, 2, 1])
-    y0, y1 = np.array([0, 5, 100, 0, 470]), np.array([97, 400, 123, 33, 480])
-    x0, x1 = np.array([3, 0, 17, 0, 600]), np.array([131, 640, 18, 20, 640])
+    for image, table in zip(images, areas.tables):
+        assert np.array_equal(table[1:, 1:], image.astype(np.int64).cumsum(axis=0).cumsum(axis=1))
+        assert not table[0].any() and not table[:, 0].any()
+    index = np.array([0, 1, 2, 3, 5, 2, 4])
+    y0, y1 = np.array([0, 5, 100, 0, 3, 470, 10]), np.array([97, 400, 123, 33, 30, 480, 11])
+    x0, x1 = np.array([3, 0, 17, 0, 2, 600, 0]), np.array([131, 640, 18, 20, 19, 640, 20])
     for side in (24, 48):
         crops = areas.crops(index, y0, y1, x0, x1, side)
         for k in range(len(index)):
