@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -85,6 +85,13 @@ def header(title: str) -> str:
 
 
 # -- numbers -----------------------------------------------------------------------------------------
+
+def close_app(app) -> None:
+    """Close a launched Gradio app without its "Closing server running on port" line, which would land
+    in the Markdown these scripts print."""
+    with redirect_stdout(io.StringIO()):
+        app.close()
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

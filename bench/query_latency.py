@@ -173,7 +173,7 @@ def http_rows(finder, photos: dict[str, list[bytes]], runs: int, warmup: int) ->
         detail = getattr(exc, "stderr", "") or ""
         return rows, f"HTTP API failed: {type(exc).__name__}: {exc} {detail[-300:]}"
     finally:
-        demo.close()
+        C.close_app(demo)
     return rows, ""
 
 
@@ -273,7 +273,9 @@ def main(argv=None) -> int:
 
         if args.http:
             engine = "edge" if "edge" in stores else next(iter(stores))
-            key = (embedders[0], sizes[0])
+            defaults = Settings()  # the app's own configuration where this run has it
+            key = ((defaults.embedder if defaults.embedder in embedders else embedders[0]),
+                   (defaults.min_face_size if defaults.min_face_size in sizes else sizes[0]))
             finder = LookalikeFinder(pipelines[key], stores[engine], top_k=args.top_k)
             http, note = http_rows(finder, photos, args.runs, args.warmup)
             print(f"\n### Through the app's HTTP API (api_name=/lookalike; {key[0]}, {engine}, min_face {key[1]}), "

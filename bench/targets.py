@@ -136,7 +136,7 @@ def http_pair(finder, photos: list[bytes], runs: int, warmup: int) -> tuple[dict
         return {}, f"HTTP API failed: {type(exc).__name__}: {exc} {detail[-300:]}"
     finally:
         for app in apps:
-            app.close()
+            C.close_app(app)
 
 
 def main(argv=None) -> int:

@@ -134,7 +134,7 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         # preprocess=False: the handler takes the upload's FileData and the raw values (it clamps and checks
         # them itself). Gradio still checks that the file lies in its upload folder; what is skipped is a
         # thread hop per input (measured 2.0 -> 0.5 ms a call) and gr.File's empty temporary file, which
-        # gradio 6.31 creates for every call and never deletes.
+        # gradio 6.31 creates on every call and leaves in its cache until the cache sweep (delete_cache).
         api_button.click(ui.find_lookalikes, [api_photo, api_top_k, api_gender, api_department], api_out,
                          api_name="lookalike", api_description=API_DESCRIPTION, concurrency_id="search",
                          preprocess=False)
