@@ -148,6 +148,22 @@ def test_upload_is_deleted_after_the_search_and_nothing_is_left_in_the_cache(cli
     assert {p for p in cache.rglob("*") if p.is_file()} <= before
 
 
+def test_the_api_refuses_a_file_that_was_not_uploaded(app_server, app_index, tmp_path):
+    """The API skips Gradio's preprocessing (webapp.page), not its check that a path was uploaded."""
+    import httpx
+
+    elsewhere = tmp_path / "not-uploaded.jpg"
+    elsewhere.write_bytes(app_index.photos["jerry-seinfeld"][0].read_bytes())  # a face: searchable if let through
+    data = [{"path": str(elsewhere), "meta": {"_type": "gradio.FileData"}}, 5, "", ""]
+    submitted = httpx.post(app_server.url + "gradio_api/call/lookalike", json={"data": data}, timeout=30)
+    submitted.raise_for_status()
+    url = f"{app_server.url}gradio_api/call/lookalike/{submitted.json()['event_id']}"
+    events = [line.removeprefix("event:").strip() for line in httpx.get(url, timeout=60).text.splitlines()
+              if line.startswith("event:")]
+    assert events[-1] == "error" and "complete" not in events
+    assert elsewhere.exists()
+
+
 def test_only_the_lookalike_endpoint_is_public(client):
     api = client.view_api(return_format="dict", print_info=False)
     assert set(api["named_endpoints"]) == {"/lookalike"}
