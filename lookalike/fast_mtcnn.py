@@ -81,9 +81,9 @@ class SummedAreas:
     def __init__(self, images: Sequence[np.ndarray]):
         # All tables live in one (total rows, 3) buffer, so that crops of every image are one gather.
         shapes = [(int(image.shape[0]) + 1, int(image.shape[1]) + 1) for image in images]
-        large = any(h * w * 255 >= 2**31 for h, w in shapes)
         sizes = [h * w for h, w in shapes]
-        self.buffer = np.empty((sum(sizes), 3), np.int64 if large else np.int32)
+        dtype = np.result_type(np.int32, *(table_dtype(h - 1, w - 1) for h, w in shapes))
+        self.buffer = np.empty((sum(sizes), 3), dtype)
         self.offsets = np.cumsum([0] + sizes[:-1]).astype(np.int64)
         self.widths = np.asarray([w for _, w in shapes], np.int64)
         self.tables: list[np.ndarray] = []
@@ -131,13 +131,19 @@ class SummedAreas:
         return out
 
 
+def table_dtype(height: int, width: int) -> type:
+    """The integer type of a summed-area table of a ``height x width`` uint8 image: int32 while its
+    largest sum (255 per pixel) fits, else int64."""
+    return np.int32 if height * width * 255 < 2**31 else np.int64
+
+
 def summed_area_table(image: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
     """(..., H+1, W+1, 3) integer tables of (..., H, W, 3) uint8 images (one, or a stack of one size):
     ``t[..., y, x, :]`` sums ``image[..., :y, :x, :]`` per channel (int32 unless the image is too large
     for it), written into ``table`` when given."""
     h, w = image.shape[-3:-1]
     if table is None:
-        table = np.empty(image.shape[:-3] + (h + 1, w + 1, 3), np.int32 if h * w * 255 < 2**31 else np.int64)
+        table = np.empty(image.shape[:-3] + (h + 1, w + 1, 3), table_dtype(h, w))
     table[..., 0, :, :] = 0
     table[..., :, 0, :] = 0
     # Down the rows one row at a time: numpy's cumsum along the rows walks the array column by column

@@ -18,7 +18,7 @@ from torchvision.ops import box_iou
 from conftest import CORE_FIXTURES, FIVE_TRAIN, FIVE_VAL, LFW, MULTIFACE, image_files
 from lookalike.detection import FaceDetector
 from lookalike.errors import ModelMismatchError
-from lookalike.fast_mtcnn import FastMTCNN, SummedAreas
+from lookalike.fast_mtcnn import FastMTCNN, SummedAreas, table_dtype
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -156,6 +156,13 @@ def test_images_below_min_face_size_reach_the_networks_without_crashing(referenc
                          np.asarray(rgb(MULTIFACE))])
     assert [len(f.boxes) for f in found[:2]] == [0, 0]
     assert len(found[2].boxes) == 6
+
+
+def test_tables_are_int32_while_the_largest_sum_fits_and_int64_beyond():
+    fits = (2**31 - 1) // 255  # pixels whose all-255 sum still fits in int32
+    assert table_dtype(1, fits) is np.int32 and table_dtype(1, fits + 1) is np.int64
+    assert table_dtype(4000, 3000) is np.int64  # a 12-megapixel photo at full size
+    assert SummedAreas([np.full((2, 3, 3), 255, np.uint8)]).buffer.dtype == np.int32
 
 
 def test_summed_areas_equal_torch_area_interpolation():
