@@ -100,6 +100,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def launch_app(app, **kwargs) -> str:
+    """Launch a Gradio app on a free port of 127.0.0.1 without blocking (``kwargs``: more of
+    ``launch``'s arguments); its root URL, ending in /. Close it with :func:`close_app`."""
+    port = free_port()
+    app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **kwargs)
+    return f"http://127.0.0.1:{port}/"
+
+
+def write_photos(folder: Path, photos: Sequence[bytes], stem: str) -> list[str]:
+    """Encoded photos written to ``folder`` as ``<stem>_<i>.jpg``: their paths, in order."""
+    paths = []
+    for i, data in enumerate(photos):
+        path = Path(folder) / f"{stem}_{i}.jpg"
+        path.write_bytes(data)
+        paths.append(str(path))
+    return paths
+
+
 def p50_p95(samples_s: Sequence[float]) -> tuple[float, float]:
     """Median and 95th percentile of durations in seconds, as milliseconds."""
     array = np.asarray(samples_s, np.float64) * 1000

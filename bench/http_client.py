@@ -25,6 +25,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
+
+CLIENTS = ("rest", "gradio_client")
+LOOKALIKE_EXTRA = ("5", '""', '""')
+"""Our ``/lookalike`` endpoint's inputs after the photo, as JSON texts: top_k 5, any gender, any field."""
 
 
 def rest_call(http, url: str, api: str, photo: str, extra: list) -> None:
@@ -48,12 +53,16 @@ def rest_call(http, url: str, api: str, photo: str, extra: list) -> None:
 
 
 def timed_calls(url: str, api_name: str, photos: list[str], *, client: str = "rest", runs: int = 30,
-                warmup: int = 3, extra: list[str] = ()) -> list[float]:
+                warmup: int = 3, extra: Sequence[str] = ()) -> list[float]:
     """Run this script in a separate process against ``url``: the seconds of each timed call.
-    ``extra``: the endpoint's other inputs after the photo, as JSON texts."""
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), url, api_name, *photos, "--client", client,
-                          "--runs", str(runs), "--warmup", str(warmup), "--extra", *extra],
-                         capture_output=True, text=True, check=True)
+    ``extra``: the endpoint's other inputs after the photo, as JSON texts. Raises RuntimeError with the
+    end of the client's own error output when it fails."""
+    try:
+        out = subprocess.run([sys.executable, str(Path(__file__).resolve()), url, api_name, *photos, "--client",
+                              client, "--runs", str(runs), "--warmup", str(warmup), "--extra", *extra],
+                             capture_output=True, text=True, check=True)
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"the {client} client exited with {exc.returncode}: {exc.stderr[-300:]}") from None
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -62,7 +71,7 @@ def main(argv=None) -> int:
     parser.add_argument("url", help="the app's root URL, ending in /")
     parser.add_argument("api_name", help="e.g. lookalike")
     parser.add_argument("photos", nargs="+", help="photo files, used in turn")
-    parser.add_argument("--client", choices=["rest", "gradio_client"], default="rest")
+    parser.add_argument("--client", choices=CLIENTS, default="rest")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--extra", nargs="*", default=[],

@@ -147,31 +147,25 @@ def http_rows(finder, photos: dict[str, list[bytes]], runs: int, warmup: int) ->
     separate process as from a user's machine; or a note why it was skipped."""
     try:
         import app  # noqa: F401 - the Space's entry point must import (its build_app is what we launch)
-        from http_client import timed_calls
+        from http_client import CLIENTS, LOOKALIKE_EXTRA, timed_calls
 
         from webapp.page import build_app
         from webapp.wiring import launch_kwargs
     except Exception as exc:  # noqa: BLE001
         return [], f"HTTP API skipped: {type(exc).__name__}: {exc}"
-    port = C.free_port()
     demo = build_app(finder)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
+    url = C.launch_app(demo, **launch_kwargs())
     rows = []
     try:
         with tempfile.TemporaryDirectory() as folder:
             for label, items in photos.items():
-                files = []
-                for i, data in enumerate(items):
-                    path = Path(folder) / f"{label.split()[0]}_{i}.jpg"
-                    path.write_bytes(data)
-                    files.append(str(path))
-                for client in ("rest", "gradio_client"):
-                    samples = timed_calls(f"http://127.0.0.1:{port}/", "lookalike", files, client=client,
-                                          runs=runs, warmup=warmup, extra=["5", '""', '""'])
+                files = C.write_photos(Path(folder), items, label.split()[0])
+                for client in CLIENTS:
+                    samples = timed_calls(url, "lookalike", files, client=client, runs=runs, warmup=warmup,
+                                          extra=LOOKALIKE_EXTRA)
                     rows.append([label, client, *C.p50_p95(samples)])
     except Exception as exc:  # noqa: BLE001
-        detail = getattr(exc, "stderr", "") or ""
-        return rows, f"HTTP API failed: {type(exc).__name__}: {exc} {detail[-300:]}"
+        return rows, f"HTTP API failed: {type(exc).__name__}: {exc}"
     finally:
         C.close_app(demo)
     return rows, ""

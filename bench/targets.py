@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 import indexing_throughput as IT  # noqa: E402
 import query_latency as QL  # noqa: E402
-from http_client import timed_calls  # noqa: E402
+from http_client import CLIENTS, LOOKALIKE_EXTRA, timed_calls  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +89,6 @@ def detection_pair(pipeline, images, runs: int, warmup: int) -> tuple[float, flo
     return C.p50_p95(ours_s)[0], C.p50_p95(ref_s)[0], worst, settings
 
 
-HTTP_CLIENTS = ("rest", "gradio_client")
 DEFAULT_HTTP_NOTE = ("both apps launched in this process and called from a separate client process "
                      "(bench/http_client.py) with the same photos: `rest` is Gradio's REST API as curl calls it, "
                      "`gradio_client` is Client.predict, whose times come in 50 ms steps (it checks for the "
@@ -110,30 +109,22 @@ def http_pair(finder, photos: list[bytes], runs: int, warmup: int) -> tuple[dict
     ours = build_app(finder)
     apps = []
     try:
-        ports = []
+        urls = []
         for app, kwargs in ((ours, launch_kwargs()), (trivial, {})):
-            port = C.free_port()
-            app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **kwargs)
+            urls.append(C.launch_app(app, **kwargs))
             apps.append(app)
-            ports.append(port)
         results = {}
         with tempfile.TemporaryDirectory() as folder:
-            files = []
-            for i, data in enumerate(photos):
-                path = Path(folder) / f"selfie_{i}.jpg"
-                path.write_bytes(data)
-                files.append(str(path))
-            for client in HTTP_CLIENTS:
+            files = C.write_photos(Path(folder), photos, "selfie")
+            for client in CLIENTS:
                 p50s = []
-                for port, api, extra in ((ports[0], "lookalike", ["5", '""', '""']), (ports[1], "predict", [])):
-                    samples = timed_calls(f"http://127.0.0.1:{port}/", api, files, client=client, runs=runs,
-                                          warmup=warmup, extra=extra)
+                for url, api, extra in ((urls[0], "lookalike", LOOKALIKE_EXTRA), (urls[1], "predict", ())):
+                    samples = timed_calls(url, api, files, client=client, runs=runs, warmup=warmup, extra=extra)
                     p50s.append(C.p50_p95(samples)[0])
                 results[client] = (p50s[0], p50s[1])
         return results, ""
     except Exception as exc:  # noqa: BLE001 - the rest of the run still stands
-        detail = getattr(exc, "stderr", "") or ""
-        return {}, f"HTTP API failed: {type(exc).__name__}: {exc} {detail[-300:]}"
+        return {}, f"HTTP API failed: {type(exc).__name__}: {exc}"
     finally:
         for app in apps:
             C.close_app(app)
@@ -199,7 +190,7 @@ def main(argv=None) -> int:
             ["(c) indexing faces/s, ours / reference", f"{rate_ours:.1f}/s", f"{rate_ref:.1f}/s",
              f"{rate_ours / rate_ref:.2f}x", ">= 4x", "yes" if rate_ours / rate_ref >= 4 else "no"],
         ]
-        for client in HTTP_CLIENTS:
+        for client in CLIENTS:
             http_ours, http_trivial = http.get(client, (float("nan"), float("nan")))
             bound = http_trivial + 1.1 * core
             rows.append([f"(d) HTTP p50 ({client}) / (trivial app p50 + 1.1 x core p50)", f"{http_ours:.1f} ms",
