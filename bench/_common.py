@@ -19,7 +19,7 @@ import tempfile
 import time
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -122,6 +122,26 @@ def p50_p95(samples_s: Sequence[float]) -> tuple[float, float]:
     """Median and 95th percentile of durations in seconds, as milliseconds."""
     array = np.asarray(samples_s, np.float64) * 1000
     return float(np.percentile(array, 50)), float(np.percentile(array, 95))
+
+
+def interleaved(paths: dict[str, Callable[[int], Sequence[float]]], runs: int,
+                rounds: int) -> dict[str, list[float]]:
+    """Time several paths in turn: ``rounds`` rounds, each running every path once for its share of
+    ``runs`` timed runs (the order reversed every other round), the samples pooled per path.
+
+    This project's machines drift (the same script ran 2x slower in a busy minute), so paths timed one
+    after the other can differ by the minute they ran in; taken in alternating blocks, a drift shifts
+    every path alike and their ratio holds. ``paths``: name -> a function that takes a number of timed
+    runs, does its own warm-up and returns their durations in seconds. Returns name -> all its durations.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    names = list(paths)
+    for round_index in range(rounds):
+        share = runs // rounds + (1 if round_index < runs % rounds else 0)
+        for name in names if round_index % 2 == 0 else names[::-1]:
+            if share:
+                samples[name].extend(paths[name](share))
+    return samples
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

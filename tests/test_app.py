@@ -105,6 +105,21 @@ def test_top_k_is_an_optional_second_input(client, app_index):
     assert [len(f["matches"]) for f in predict(client, photo, 50)["faces"]] == [10]  # clamped to the slider
 
 
+def test_a_call_without_top_k_gets_the_apps_own_setting(pipeline, app_index):
+    """The API's default top_k is the app's (3 here), in its description and in the answer, not a number
+    fixed in the code."""
+    from gradio_client import Client
+
+    running = launch(app_finder(pipeline, app_index.store, top_k=3))
+    try:
+        client = Client(running.url, verbose=False)
+        parameters = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/lookalike"]
+        assert {p["parameter_name"]: p["parameter_default"] for p in parameters["parameters"]}["top_k"] == 3
+        assert [len(f["matches"]) for f in predict(client, app_index.photos["madonna"][1])["faces"]] == [3]
+    finally:
+        running.demo.close()
+
+
 def test_multiface_returns_six_faces_left_to_right(client):
     out = predict(client, MULTIFACE)
     check_faces(out, 6)
@@ -144,12 +159,13 @@ def test_upload_is_deleted_after_the_search_and_nothing_is_left_in_the_cache(cli
     before = {p for p in cache.rglob("*") if p.is_file()}
     check_faces(predict(client, tmp_path / name), 1)
     assert not list(cache.rglob(name))
-    # not even an empty file: gr.File's own preprocessing (skipped by the API) leaves one per call
+    # not even an empty file (a gr.File input's preprocessing, which the API does without, left one per call)
     assert {p for p in cache.rglob("*") if p.is_file()} <= before
 
 
 def test_the_api_refuses_a_file_that_was_not_uploaded(app_server, app_index, tmp_path):
-    """The API skips Gradio's preprocessing (webapp.page), not its check that a path was uploaded."""
+    """The API takes its inputs unprocessed (gr.api, webapp.page), but Gradio still checks that a path was
+    uploaded."""
     import httpx
 
     elsewhere = tmp_path / "not-uploaded.jpg"

@@ -79,3 +79,21 @@ def test_targets_prints_the_four_ratios_first(torch_home):
                    "(d) HTTP p50 (gradio_client)"):
         assert target in ratios
     assert "Worst IoU of a reference box" in out and "nan" not in ratios, out
+
+
+def test_interleaved_timing_alternates_the_paths_and_pools_their_runs():
+    """Paths compared are timed in alternating blocks (A B, B A, A B), each block a share of the runs."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import _common as C
+
+    calls = []
+
+    def path(name):
+        def run(n):
+            calls.append((name, n))
+            return [float(len(calls))] * n
+        return run
+
+    samples = C.interleaved({"a": path("a"), "b": path("b")}, runs=7, rounds=3)
+    assert calls == [("a", 3), ("b", 3), ("b", 2), ("a", 2), ("a", 2), ("b", 2)]
+    assert samples == {"a": [1.0] * 3 + [4.0] * 2 + [5.0] * 2, "b": [2.0] * 3 + [3.0] * 2 + [6.0] * 2}
