@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--faces", type=int, default=17_000, help="synthetic faces in the store")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per path")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs before each block of a path")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="alternating blocks per comparison (each path's runs are split among them)")
     parser.add_argument("--photos", type=int, default=5, help="different 640x480 photos (runs cycle through them)")
     parser.add_argument("--index-source", default=str(C.LFW), help="photos to index, one folder per person")
