@@ -101,7 +101,7 @@ DEFAULT_HTTP_NOTE = ("both apps launched in this process and called from a separ
                      "(bench/http_client.py) with the same photos: `rest` is Gradio's REST API as curl calls it, "
                      "`gradio_client` is Client.predict, whose times come in 50 ms steps (it checks for the "
                      "answer every 50 ms). The core p50 in (d)'s bound is timed in the same rounds as the HTTP calls, "
-                     "not taken from (a)")
+                     "not taken from (a).")
 
 
 def http_pair(finder, photos: list[bytes], runs: int, warmup: int,
