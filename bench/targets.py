@@ -104,9 +104,9 @@ DEFAULT_HTTP_NOTE = ("both apps launched in this process and called from a separ
                      "not taken from (a).")
 
 
-def http_pair(finder, photos: list[bytes], runs: int, warmup: int,
+def http_pair(finder, core_runs, photos: list[bytes], runs: int, warmup: int,
               rounds: int) -> tuple[dict[str, float], str]:
-    """p50 ms of the core API (``finder.find`` in this process) and, for each client of
+    """p50 ms of the core API (``core_runs``: (a)'s path, in this process) and, for each client of
     ``bench/http_client.py`` (Gradio's REST API as curl calls it, and gradio_client), of our app and of
     the trivial app, all timed in interleaved rounds; keys "core", "<client> ours", "<client> trivial".
     Both apps are launched here and called from a separate client process, as from a user's machine.
@@ -131,7 +131,7 @@ def http_pair(finder, photos: list[bytes], runs: int, warmup: int,
             def calls(client: str, url: str, api: str, extra: Sequence[str]):
                 return lambda n: timed_calls(url, api, files, client=client, runs=n, warmup=warmup, extra=extra)
 
-            paths = {"core": lambda n: QL.time_runs(lambda p: finder.find(p, 5), photos, n, warmup)}
+            paths = {"core": core_runs}
             for client in CLIENTS:
                 paths[f"{client} ours"] = calls(client, urls[0], "lookalike", LOOKALIKE_EXTRA)
                 paths[f"{client} trivial"] = calls(client, urls[1], "predict", ())
@@ -178,8 +178,11 @@ def main(argv=None) -> int:
         images = [Image.open(io.BytesIO(p)).convert("RGB") for p in photos]
 
         # (a) the core API against the reference compute alone
+        def core_runs(n: int) -> list[float]:  # the core API path, also (d)'s core
+            return QL.time_runs(lambda p: finder.find(p, 5), photos, n, args.warmup)
+
         reference_run = reference_compute()
-        a = C.interleaved({"core": lambda n: QL.time_runs(lambda p: finder.find(p, 5), photos, n, args.warmup),
+        a = C.interleaved({"core": core_runs,
                            "reference": lambda n: QL.time_runs(reference_run, photos, n, args.warmup)},
                           args.runs, args.rounds)
         core, reference = C.p50_p95(a["core"])[0], C.p50_p95(a["reference"])[0]
@@ -200,7 +203,7 @@ def main(argv=None) -> int:
         http: dict[str, float] = {}
         http_note = "skipped (--no-http)"
         if not args.no_http:
-            http, http_note = http_pair(finder, photos, args.runs, args.warmup, args.rounds)
+            http, http_note = http_pair(finder, core_runs, photos, args.runs, args.warmup, args.rounds)
         store.close()
 
         rows = [
