@@ -81,9 +81,9 @@ def test_targets_prints_the_four_ratios_first(torch_home):
     assert "Worst IoU of a reference box" in out and "nan" not in ratios, out
 
 
-def test_interleaved_timing_alternates_the_paths_and_pools_their_runs():
+def test_interleaved_timing_alternates_the_paths_and_pools_their_runs(monkeypatch):
     """Paths compared are timed in alternating blocks (A B, B A, A B), each block a share of the runs."""
-    sys.path.insert(0, str(ROOT / "bench"))
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import _common as C
 
     calls = []
