@@ -7,6 +7,9 @@ Every setting comes from :class:`lookalike.settings.Settings` (the environment: 
 
 from __future__ import annotations
 
+# First: on ZeroGPU, spaces patches torch's CUDA before anything imports torch (a no-op elsewhere).
+import spaces  # noqa: F401, I001
+
 import logging
 
 from lookalike.settings import Settings

@@ -7,12 +7,16 @@ downloaded. ``../shared`` is never read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
 import socket
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -58,6 +62,61 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def space_upload():
+    """``.github/space_upload.py`` (the Space sync script) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("space_upload", ROOT / ".github" / "space_upload.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request a :func:`recording_server` received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@contextlib.contextmanager
+def recording_server(answer: Callable[[Request, str], Any]) -> Iterator[tuple[str, list[Request]]]:
+    """An HTTP server on 127.0.0.1 standing in for a remote API: every request is recorded, and
+    ``answer(request, base_url)`` gives the JSON it is answered with (status 200). Yields the base URL
+    and the list of requests, in order."""
+    requests: list[Request] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            size = int(self.headers.get("Content-Length") or 0)
+            request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
+                              self.rfile.read(size) if size else b"")
+            requests.append(request)
+            data = json.dumps(answer(request, base)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield base, requests
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # -- datasets in the hub layouts, built from the committed photos ------------------------------------

@@ -18,6 +18,7 @@ accepts everything fails the suite.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -31,6 +32,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
+from support import space_upload
 
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted([*WORKFLOWS_DIR.glob("*.yml"), *WORKFLOWS_DIR.glob("*.yaml")])
@@ -49,6 +51,7 @@ ACTIONLINT_STALE_MESSAGES = (re.compile(r'^undefined variable "vars"\.'),)
 # shell sees it: a crafted input becomes code. Inputs must reach scripts through `env:`.
 INPUT_IN_RUN = re.compile(r"\$\{\{[^}]*\b(?:github\.event\.inputs|inputs)\.")
 SECRET_IN_RUN = re.compile(r"\$\{\{[^}]*\bsecrets\.")
+INSTALLS = re.compile(r"\b(pip3?|uv|npm|npx|apt-get|apt|conda)\b.*\binstall\b|\bpip3? download\b")
 
 LINTER_TIMEOUT_S = 60
 
@@ -379,28 +382,35 @@ def test_index_runs_the_shards_as_a_matrix_then_one_final_pass_without_overlap()
     assert 'python -m indexing "${sources[@]}" --sample "$SAMPLE" --version "$VERSION" --finalize' in _job_script(final)
 
 
-def test_sync_space_triggers_on_push_to_main() -> None:
-    on = triggers(load_workflow(WORKFLOWS_DIR / "sync-space.yml"))
-    assert "main" in on["push"]["branches"]
-    assert "secrets.HF_TOKEN" in (WORKFLOWS_DIR / "sync-space.yml").read_text()
+def test_the_space_is_deployed_only_by_ci_after_every_test_job_passed_on_main() -> None:
+    sync = load_workflow(WORKFLOWS_DIR / "sync-space.yml")
+    assert set(triggers(sync)) == {"workflow_call"}  # no push or manual trigger can deploy untested code
+    deploy = load_workflow(WORKFLOWS_DIR / "ci.yml")["jobs"]["deploy"]
+    assert deploy["needs"] == "test" and deploy["uses"] == "./.github/workflows/sync-space.yml"
+    assert "github.ref == 'refs/heads/main'" in deploy["if"] and "pull_request" in deploy["if"]
+    assert "always()" not in deploy["if"] and "failure()" not in deploy["if"]
+    assert deploy["secrets"] == {"HF_TOKEN": "${{ secrets.HF_TOKEN }}"}
+    (job,) = sync["jobs"].values()
+    (upload,) = [step for step in job["steps"] if "HF_TOKEN" in step.get("env", {})]
+    assert upload["run"].strip() == "python .github/space_upload.py"
 
 
-def test_sync_space_uploads_only_what_the_space_runs() -> None:
-    """The upload script's ignore patterns, applied by huggingface_hub's own filter to the tracked files."""
-    import importlib.util
-
-    from huggingface_hub.utils import filter_repo_objects
-
-    assert "python .github/space_upload.py" in "\n".join(s for _, s in run_scripts(
-        load_workflow(WORKFLOWS_DIR / "sync-space.yml")))
-    spec = importlib.util.spec_from_file_location("space_upload", ROOT / ".github" / "space_upload.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    uploaded = set(filter_repo_objects(tracked, ignore_patterns=module.IGNORE))
-    assert {"app.py", "requirements.txt", "README.md", "lookalike/__init__.py", "indexing/cli.py"} <= uploaded
+def test_sync_uploads_only_what_the_space_runs() -> None:
+    uploaded = set(space_upload().space_files())
+    assert {"app.py", "requirements.txt", "README.md", "lookalike/__init__.py", "indexing/cli.py",
+            "webapp/zerogpu.py"} <= uploaded
     assert not [f for f in uploaded if f.startswith(("tests/", "bench/", ".github/", ".ci/"))]
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     assert any(f.startswith("tests/data/") for f in tracked)  # the filter above really had photos to drop
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=WORKFLOW_IDS)
+def test_a_step_that_holds_a_secret_installs_nothing(path: Path) -> None:
+    for job in load_workflow(path)["jobs"].values():
+        for step in job.get("steps", []):
+            holds_secret = any("secrets." in str(value) for value in step.get("env", {}).values())
+            if holds_secret:
+                assert not INSTALLS.search(step.get("run", "")), step
 
 
 def test_quality_job_runs_real_weight_tests_weekly_and_by_hand_only() -> None:
@@ -411,6 +421,27 @@ def test_quality_job_runs_real_weight_tests_weekly_and_by_hand_only() -> None:
     assert "pytest -m real_weights" in scripts
     (cache,) = [s for job in workflow["jobs"].values() for s in job["steps"] if "cache" in s.get("uses", "")]
     assert cache["with"]["path"] == "~/.cache/torch/checkpoints"
+    assert "vars.VGGFACE2_SHA256" in cache["with"]["key"]  # other weights are never restored under this key
+
+
+@pytest.mark.parametrize(("pinned", "file_bytes", "passes"), [
+    ("", b"weights", False),  # nothing pinned yet: fail, saying the download's hash
+    (hashlib.sha256(b"other").hexdigest(), b"weights", False),
+    (hashlib.sha256(b"weights").hexdigest(), b"weights", True),
+])
+def test_quality_job_checks_the_weights_against_the_pinned_sha256(tmp_path: Path, pinned: str, file_bytes: bytes,
+                                                                   passes: bool) -> None:
+    workflow = load_workflow(WORKFLOWS_DIR / "quality.yml")
+    (check,) = [step for job in workflow["jobs"].values() for step in job["steps"]
+                if step.get("name") == "Check the weights' SHA-256"]
+    weights = tmp_path / ".cache" / "torch" / "checkpoints" / "20180402-114759-vggface2.pt"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(file_bytes)
+    result = subprocess.run(["bash", "-eo", "pipefail", "-c", check["run"]], capture_output=True, text=True,
+                            env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "WEIGHTS_SHA256": pinned})
+    assert (result.returncode == 0) is passes, result.stdout + result.stderr
+    if not passes:
+        assert hashlib.sha256(file_bytes).hexdigest() in result.stdout  # the maintainer sees what was downloaded
 
 
 def test_qdrant_server_job_runs_server_tests_against_a_service_container() -> None:
@@ -423,12 +454,20 @@ def test_qdrant_server_job_runs_server_tests_against_a_service_container() -> No
     assert "pytest -m qdrant_server" in "\n".join(script for _, script in run_scripts(workflow))
 
 
-def test_ci_runs_ci_script() -> None:
+def test_ci_runs_ci_script_on_the_development_python_and_the_spaces() -> None:
     workflow = load_workflow(WORKFLOWS_DIR / "ci.yml")
     assert {"push", "pull_request"} <= set(triggers(workflow))
     scripts = [script.strip() for _, script in run_scripts(workflow)]
     assert scripts == ["bash .ci/run"]  # the README's test command and nothing else
-    assert '"3.11"' in (WORKFLOWS_DIR / "ci.yml").read_text()
+    space_python = re.search(r'^python_version: "?([0-9.]+)', (ROOT / "README.md").read_text(), re.M).group(1)
+    assert {"3.11", space_python} <= set(workflow["jobs"]["test"]["strategy"]["matrix"]["python"])
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=WORKFLOW_IDS)
+def test_workflows_that_install_torch_take_its_cpu_only_wheels(path: Path) -> None:
+    workflow = load_workflow(path)
+    if any("requirements" in script for _, script in run_scripts(workflow)) or "ci/run" in path.read_text():
+        assert workflow["env"]["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=WORKFLOW_IDS)
@@ -444,7 +483,8 @@ def test_read_only_permissions_and_timeouts(path: Path) -> None:
     assert workflow["permissions"] == {"contents": "read"}
     for job_id, job in workflow["jobs"].items():
         assert "permissions" not in job, job_id
-        assert 0 < job["timeout-minutes"] <= 180, job_id
+        if "uses" not in job:  # a job that calls a reusable workflow has that workflow's timeouts
+            assert 0 < job["timeout-minutes"] <= 180, job_id
 
 
 def test_injection_check_catches_inputs_in_run(tmp_path: Path) -> None:

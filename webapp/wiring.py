@@ -88,8 +88,9 @@ def warm_up(finder: LookalikeFinder) -> None:
 def create_app(settings: Settings | None = None) -> gr.Blocks:
     """The app for ``settings`` (default: the environment), models loaded before it is returned."""
     from webapp.page import build_app
+    from webapp.zerogpu import decorate_face_step, query_settings, scheduled_on_gpu
 
-    settings = settings or Settings()
+    settings = query_settings(settings or Settings())
     import torch
 
     # The queue runs 2 searches at once (webapp.page): one torch thread each by default, so that they share
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
     except LookalikeError as exc:  # weights missing: the page says so instead of crashing
         log.error("cannot search: %s", exc)
         return build_app(FinderHolder(None, exc))
+    device = settings.resolved_device()
+    decorate_face_step(pipeline, device)
 
     def open_finder() -> LookalikeFinder:
         return LookalikeFinder.from_settings(settings, pipeline=pipeline)
@@ -116,7 +119,8 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
     else:
         fill = None
     try:
-        warm_up(finder)
+        if not scheduled_on_gpu(device):  # a ZeroGPU call needs a visitor's request and quota
+            warm_up(finder)
     except Exception as exc:  # warming up is an optimisation only
         log.warning("warm-up skipped: %s", type(exc).__name__)
     return build_app(FinderHolder(finder, fill=fill))

@@ -1,0 +1,58 @@
+"""Hugging Face ZeroGPU, the Space hardware a free account can host: the device a query runs on there,
+and the face step decorated with ``@spaces.GPU``.
+
+``spaces`` must be imported before torch (``app.py`` imports it first). Outside ZeroGPU (no
+``SPACES_ZERO_GPU``) ``spaces.GPU`` returns the function unchanged and nothing is patched.
+
+On ZeroGPU, torch's CUDA is emulated outside decorated functions, and each decorated call is scheduled
+on a shared GPU and charged to the visitor's daily quota (API and MCP callers, who carry no visitor
+token, share the Space's). The CPU path needs neither, so ``LOOKALIKE_DEVICE=auto`` runs queries on the
+CPU there (README, "Deploy"). ``LOOKALIKE_DEVICE=cuda`` runs detection and embedding inside the
+decorated step instead, with facenet-pytorch's own MTCNN and FaceNet in torch on the GPU. ZeroGPU
+refuses to start a Space without a decorated function, so the step is decorated either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import spaces
+from spaces.config import Config
+
+from lookalike.faces import FacePipeline
+from lookalike.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ON_ZERO_GPU = Config.zero_gpu
+"""True inside a ZeroGPU Space (``SPACES_ZERO_GPU`` set by the platform)."""
+
+GPU_SECONDS = 10
+"""The GPU time each decorated call asks for; ZeroGPU checks it against the visitor's quota left."""
+
+
+def query_settings(settings: Settings) -> Settings:
+    """``settings`` as queries run them here: on ZeroGPU ``auto`` means the CPU, and ``cuda`` means
+    facenet-pytorch's own MTCNN on the GPU (the compiled CPU detector stays out of the GPU worker)."""
+    if not ON_ZERO_GPU:
+        return settings
+    if settings.device == "cuda":
+        return settings.model_copy(update={"detector": "facenet"})
+    return settings.model_copy(update={"device": "cpu"})
+
+
+def scheduled_on_gpu(device: str) -> bool:
+    """True when the face step of a query on ``device`` is scheduled on ZeroGPU's shared GPU."""
+    return ON_ZERO_GPU and device == "cuda"
+
+
+def decorate_face_step(pipeline: FacePipeline, device: str) -> Callable:
+    """``pipeline.faces_many`` decorated with ``@spaces.GPU``; on ``cuda`` every query's detection and
+    embedding go through it. Returns the decorated step."""
+    step = spaces.GPU(duration=GPU_SECONDS)(pipeline.faces_many)
+    if device == "cuda":
+        pipeline.faces_many = step  # type: ignore[method-assign]
+    if ON_ZERO_GPU:
+        log.info("ZeroGPU: queries run on %s", "the GPU (@spaces.GPU)" if scheduled_on_gpu(device) else "the CPU")
+    return step
