@@ -64,16 +64,21 @@ def main() -> int:
         print(f"::error::SPACE must be owner/name, not {space!r} (repository variable HF_SPACE).", file=sys.stderr)
         return 1
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    # exist_ok: an existing Space keeps its hardware, secrets and settings; a new one gets ``hardware``.
-    url = api.create_repo(space, repo_type="space", space_sdk="gradio", space_hardware=hardware, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="space-") as folder:
-        files = stage(Path(folder), hardware)
-        api.upload_folder(repo_id=space, repo_type="space", folder_path=folder, delete_patterns=["*"],
-                          commit_message=f"Sync from GitHub {commit}".strip())
+    try:
+        # exist_ok: an existing Space keeps its hardware, secrets and settings; a new one gets ``hardware``.
+        url = api.create_repo(space, repo_type="space", space_sdk="gradio", space_hardware=hardware, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="space-") as folder:
+            files = stage(Path(folder), hardware)
+            api.upload_folder(repo_id=space, repo_type="space", folder_path=folder, delete_patterns=["*"],
+                              commit_message=f"Sync from GitHub {commit}".strip())
+    except HfHubHTTPError as exc:  # the Hub's own sentence (a 402 for hardware the account cannot use, say)
+        print(f"::error::The Hub refused the sync of {space}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
     print(f"uploaded {len(files)} files to {url}")
     return 0
 

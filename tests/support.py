@@ -84,11 +84,19 @@ class Request:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """An error answer of a :func:`recording_server`: HTTP ``status`` with the JSON ``body``."""
+
+    status: int
+    body: Any
+
+
 @contextlib.contextmanager
 def recording_server(answer: Callable[[Request, str], Any]) -> Iterator[tuple[str, list[Request]]]:
     """An HTTP server on 127.0.0.1 standing in for a remote API: every request is recorded, and
-    ``answer(request, base_url)`` gives the JSON it is answered with (status 200). Yields the base URL
-    and the list of requests, in order."""
+    ``answer(request, base_url)`` gives the JSON it is answered with (status 200), or a
+    :class:`Refusal` to answer with instead. Yields the base URL and the list of requests, in order."""
     requests: list[Request] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -97,8 +105,10 @@ def recording_server(answer: Callable[[Request, str], Any]) -> Iterator[tuple[st
             request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
                               self.rfile.read(size) if size else b"")
             requests.append(request)
-            data = json.dumps(answer(request, base)).encode()
-            self.send_response(200)
+            reply = answer(request, base)
+            status, reply = (reply.status, reply.body) if isinstance(reply, Refusal) else (200, reply)
+            data = json.dumps(reply).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

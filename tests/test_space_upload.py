@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from conftest import ROOT
-from support import Request, recording_server, space_upload
+from support import Refusal, Request, recording_server, space_upload
 
 TOKEN = "hf_test_token_not_a_secret"
 
@@ -84,3 +84,21 @@ def test_sync_refuses_a_space_name_that_is_not_owner_slash_name():
         result = sync(endpoint, HF_TOKEN=TOKEN, SPACE="lookalike")
     assert result.returncode == 1 and "SPACE must be owner/name" in result.stderr
     assert requests == []
+
+
+
+def test_a_refusal_by_the_hub_fails_the_sync_with_the_hubs_sentence():
+    def refuse_hardware(request: Request, base: str) -> object:
+        if request.path == "/api/repos/create":
+            return Refusal(402, {"error": "Upgrade to PRO to use this hardware"})
+        if request.path == "/api/spaces/me/lookalike":  # asked after a failed create: no such Space yet
+            return Refusal(404, {"error": "Repository not found"})
+        return hub(request, base)
+
+    with recording_server(refuse_hardware) as (endpoint, requests):
+        result = sync(endpoint, HF_TOKEN=TOKEN)
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("::error::")]
+    assert "me/lookalike" in line and "402" in line and "Upgrade to PRO to use this hardware" in line
+    assert not [r for r in requests if "/commit/" in r.path]  # nothing uploaded
+    assert TOKEN not in result.stdout + result.stderr
