@@ -1,10 +1,9 @@
 """MTCNN's exported ONNX networks compiled by OpenVINO for this machine's CPU: numpy in, numpy out.
 
 P-, R- and O-Net are exported from torch once (their own graphs and weights) and run here, always in
-float32: on CPUs with AMX, OpenVINO would otherwise choose bfloat16, which moves MTCNN's boxes (66 of 423
-test faces fell below IoU 0.95 against facenet-pytorch's). Measured on 2 cores, OpenVINO runs these
-small networks faster than onnxruntime (detection 13.0 against 16.9 ms a selfie), while onnxruntime
-runs FaceNet faster (:mod:`lookalike.onnx_embedder`).
+float32: on CPUs with AMX, OpenVINO would otherwise choose bfloat16, which moves MTCNN's boxes away from
+facenet-pytorch's. Why OpenVINO for these networks and onnxruntime for FaceNet:
+``docs/decisions/runtimes.md``.
 """
 
 from __future__ import annotations
@@ -39,9 +38,9 @@ class CompiledNetwork:
         """``threads``: OpenVINO's inference threads (``None``: torch's thread count, which the app sets).
 
         ``static_shapes``: how many input shapes may also get a model compiled for exactly that shape,
-        once a shape has been called ``static_after`` times (P-Net runs about 30 % faster on a fixed
-        shape, and a photo size's pyramid levels recur: webcam frames, a dataset of one size; a compile
-        takes about 20 ms, so a shape must recur to pay for it). 0 keeps only the dynamic model.
+        once a shape has been called ``static_after`` times (P-Net runs faster on a fixed shape, and a
+        photo size's pyramid levels recur: webcam frames, a dataset of one size; a compile has a cost, so
+        a shape must recur to pay for it). 0 keeps only the dynamic model.
         """
         import torch
 

@@ -1,9 +1,9 @@
 """The one face pipeline of both phases: image -> every face with its box, crop and vector.
 
 Indexing and search both call :class:`FacePipeline`, so indexed and query vectors are always made
-the same way: MTCNN detects once (on a shrunk copy for large photos), facenet-pytorch's own
-``MTCNN.extract`` crops each box from the full-resolution image to 160x160 with its standardisation,
-and FaceNet embeds all crops of a call in batched forward passes.
+the same way: MTCNN detects once (on a shrunk copy for large photos), each box is cropped from the
+full-resolution image to 160x160 and standardised exactly as facenet-pytorch's ``MTCNN.extract`` does
+(:func:`extract_faces`, in numpy), and FaceNet embeds all crops of a call in batched forward passes.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def extract_faces(image: Image.Image, boxes: np.ndarray, size: int = 160) -> np.
     each box's pixels (its corners truncated to int and clipped to the image) resized by PIL to
     ``size`` x ``size``, bilinear, then standardised as ``(x - 127.5) / 128``: (n, 3, size, size)
     float32. The same arithmetic without torch: torch's elementwise ops would wake its OpenMP
-    threads, whose busy-waiting then slows the networks that run next (about 2 ms per selfie)."""
+    threads, whose busy-waiting then slows the networks that run next."""
     out = np.empty((len(boxes), 3, size, size), np.float32)
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         corners = (int(max(x1, 0)), int(max(y1, 0)), int(min(x2, image.width)), int(min(y2, image.height)))

@@ -59,10 +59,8 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3
-        # Threads spin between FaceNet's ~150 operations while a run is under way, and stop spinning when
-        # it returns, so that MTCNN and the store get the CPU back. Measured on 2 cores, one selfie: never
-        # spinning, FaceNet takes 15.0 ms; spinning during runs only, 12.2 ms (OpenVINO: 13.5 ms). Left
-        # spinning after runs, it slowed the detection that followed (40 -> 70 ms, when MTCNN ran in torch).
+        # Threads spin between FaceNet's operations while a run is under way, and stop spinning when it
+        # returns, so that MTCNN and the store get the CPU back (docs/decisions/runtimes.md).
         options.add_session_config_entry("session.intra_op.allow_spinning", "1")
         options.add_session_config_entry("session.force_spinning_stop", "1")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")

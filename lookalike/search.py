@@ -25,11 +25,6 @@ SEARCH_FILTERS = {"gender": GENDER, "department": DEPARTMENT}
 """The filters a search takes (``where`` keys) and the payload fields they match (tmdb-celeb-10k's columns)."""
 
 
-def similarity(cosine: float) -> float:
-    """``max(cosine, 0)``, 0..1: the display value before the likeness (kept for callers that used it)."""
-    return min(1.0, max(0.0, float(cosine)))
-
-
 @dataclass(frozen=True)
 class Match:
     """A celebrity one face resembles.

@@ -16,7 +16,7 @@ from support import copy_photos
 from lookalike.errors import EmptyIndexError, ModelMismatchError, NoFaceError
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.people import person_id
-from lookalike.search import LookalikeFinder, similarity
+from lookalike.search import LookalikeFinder
 from lookalike.store import FaceStore
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
@@ -104,13 +104,6 @@ def test_matches_are_people_best_first(index, photo_folder):
             assert match.likeness == pytest.approx(index.finder.likeness(match.score))
             assert isinstance(match.percent, int) and 0 <= match.percent <= 100
             assert match.name and match.person_id == person_id(match.name)
-
-
-def test_similarity_mapping():
-    assert similarity(-0.4) == 0.0
-    assert similarity(0.0) == 0.0
-    assert similarity(0.62) == pytest.approx(0.62)
-    assert similarity(1.0000001) == 1.0
 
 
 def test_biography_comes_with_the_match(index, bios_rows, tmp_path: Path):

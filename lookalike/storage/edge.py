@@ -1,8 +1,8 @@
 """The embedded adapter of the storage port, over Qdrant's own engine in-process (``qdrant-edge-py``).
 
-Why this engine: an edge shard answers from an HNSW index in about 1 ms at 17k faces and reopens in
-0.05 s, where qdrant-client's local mode scans every point in Python (25-75 ms at 17k) and takes
-3.6 s to reopen (``bench/``, README "Which store at which size").
+Why this engine: an edge shard answers from an HNSW index and reopens at once, where qdrant-client's
+local mode scans every point in Python and reopens slowly (``bench/RESULTS.md``, README "Which store at
+which size").
 
 Qdrant Edge has shards, not collections or aliases, so this adapter keeps one shard folder per
 collection under ``<path>/collections/<name>/shard`` with the collection's metadata in

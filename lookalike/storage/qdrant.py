@@ -1,8 +1,8 @@
 """The storage port over qdrant-client: a Qdrant server or Qdrant Cloud (``QDRANT_URL``).
 
 :meth:`QdrantEngine.in_process` opens qdrant-client's local mode instead (``":memory:"`` or a folder).
-It is not a product engine (an exact scan in Python: 25-75 ms a query at 17k faces, 3.6 s to reopen,
-against about 1 ms and 0.05 s for :class:`lookalike.storage.edge.EdgeEngine`); the tests use it as
+It is not a product engine (an exact scan in Python, far slower to query and to reopen than
+:class:`lookalike.storage.edge.EdgeEngine`: ``bench/RESULTS.md``); the tests use it as
 the stand-in that runs this adapter's code where no server answers. Local mode keeps no quantized
 vectors and no payload indexes, so an int8 collection is refused there, and payload indexes are
 recorded on a server only.
