@@ -30,6 +30,12 @@ from support import (  # noqa: F401  (re-exported: the test modules import these
     write_standin_weights,
 )
 
+# Gradio's upload folder of this session alone, set before anything imports gradio: other Gradio processes
+# on the machine (another test run, a benchmark) share the default /tmp/gradio, and tests count what is
+# left in it.
+GRADIO_TEMP = Path(tempfile.mkdtemp(prefix="lookalike-test-gradio-"))
+os.environ["GRADIO_TEMP_DIR"] = str(GRADIO_TEMP)
+
 # Where a real vggface2 file would be, read before the session points TORCH_HOME at the stand-ins.
 REAL_WEIGHTS = Path(os.environ.get("LOOKALIKE_REAL_WEIGHTS") or Path(
     os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "torch"
@@ -52,6 +58,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(BUILT, ignore_errors=True)
+    shutil.rmtree(GRADIO_TEMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -483,13 +483,17 @@ def test_indexer_error_paths_never_show_the_secrets(torch_home, tmp_path):
 
 
 def _sha_files(root: Path, skip: Path) -> dict[str, Path]:
+    """SHA-256 -> path of the files below ``root`` (not below ``skip``). os.walk passes over folders that
+    vanish during the walk: Gradio's cache sweep, and other apps on the machine, delete them."""
     found = {}
-    for path in root.rglob("*"):
-        if path.is_file() and skip not in path.parents:
-            try:
-                found[hashlib.sha256(path.read_bytes()).hexdigest()] = path
-            except OSError:
-                pass
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            if skip not in path.parents:
+                try:
+                    found[hashlib.sha256(path.read_bytes()).hexdigest()] = path
+                except OSError:
+                    pass
     return found
 
 
