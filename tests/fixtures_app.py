@@ -39,8 +39,9 @@ class RunningApp:
 
 def launch(finder, problem=None, mcp: bool = False) -> RunningApp:
     """``build_app`` launched in this process on a free port of 127.0.0.1 (with ``launch_kwargs``)."""
+    from webapp.finders import FinderHolder
     from webapp.page import build_app
-    from webapp.wiring import FinderHolder, launch_kwargs
+    from webapp.wiring import launch_kwargs
 
     demo = build_app(FinderHolder(finder, problem))
     port = free_port()

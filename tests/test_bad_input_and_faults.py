@@ -299,6 +299,7 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
     import gradio as gr
     from gradio_client import Client, handle_file
 
+    import webapp.finders
     import webapp.wiring
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
@@ -317,7 +318,7 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
     running = None
     try:
         assert holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr(webapp.wiring, "STORE_RETRY_S", 0.5)
+        monkeypatch.setattr(webapp.finders, "STORE_RETRY_S", 0.5)
         monkeypatch.setattr(webapp.wiring, "FacePipeline", lambda settings=None, wait_for_onnx=True: pipeline)
         demo = webapp.wiring.create_app(settings)
         port = free_port()

@@ -22,7 +22,7 @@ import gradio as gr
 from lookalike.errors import LookalikeError, ModelMismatchError
 from lookalike.search import LookalikeFinder, SearchResult
 from webapp.rendering import FaceView, compare_html, draw_faces, face_view
-from webapp.wiring import FinderHolder
+from webapp.finders import FinderHolder
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from lookalike.search import LookalikeFinder
+from webapp.finders import FinderHolder
 from webapp.handlers import MAX_TOP_K, LookalikeUI
-from webapp.wiring import FinderHolder, launch_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,3 @@ def _raw_path(payload):
 
         return base64.b64decode(url.split(",", 1)[1]) if "," in url else b""
     return payload.path
-
-
-__all__ = ["build_app", "launch_kwargs", "FinderHolder"]

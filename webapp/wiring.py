@@ -1,76 +1,23 @@
 """Wiring: settings -> face pipeline + store -> finder -> the page. The only module that knows both the
-core's construction and the web layer.
-
-:class:`FinderHolder` owns the finder's lifecycle: a store that could not be opened at start-up (an
-embedded store held by the indexer, say) is retried by later requests at most once per
-``retry_after_s``, so the app picks it up without a restart; and an empty embedded store is filled in the
-background (:class:`indexing.fill.BackgroundFill`), the page and the API saying so until it is done.
+core's construction and the web layer; the finder's lifecycle is :class:`webapp.finders.FinderHolder`'s.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from typing import Callable
 
 import gradio as gr
 
-from indexing.fill import BackgroundFill, FillProgress
+from indexing.fill import BackgroundFill
 from lookalike.errors import LookalikeError
 from lookalike.faces import FacePipeline
 from lookalike.search import LookalikeFinder
 from lookalike.settings import Settings
+from webapp.finders import FinderHolder
+from webapp.page import CSS, build_app
+from webapp.zerogpu import decorate_face_step, query_settings, scheduled_on_gpu
 
 log = logging.getLogger(__name__)
-
-STORE_RETRY_S = 10.0
-"""After the store failed to open, a request retries opening it at most this often (seconds)."""
-
-
-class FinderHolder:
-    """The finder, or why there is none.
-
-    ``finder`` None with ``problem`` says why the app cannot search; with ``reopen`` (a callable that
-    makes the finder, raising :class:`LookalikeError` while it still cannot), :meth:`get` retries it at
-    most once per ``retry_after_s`` seconds (default :data:`STORE_RETRY_S`).
-    """
-
-    def __init__(self, finder: LookalikeFinder | None, problem: LookalikeError | None = None,
-                 reopen: Callable[[], LookalikeFinder] | None = None, retry_after_s: float | None = None,
-                 fill: BackgroundFill | None = None):
-        self.finder = finder
-        self.problem = problem
-        self.fill = fill
-        self.reopen = reopen
-        self.retry_after_s = STORE_RETRY_S if retry_after_s is None else retry_after_s
-        self._next_retry = time.monotonic() + self.retry_after_s  # start-up has just tried
-        self._lock = threading.Lock()
-
-    def fill_progress(self) -> FillProgress | None:
-        """The background fill's progress while it runs or after it failed; None without a fill or once done."""
-        if self.fill is None:
-            return None
-        progress = self.fill.progress()
-        return progress if progress.state in ("filling", "failed") else None
-
-    def get(self) -> LookalikeFinder | None:
-        """The finder, opened now if start-up failed, ``reopen`` is set and the cool-down has passed."""
-        if self.finder is not None or self.reopen is None:
-            return self.finder
-        with self._lock:
-            if self.finder is None and time.monotonic() >= self._next_retry:
-                try:
-                    self.finder = self.reopen()
-                    self.problem = None
-                    log.info("the store could be opened now; searching")
-                except LookalikeError as exc:
-                    self.problem = exc
-                except Exception as exc:  # never the details (they may name a secret) in the log
-                    log.error("reopening the store failed: %s", type(exc).__name__)
-                finally:
-                    self._next_retry = time.monotonic() + self.retry_after_s
-        return self.finder
 
 
 def warm_up(finder: LookalikeFinder) -> None:
@@ -87,9 +34,6 @@ def warm_up(finder: LookalikeFinder) -> None:
 
 def create_app(settings: Settings | None = None) -> gr.Blocks:
     """The app for ``settings`` (default: the environment), models loaded before it is returned."""
-    from webapp.page import build_app
-    from webapp.zerogpu import decorate_face_step, query_settings, scheduled_on_gpu
-
     settings = query_settings(settings or Settings())
     import torch
 
@@ -130,8 +74,6 @@ def launch_kwargs(settings: Settings | None = None) -> dict:
     """What :meth:`gr.Blocks.launch` needs: no Gradio-side error details, no run history kept in the
     visitor's browser (Gradio 6 keeps every run's photo and result there by default), the page's CSS, and, with
     ``settings``, where to listen and whether to serve MCP."""
-    from webapp.page import CSS
-
     kwargs: dict = {"show_error": False, "run_history": False, "footer_links": ["api", "gradio", "settings"],
                     "css": CSS}
     if settings is not None:

@@ -1,0 +1,64 @@
+"""The layers' promises, checked where the files live: no import circle among the product's modules,
+and the core imports neither the web layer nor the indexer."""
+
+from __future__ import annotations
+
+import ast
+
+from conftest import ROOT
+
+PACKAGES = ("lookalike", "indexing", "webapp")
+
+
+def project_modules() -> dict[str, set[str]]:
+    """Each product module and the product modules it imports (anywhere in it, functions included)."""
+    files = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            files[name] = path
+    graph = {}
+    for name, path in files.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+        graph[name] = {m for m in imported if m in files and m != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, state, path = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                found.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        path.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def test_no_import_circle_among_the_products_modules():
+    assert cycles(project_modules()) == []
+
+
+def test_the_circle_check_finds_a_circle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c", "a"]]
+
+
+def test_the_core_imports_neither_the_web_layer_nor_the_indexer():
+    graph = project_modules()
+    upward = {(m, d) for m, deps in graph.items() if m.startswith("lookalike") for d in deps
+              if d.startswith(("webapp", "indexing"))}
+    assert upward == set()
