@@ -9,8 +9,9 @@ of the data when there are several files per shard. A file is never split (``dat
 files), so a source with fewer files than shards is read by some shards only, and the balance is as fine
 as the files are. Rows count, not bytes: the time of a shard is the time it takes to embed its photos.
 
-**By content hash** (image folders and ``save_to_disk`` folders, which are local: nothing to download,
-and every sharded run with ``--sample``/``--per-person``, whose choice needs every row of a source).
+**By content hash** (image folders and ``save_to_disk`` folders, which are local: nothing to download;
+a hub dataset whose files are not parquet; and every sharded run with ``--sample``/``--per-person``,
+whose choice needs every row of a source).
 Shard ``I`` of ``N`` owns the photos whose SHA-256 (read as a number) is ``I`` modulo ``N``
 (:meth:`Shard.owns`). The same photo is always in the same shard, whichever source or row it comes from.
 Rows without a photo (nothing to index, only a reason to count) belong to shard 0, so the counts of the

@@ -300,11 +300,13 @@ def open_all(specs: Sequence[str], split: str | None = None, image_column: str |
     listed = {spec: parquet_files(spec, split, config, token) for spec in specs}
     every = [f for files in listed.values() for f in files or ()]
     mine = [every[p] for p in shard.files([f.rows for f in every])]
-    log.info("shard %s reads %d of %d parquet files (%d of %d rows); image and saved folders are split by "
-             "content hash", shard, len(mine), len(every), sum(f.rows for f in mine), sum(f.rows for f in every))
+    log.info("shard %s reads %d of %d parquet files (%d of %d rows)", shard, len(mine), len(every),
+             sum(f.rows for f in mine), sum(f.rows for f in every))
     out = []
     for spec, files in listed.items():
         if files is None:
+            log.info("%s is not parquet files: shard %s reads all of it and takes its photos by content hash",
+                     spec, shard)
             out.extend(opened(spec))
         else:
             out.extend(opened(spec, files=files, share=[f for f in files if f in mine]))

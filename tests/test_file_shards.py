@@ -70,13 +70,18 @@ def test_the_person_pass_reads_every_file_without_the_images():
         assert list(facts.facts(everything)) == list(full.facts(everything))
 
 
-def test_image_folders_stay_split_by_content_hash():
+def test_image_folders_stay_split_by_content_hash(caplog):
+    """A folder is local (nothing to download): every shard reads all of it and the indexer keeps the
+    photos each owns by content hash (``Shard.owns``, tested in test_merged_sources)."""
     from indexing.shards import Shard
     from indexing.sources import open_all
 
     whole = open_all([str(LFW)])
-    shards = [open_all([str(LFW), str(LFW_FILES)], shard=Shard(i, 2))[0] for i in range(2)]
+    with caplog.at_level(logging.INFO, logger="indexing"):
+        shards = [open_all([str(LFW), str(LFW_FILES)], shard=Shard(i, 2))[0] for i in range(2)]
     assert [len(s) for s in shards] == [len(whole[0])] * 2 and not any(s.file_share for s in shards)
+    said = [r.getMessage() for r in caplog.records]
+    assert f"{LFW} is not parquet files: shard 1/2 reads all of it and takes its photos by content hash" in said
 
 
 def _payloads(settings) -> dict[str, dict]:
@@ -138,9 +143,7 @@ def test_file_shards_then_finalize_give_one_runs_points(cli, base_settings, tmp_
 
     monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "sharded"))
     said = _sharded_build(cli, capsys, caplog, argv, order=(1, 0))
-    assert said == ["shard 1/2 reads 3 of 6 parquet files (47 of 94 rows); image and saved folders are split "
-                    "by content hash", "shard 0/2 reads 3 of 6 parquet files (47 of 94 rows); image and saved "
-                    "folders are split by content hash"]
+    assert said == [f"shard {i}/2 reads 3 of 6 parquet files (47 of 94 rows)" for i in (1, 0)]
     got = _payloads(base_settings.model_copy(update={"data_dir": tmp_path / "sharded"}))
     assert set(got) == set(expected)
     assert _differing(got, expected) == []
