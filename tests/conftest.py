@@ -46,7 +46,8 @@ CELEBRITY_MINI = BUILT / "celebrity_mini"
 """``lansinuote/simple_facenet`` layout: five_celebs, 92 train + 24 test rows, ``image`` + ``label``."""
 LFW_FILES = BUILT / "lfw_files"
 """The hub's multi-file layout: 5 parquet files of 63 rows in all (2 LFW photos of each of 31 people, and
-one photo again under another name in the last file), ``image`` + ``name`` + ``caption``."""
+one photo again under another name in the last file), ``image`` + ``name`` + ``caption``, and the README
+card ``push_to_hub`` writes (configs, split row count)."""
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

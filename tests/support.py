@@ -112,8 +112,12 @@ def build_multifile_dataset(dest: Path, files: int = 5, per_person: int = 2) -> 
     k + 1 people more or less, so the row counts differ). Columns: ``image``, ``name`` (the folder name
     with spaces) and ``caption`` (``"<name>, row <n>"``: a metadata field whose first value, by
     precedence, is the person's). The last file ends with a copy of the first row's photo under another
-    name ("Photo Double"), so one photo is in two files. ``datasets.load_dataset(str(dest))`` reads it."""
+    name ("Photo Double"), so one photo is in two files. Its ``README.md`` has the card data that
+    ``push_to_hub`` writes (``configs`` with the data files, ``dataset_info`` with the split's row
+    count), which ``datasets`` reads and checks a load against. ``datasets.load_dataset(str(dest))``
+    reads it."""
     import datasets
+    import yaml
 
     rows = [(photo, person.name.replace("_", " ")) for person in people(LFW)
             for photo in image_files(person)[:per_person]]
@@ -131,6 +135,10 @@ def build_multifile_dataset(dest: Path, files: int = 5, per_person: int = 2) -> 
                 "caption": [f"{name}, row {bounds[k] + n}" for n, (_, name) in enumerate(part)]}
         datasets.Dataset.from_dict(data, features=features).to_parquet(
             str(dest / "data" / f"train-{k:05d}-of-{files:05d}.parquet"))
+    card = {"configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
+            "dataset_info": {**datasets.DatasetInfo(features=features)._to_yaml_dict(),
+                             "splits": [{"name": "train", "num_examples": len(rows)}]}}
+    (dest / "README.md").write_text(f"---\n{yaml.safe_dump(card, sort_keys=False)}---\n", encoding="utf-8")
     return dest
 
 
