@@ -1,8 +1,9 @@
 """``python -m indexing``: build or update the celebrity index from datasets or image folders.
 
 One machine: ``python -m indexing`` (all photos, the person pass, the alias). Several runners (the
-weekly Action): ``--prepare`` prints the version to build, each runner runs ``--shard I/N --version V``,
-and one final ``--finalize --version V`` runs the person pass and moves the alias.
+weekly Action): ``--prepare`` prints the version to build, each runner runs ``--shard I/N --version V``
+(its share of the parquet files, so it downloads only those: :mod:`indexing.shards`), and one final
+``--finalize --version V`` runs the person pass (names and metadata only, no photo) and moves the alias.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from indexing.shards import Shard
-from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, check_source_spec, open_sources
+from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, check_source_spec, open_all
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
@@ -110,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--collection", help="the alias to fill (default: LOOKALIKE_COLLECTION or celebrities)")
     sharding = parser.add_argument_group(
         "sharded builds", "Several processes or runners build one collection version <alias>_v<V> together: "
-        "each runs --shard I/N --version V (its share of the photos, by content hash; the alias does not "
-        "move), then one runs --finalize --version V (the person-level pass, then the alias moves).")
+        "each runs --shard I/N --version V (its share of the sources: of the parquet datasets' files, of "
+        "image folders' photos by content hash; the alias does not move), then one runs --finalize --version "
+        "V (the person-level pass, then the alias moves).")
     sharding.add_argument("--prepare", action="store_true",
                           help="create the version to build and print its number V: the newest unfinished "
                                "version (newer than the alias's, same weights), so a failed build resumes, "
@@ -120,11 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="write into collection version <alias>_v<V> (created when missing) and leave "
                                "the alias alone")
     sharding.add_argument("--shard", type=_shard, metavar="I/N",
-                          help="index only shard I of N (0 <= I < N) of the photos; needs --version")
+                          help="index only shard I of N (0 <= I < N): its share of the parquet files (with "
+                               "--sample or --per-person, of the photos by content hash); needs --version")
     sharding.add_argument("--finalize", action="store_true",
                           help="after every shard of --version V: the person-level pass over the same "
                                "sources, then move the alias to V and drop older versions (reads only "
-                               "names and metadata, no photo)")
+                               "names and metadata, no photo: parquet datasets are streamed without "
+                               "their image column)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -173,9 +177,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = 0
             return code
         token = settings.hf_token.get_secret_value() if settings.hf_token else None
-        sources = []
-        for spec in specs:
-            sources.extend(open_sources(spec, args.split, args.image_column, args.name_column, args.config, token))
+        # A shard reads only its share of the parquet files; a sampled run's choice needs every row of a
+        # source, so its shards read every file and split the rows by content hash instead.
+        by_file = args.shard if args.shard and not (args.sample or args.per_person) else None
+        if args.shard and args.shard.count > 1 and by_file is None:
+            log.info("--sample/--per-person choose among every row of a source: shard %s reads every file "
+                     "and indexes the photos it owns by content hash", args.shard)
+        sources = open_all(specs, args.split, args.image_column, args.name_column, args.config, token,
+                           shard=by_file, photos=not args.finalize)
         indexer = Indexer(pipeline, store, args.batch_size)
         if args.version is None:
             report = indexer.run(sources, args.sample, args.per_person, args.seed, args.recreate,

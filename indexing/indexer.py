@@ -18,6 +18,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 from tqdm import tqdm
@@ -108,6 +109,7 @@ class Indexer:
         self.store = store
         self.batch_size = batch_size
         self.people: dict[str, Person] = {}
+        self._order: Callable[[str], tuple] = _ref_order([])
         self.on_progress: Callable[[int, int, int], None] | None = None
         """Called after each batch of :meth:`write` with (rows done, rows planned, faces indexed)."""
 
@@ -149,9 +151,16 @@ class Indexer:
     def write(self, plan: Plan, collection: str, shard: Shard | None = None, progress: bool = True) -> IndexReport:
         """Write the points of the chosen rows (those ``shard`` owns) into ``collection``; no alias move.
 
-        Each point is written with its person's name and metadata as precedence gives them over the
-        whole plan (computed first, from the name and metadata columns only), so a shard's points are
-        already what one run writes; :meth:`finalize` spreads them over points of earlier runs too.
+        A source opened as a shard's files (``Source.file_share``) is all this shard's; the rows of other
+        sources are split by content hash (:mod:`indexing.shards`). Each point is written with its
+        person's name and metadata as precedence gives them over the plan (computed first, from the name
+        and metadata columns only); :meth:`finalize` spreads the ones of all sources' rows over every
+        point, including those of other shards and earlier runs.
+
+        A photo already in ``collection`` (from another source, another shard's file or an earlier run)
+        gets this row's reference, all references kept in the order one run reads them
+        (:func:`_ref_order`), and this row's person when this row comes first in that order: so shards
+        that find the same photo, in whichever order they run, store what one run stores.
         """
         started = time.perf_counter()
         shard = shard or Shard()
@@ -160,9 +169,12 @@ class Indexer:
         report.ignored_files = sum(len(s.ignored_files) for s in {id(s): s for s, _ in plan}.values())
         indexed_people: set[str] = set()
 
+        self._order = _ref_order(plan)
+
         def batches():  # a batch never spans two sources (a photo in both is found as already indexed)
             for source, indices in plan:
-                yield from batched(filter(shard.owns, source.rows(indices)), self.batch_size)
+                rows = source.rows(indices)  # a file share's rows are all this shard's (its files)
+                yield from batched(rows if source.file_share else filter(shard.owns, rows), self.batch_size)
 
         def known(batch: Sequence[Row]) -> set[str]:
             ids = {point_id(r.sha256): r.sha256 for r in batch if r.sha256}
@@ -208,9 +220,18 @@ class Indexer:
             if payload.get(PERSON_ID) not in (None, row.person):
                 report.name_conflicts.append(f"{row.ref} is '{payload.get(NAME)}' elsewhere, '{row.raw_name}' here")
             known = list(payload.get(SOURCES, []))
-            new_refs = [ref for ref in refs if ref not in known]
-            if new_refs:
-                self.store.set_payload([pid], {SOURCES: known + new_refs}, collection)
+            merged = sorted(dict.fromkeys(known + refs), key=self._order)
+            update: dict = {SOURCES: merged} if merged != known else {}
+            if known and row.person and payload.get(PERSON_ID) != row.person \
+                    and self._order(refs[0]) < self._order(known[0]):
+                # Another shard wrote this photo first from a later row (the same bytes in a file of its
+                # share): the point belongs to the person of the row that comes first in precedence, as
+                # in one run. The person pass then spreads that person's full name and metadata over it.
+                person = self.people[row.person]
+                update.update({PERSON_ID: row.person, NAME: person.name, METADATA: dict(person.metadata)})
+                indexed_people.add(row.person)
+            if update:
+                self.store.set_payload([pid], update, collection)
         pending = list(candidates.values())
         for photo, _ in pending:
             if photo.image is None:  # the read-ahead saw its point, which is gone now: decode it here
@@ -263,6 +284,22 @@ class Indexer:
         self.store.drop_old_versions(keep=1)
         report.elapsed_s += time.perf_counter() - started
         return report
+
+
+def _ref_order(plan: Plan) -> Callable[[str], tuple]:
+    """A sort key putting photo references in the order one run reads them: by the plan's sources,
+    then row number (datasets) or path (image folders). References of sources this run does not read
+    (an earlier run's) come first, as they were written first."""
+    prefixes = [source.ref_prefix for source, _ in plan]
+
+    def key(ref: str) -> tuple:
+        for rank, prefix in enumerate(prefixes):
+            if ref.startswith(prefix):
+                rest = ref[len(prefix):]
+                return (rank, int(rest), ()) if rest.isdigit() else (rank, -1, Path(rest).parts)
+        return (-1, 0, ())
+
+    return key
 
 
 def _point(photo: Photo, refs: list[str], face: Face, person: Person) -> FacePoint:

@@ -3,6 +3,13 @@
 
 Each source yields :class:`Row` records with the photo's encoded bytes (never decoded here), the
 person's raw name, metadata columns and a reference to where the photo came from.
+
+A parquet dataset (a hub id, or a local folder in the hub's layout) can also be opened as part of its
+files (:func:`parquet_files` lists them as ``datasets`` resolves them; a shard reads its share, see
+:mod:`indexing.shards`): only those files are downloaded and read, and rows keep the row numbers they
+have in the whole split, so a photo's reference is the same whichever shard read it. The person pass
+opens sources without their photos (``photos=False``): parquet datasets are streamed with only the
+name and metadata columns, so the image bytes are never downloaded.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import datasets
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+from indexing.shards import Shard
 from lookalike.payload import clean_metadata
 from lookalike.people import person_id
 
@@ -79,9 +87,33 @@ class Row:
                    hashlib.sha256(data).hexdigest() if data else "")
 
 
+@dataclass(frozen=True)
+class DataFile:
+    """One parquet file of a source's split (the unit a file shard takes, :meth:`Shard.files`).
+
+    Attributes:
+        spec: the source spec it belongs to, as given (with its options).
+        split: the split it is part of.
+        url: the file as ``datasets`` resolved it: a local path, or ``hf://datasets/owner/name@commit/...``.
+        rows: its row count (from the parquet footer).
+        first_row: the row number of its first row in the whole split (the files in ``datasets``' order).
+    """
+
+    spec: str
+    split: str
+    url: str
+    rows: int
+    first_row: int
+
+
 @dataclass
 class Source:
-    """A dataset split with known image and name columns, rows addressable by index."""
+    """A dataset split with known image and name columns, rows addressable by index.
+
+    ``row_numbers`` (when only some files of the split were loaded) maps each row to its number in the
+    whole split, the number its reference carries; ``file_share`` says that a shard's part of the split
+    was loaded (its files), so the shard takes every row of it.
+    """
 
     label: str
     split: str
@@ -90,6 +122,13 @@ class Source:
     name_column: str
     base_dir: Path | None = None
     ignored_files: list[str] = field(default_factory=list)
+    row_numbers: list[int] | None = None
+    file_share: bool = False
+
+    @property
+    def ref_prefix(self) -> str:
+        """How the references of this source's rows begin: ``label:`` (image folders), else ``label:split:``."""
+        return f"{self.label}:" if self.base_dir is not None else f"{self.label}:{self.split}:"
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -107,7 +146,8 @@ class Source:
         """The rows at ``indices``, in that order, read ``READ_BATCH`` at a time (images not decoded)."""
         for index, record in self._records(indices, self.dataset.column_names):
             data, problem, where = _image_bytes(record.get(self.image_column), self.base_dir)
-            ref = f"{self.label}:{where}" if where else f"{self.label}:{self.split}:{index}"
+            number = index if self.row_numbers is None else self.row_numbers[index]
+            ref = f"{self.label}:{where}" if where else f"{self.label}:{self.split}:{number}"
             yield Row.read(data, self._name(record.get(self.name_column)),
                            clean_metadata({c: record.get(c) for c in self.metadata_columns}), ref, problem)
 
@@ -179,7 +219,8 @@ def check_source_spec(text: str) -> tuple[str, dict[str, str]]:
 
 def open_sources(spec: str, split: str | None = None, image_column: str | None = None,
                  name_column: str | None = None, config: str | None = None,
-                 token: str | None = None) -> list[Source]:
+                 token: str | None = None, files: Sequence[DataFile] | None = None,
+                 share: Sequence[DataFile] | None = None, photos: bool = True) -> list[Source]:
     """Every split a source spec names (``split="all"`` takes each split of a dataset).
 
     ``spec`` is a hub id (``lansinuote/simple_facenet``), a folder saved with ``save_to_disk``, a
@@ -187,33 +228,41 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     person, optionally followed by per-source options (:func:`parse_source_spec`). Columns not given
     come from :data:`KNOWN_SOURCES` or are detected.
 
+    A parquet dataset given ``share`` (some of ``files``, its files as :func:`parquet_files` listed
+    them) loads only those files; a split with none of them is an empty source. ``photos=False`` (the
+    person pass) streams a parquet dataset's name and metadata columns only, never its images.
+
     Raises:
         ValueError: the spec names nothing loadable, or a column is missing.
     """
-    spec, options = check_source_spec(spec)
-    split = options.get("split", split)
-    config = options.get("config", config)
-    image_column = options.get("image_column", image_column)
-    name_column = options.get("name_column", name_column)
-    known = KNOWN_SOURCES.get(spec, {})
-    split = split or known.get("split", "train")
-    path = Path(spec).expanduser()
+    where = _resolve(spec, split, config)
+    image_column = where.options.get("image_column", image_column)
+    name_column = where.options.get("name_column", name_column)
+    known = KNOWN_SOURCES.get(where.spec, {})
+    path, split, config = where.path, where.split, where.config
     base_dir = None
     ignored: list[str] = []
-    if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
+    numbers: dict[str, list[int]] = {}
+    if where.saved:
         loaded: Any = datasets.load_from_disk(str(path))
-    elif path.is_dir() and _is_image_folder(path):
+    elif where.image_folder:
         ignored = [str(p.relative_to(path)) for p in path.rglob("*")
                    if p.is_file() and p.suffix.lower() not in IMAGE_EXTENSIONS]
-        files = [str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
-        loaded = datasets.load_dataset("imagefolder", data_files={"train": files}, drop_labels=False)
+        images = [str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+        loaded = datasets.load_dataset("imagefolder", data_files={"train": images}, drop_labels=False)
         base_dir = path
-    elif path.exists():
-        loaded = datasets.load_dataset(str(path), name=config)
+    elif share is not None or not photos:
+        if files is None:
+            files = parquet_files(spec, split, config, token)
+        if files is None:  # not parquet files: the whole dataset, as before
+            loaded = _load(where, token)
+        else:
+            image_column = image_column or known.get("image_column")
+            loaded, numbers, dropped = _load_files(where, files, share, image_column, token, photos)
+            image_column = image_column or dropped
     else:
-        _check_hub(spec, token)
-        loaded = datasets.load_dataset(spec, name=config, token=token)
-    label = path.name if path.exists() else spec
+        loaded = _load(where, token)
+    label = path.name if path.exists() else where.spec
     if isinstance(loaded, datasets.DatasetDict):
         if split == "all":
             chosen = list(loaded.items())
@@ -225,14 +274,178 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
         chosen = [(split, loaded)]
     out = []
     for split_name, dataset in chosen:
-        image_col = image_column or known.get("image_column") or _image_column(dataset)
-        name_col = name_column or known.get("name_column") or _name_column(dataset)
-        for column in (image_col, name_col):
+        image_col = image_column or known.get("image_column") or _image_column(dataset.features)
+        name_col = name_column or known.get("name_column") or _name_column(dataset.features)
+        for column in ((image_col, name_col) if photos else (name_col,)):
             if column not in dataset.column_names:
                 raise ValueError(f"{label} has no column '{column}' (it has {', '.join(dataset.column_names)}).")
-        dataset = dataset.cast_column(image_col, datasets.Image(decode=False))
-        out.append(Source(label, split_name, dataset, image_col, name_col, base_dir, ignored))
+        if image_col in dataset.column_names:
+            dataset = dataset.cast_column(image_col, datasets.Image(decode=False))
+        out.append(Source(label, split_name, dataset, image_col, name_col, base_dir, ignored,
+                          numbers.get(split_name), share is not None and photos))
     return out
+
+
+def open_all(specs: Sequence[str], split: str | None = None, image_column: str | None = None,
+             name_column: str | None = None, config: str | None = None, token: str | None = None,
+             shard: Shard | None = None, photos: bool = True) -> list[Source]:
+    """The sources of ``specs`` in order; with a ``shard`` of several, the parquet datasets hold only the
+    files :meth:`Shard.files` gives that shard out of every source's files in one list (the other
+    sources, local folders, are whole: their rows are split by content hash, :meth:`Shard.owns`)."""
+    def opened(spec: str, **kwargs: Any) -> list[Source]:
+        return open_sources(spec, split, image_column, name_column, config, token, photos=photos, **kwargs)
+
+    if shard is None or shard.count == 1 or not photos:
+        return [source for spec in specs for source in opened(spec)]
+    listed = {spec: parquet_files(spec, split, config, token) for spec in specs}
+    every = [f for files in listed.values() for f in files or ()]
+    mine = [every[p] for p in shard.files([f.rows for f in every])]
+    log.info("shard %s reads %d of %d parquet files (%d of %d rows)", shard, len(mine), len(every),
+             sum(f.rows for f in mine), sum(f.rows for f in every))
+    out = []
+    for spec, files in listed.items():
+        if files is None:
+            log.info("%s is not parquet files: shard %s reads all of it and takes its photos by content hash",
+                     spec, shard)
+            out.extend(opened(spec))
+        else:
+            out.extend(opened(spec, files=files, share=[f for f in files if f in mine]))
+    return out
+
+
+def parquet_files(spec: str, split: str | None = None, config: str | None = None,
+                  token: str | None = None) -> list[DataFile] | None:
+    """The parquet files of the split(s) ``spec`` names, as ``datasets`` resolves them for
+    ``load_dataset`` (``load_dataset_builder(...).config.data_files``), with their row counts; None for a
+    source that is not parquet files (a ``save_to_disk`` or image folder, a dataset of other files).
+
+    Only the parquet footers are read (a range request each on the Hub), no row.
+
+    Raises:
+        ValueError: the dataset has no such split.
+    """
+    where = _resolve(spec, split, config)
+    if where.saved or where.image_folder:
+        return None
+    if not where.path.exists():
+        _check_hub(where.spec, token)
+    builder = datasets.load_dataset_builder(where.target, name=where.config, token=token)
+    resolved = {str(name): [str(url) for url in urls] for name, urls in (builder.config.data_files or {}).items()}
+    if not resolved or not all(url.endswith(".parquet") for urls in resolved.values() for url in urls):
+        return None
+    if where.split == "all":
+        splits = list(resolved)
+    elif where.split in resolved:
+        splits = [where.split]
+    else:
+        label = where.path.name if where.path.exists() else where.spec
+        raise ValueError(f"{label} has no split '{where.split}' (it has {', '.join(resolved)}).")
+    out = []
+    for name in splits:
+        first = 0
+        for url in resolved[name]:
+            rows = _parquet_footer(url, token).num_rows
+            out.append(DataFile(spec, name, url, rows, first))
+            first += rows
+    return out
+
+
+@dataclass(frozen=True)
+class _Where:
+    """A source spec resolved: what it names and how to load it."""
+
+    spec: str
+    options: dict[str, str]
+    path: Path
+    split: str
+    config: str | None
+
+    @property
+    def saved(self) -> bool:
+        """A ``save_to_disk`` folder."""
+        return self.path.is_dir() and ((self.path / "dataset_info.json").exists()
+                                       or (self.path / "dataset_dict.json").exists())
+
+    @property
+    def image_folder(self) -> bool:
+        return self.path.is_dir() and not self.saved and _is_image_folder(self.path)
+
+    @property
+    def target(self) -> str:
+        """What ``load_dataset`` takes: the local folder, or the hub id."""
+        return str(self.path) if self.path.exists() else self.spec
+
+
+def _resolve(text: str, split: str | None, config: str | None) -> _Where:
+    spec, options = check_source_spec(text)
+    known = KNOWN_SOURCES.get(spec, {})
+    return _Where(spec, options, Path(spec).expanduser(), options.get("split", split) or known.get("split", "train"),
+                  options.get("config", config))
+
+
+def _load(where: _Where, token: str | None) -> Any:
+    """The whole dataset (every file of every split)."""
+    if where.path.exists():
+        return datasets.load_dataset(where.target, name=where.config)
+    _check_hub(where.spec, token)
+    return datasets.load_dataset(where.spec, name=where.config, token=token)
+
+
+def _load_files(where: _Where, files: Sequence[DataFile], share: Sequence[DataFile] | None,
+                image_column: str | None, token: str | None, photos: bool
+                ) -> tuple[datasets.DatasetDict, dict[str, list[int]], str | None]:
+    """The dataset made of ``share`` (all ``files`` when None), split by split, with the row numbers of
+    its rows in the whole splits; without ``photos``, only the name and metadata columns, streamed (the
+    image column left out is returned third)."""
+    taken = list(files if share is None else share)
+    by_split: dict[str, list[DataFile]] = {}
+    for file in files:
+        by_split.setdefault(file.split, [])
+    for file in taken:
+        by_split[file.split].append(file)
+    loaded: dict[str, datasets.Dataset] = {}
+    numbers: dict[str, list[int]] = {}
+
+    def features(split: str) -> datasets.Features:  # the columns, from the split's first parquet footer
+        first = next(f for f in files if f.split == split)
+        return datasets.Features.from_arrow_schema(_parquet_footer(first.url, token).schema.to_arrow_schema())
+
+    columns = image = None
+    if not photos:
+        every = features(next(iter(by_split)))
+        image = image_column or _image_column(every)
+        columns = [c for c in every if c != image]
+    wanted = {name: [f.url for f in chosen] for name, chosen in by_split.items() if chosen}
+    if wanted and photos:
+        # The card's row count is the whole split's, not these files': the rows are checked against the
+        # footers below instead.
+        read = datasets.load_dataset(where.target, name=where.config, data_files=wanted, token=token,
+                                     verification_mode=datasets.VerificationMode.NO_CHECKS)
+        loaded.update(read.items())
+    elif wanted:
+        streamed = datasets.load_dataset(where.target, name=where.config, data_files=wanted, token=token,
+                                         columns=columns, streaming=True)
+        for name, stream in streamed.items():
+            loaded[name] = datasets.Dataset.from_list(list(stream), features=stream.features)
+    for name, chosen in by_split.items():
+        if name not in loaded:  # none of this split's files: an empty source
+            empty = features(name)
+            loaded[name] = datasets.Dataset.from_dict({c: [] for c in empty}, features=empty)
+        numbers[name] = [f.first_row + k for f in chosen for k in range(f.rows)]
+        if len(numbers[name]) != len(loaded[name]):
+            raise ValueError(f"{where.spec}: the files of split '{name}' changed while they were read "
+                             f"({len(loaded[name])} rows, the footers said {len(numbers[name])}); run again.")
+    return datasets.DatasetDict(loaded), numbers, image
+
+
+def _parquet_footer(url: str, token: str | None) -> Any:
+    """The parquet metadata of a local or ``hf://`` file (the footer only)."""
+    import fsspec
+    import pyarrow.parquet as pq
+
+    fs, path = fsspec.core.url_to_fs(url, **({"token": token} if url.startswith("hf://") else {}))
+    with fs.open(path, "rb") as handle:
+        return pq.ParquetFile(handle).metadata
 
 
 def _is_repo_id(spec: str) -> bool:
@@ -312,21 +525,21 @@ def _is_image_folder(path: Path) -> bool:
     return any(p.is_dir() for p in path.iterdir())
 
 
-def _image_column(dataset: datasets.Dataset) -> str:
-    for name, feature in dataset.features.items():
+def _image_column(features: datasets.Features) -> str:
+    for name, feature in features.items():
         if isinstance(feature, datasets.Image):
             return name
-    raise ValueError(f"no image column among {', '.join(dataset.column_names)}; pass --image-column.")
+    raise ValueError(f"no image column among {', '.join(features)}; pass --image-column.")
 
 
-def _name_column(dataset: datasets.Dataset) -> str:
+def _name_column(features: datasets.Features) -> str:
     for name in NAME_COLUMNS:
-        if name in dataset.column_names:
+        if name in features:
             return name
-    for name, feature in dataset.features.items():
+    for name, feature in features.items():
         if isinstance(feature, datasets.ClassLabel):
             return name
-    raise ValueError(f"no name column among {', '.join(dataset.column_names)}; pass --name-column.")
+    raise ValueError(f"no name column among {', '.join(features)}; pass --name-column.")
 
 
 def _image_bytes(value: Any, base_dir: Path | None) -> tuple[bytes | None, str | None, str | None]:

@@ -25,6 +25,7 @@ from support import (  # noqa: F401  (re-exported: the test modules import these
     ROOT,
     WEIGHTS_FILE_NAME,
     build_bios_dataset,
+    build_multifile_dataset,
     build_simple_facenet_dataset,
     image_files,
     write_standin_weights,
@@ -49,11 +50,16 @@ BIOS = BUILT / "celebrity_bios_mini"
 """``ashraq/tmdb-celeb-10k`` layout: the 31 LFW people, one photo each, ``name`` + TMDB metadata columns."""
 CELEBRITY_MINI = BUILT / "celebrity_mini"
 """``lansinuote/simple_facenet`` layout: five_celebs, 92 train + 24 test rows, ``image`` + ``label``."""
+LFW_FILES = BUILT / "lfw_files"
+"""The hub's multi-file layout: 5 parquet files of 63 rows in all (2 LFW photos of each of 31 people, and
+one photo again under another name in the last file), ``image`` + ``name`` + ``caption``, and the README
+card ``push_to_hub`` writes (configs, split row count)."""
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     build_bios_dataset(BIOS)
     build_simple_facenet_dataset(CELEBRITY_MINI)
+    build_multifile_dataset(LFW_FILES)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -174,6 +174,43 @@ def build_simple_facenet_dataset(dest: Path) -> Path:
     return dest
 
 
+def build_multifile_dataset(dest: Path, files: int = 5, per_person: int = 2) -> Path:
+    """A local dataset in the hub's multi-file layout, ``data/train-0000k-of-0000n.parquet`` (``files``
+    files), as a dataset several shards read a part of: the first ``per_person`` LFW photos of each
+    person, people in folder order and spread over the files in runs of unequal length (file k holds
+    k + 1 people more or less, so the row counts differ). Columns: ``image``, ``name`` (the folder name
+    with spaces) and ``caption`` (``"<name>, row <n>"``: a metadata field whose first value, by
+    precedence, is the person's). The last file ends with a copy of the first row's photo under another
+    name ("Photo Double"), so one photo is in two files. Its ``README.md`` has the card data that
+    ``push_to_hub`` writes (``configs`` with the data files, ``dataset_info`` with the split's row
+    count), which ``datasets`` reads and checks a load against. ``datasets.load_dataset(str(dest))``
+    reads it."""
+    import datasets
+    import yaml
+
+    rows = [(photo, person.name.replace("_", " ")) for person in people(LFW)
+            for photo in image_files(person)[:per_person]]
+    rows.append((rows[0][0], "Photo Double"))
+    weights = [k + 1 for k in range(files)]
+    bounds = [round(len(rows) * sum(weights[:k]) / sum(weights)) for k in range(files + 1)]
+    features = datasets.Features({"image": datasets.Image(), "name": datasets.Value("string"),
+                                  "caption": datasets.Value("string")})
+    datasets.disable_progress_bars()
+    (dest / "data").mkdir(parents=True, exist_ok=True)
+    for k in range(files):
+        part = rows[bounds[k]:bounds[k + 1]]
+        data = {"image": [{"bytes": photo.read_bytes(), "path": None} for photo, _ in part],
+                "name": [name for _, name in part],
+                "caption": [f"{name}, row {bounds[k] + n}" for n, (_, name) in enumerate(part)]}
+        datasets.Dataset.from_dict(data, features=features).to_parquet(
+            str(dest / "data" / f"train-{k:05d}-of-{files:05d}.parquet"))
+    card = {"configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
+            "dataset_info": {**datasets.DatasetInfo(features=features)._to_yaml_dict(),
+                             "splits": [{"name": "train", "num_examples": len(rows)}]}}
+    (dest / "README.md").write_text(f"---\n{yaml.safe_dump(card, sort_keys=False)}---\n", encoding="utf-8")
+    return dest
+
+
 def _write_parquet(dataset, dest: Path, split: str) -> None:
     import datasets
 
