@@ -127,9 +127,11 @@ def launch_kwargs(settings: Settings | None = None) -> dict:
     visitor's browser (Gradio 6 keeps every run's photo and result there by default), the page's CSS, and, with
     ``settings``, where to listen and whether to serve MCP."""
     from webapp.page import CSS
+    from webapp.traffic import launch_options
 
     kwargs: dict = {"show_error": False, "run_history": False, "footer_links": ["api", "gradio", "settings"],
                     "css": CSS}
     if settings is not None:
         kwargs.update(server_name=settings.server_name, server_port=settings.server_port, mcp_server=settings.mcp)
+    kwargs.update(launch_options(settings))  # upload limit, shared uploads, REST defaults, rate limit
     return kwargs
