@@ -118,8 +118,10 @@ def test_a_huge_upload_is_refused_from_its_length_before_its_body_is_read(limite
     with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
         sock.sendall(b"POST /gradio_api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
                      b"boundary=b\r\nContent-Length: 300000000\r\n\r\n")  # no body follows
-        answer = sock.recv(4096).decode("latin-1")
-    assert answer.startswith("HTTP/1.1 413") and "upload_too_large" in answer
+        answer = b""
+        while b"upload_too_large" not in answer and (chunk := sock.recv(4096)):  # the answer, before any body
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413") and b"upload_too_large" in answer
 
 
 def test_a_client_over_the_rate_limit_is_told_to_slow_down_while_another_is_served(limited_app, app_index):
@@ -184,3 +186,49 @@ def test_the_client_is_the_address_the_nearest_trusted_proxy_saw(forwarded, hops
 
     headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
     assert client_address({"headers": headers, "client": ("127.0.0.1", 5000)}, hops) == expected
+
+
+def test_the_readme_curl_example_uploads_calls_and_reads_the_result(app_server, app_index, tmp_path):
+    import json
+    import re
+    import shutil
+    import subprocess
+
+    from conftest import ROOT
+
+    if shutil.which("curl") is None:
+        pytest.skip("no curl")
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    example = next(b for b in blocks if "gradio_api/call/lookalike" in b)
+    script = re.sub(r"^URL=\S+", f"URL={app_server.url.rstrip('/')}", example, count=1, flags=re.M)
+    (tmp_path / "me.jpg").write_bytes(app_index.photos["mindy-kaling"][0].read_bytes())
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert "event: complete" in out, out
+    answer = json.loads(out.split("data:", 1)[1].strip())[0]
+    assert [len(f["matches"]) for f in answer["faces"]] == [3]
+    assert answer["faces"][0]["matches"][0]["person_id"] == "mindy-kaling"
+
+
+def test_mcp_tool_calls_are_counted_once_and_told_to_slow_down_over_the_limit(limited_app, app_index):
+    import asyncio
+    import base64
+    import json
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    photo = app_index.photos["madonna"][3]
+    data_url = "data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode()
+
+    async def calls(count: int):
+        headers = {"X-Forwarded-For": "198.51.100.99"}
+        async with streamablehttp_client(limited_app.url + "gradio_api/mcp/", headers=headers) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return [await session.call_tool("find_lookalikes", {"photo": data_url, "top_k": 1})
+                        for _ in range(count)]
+
+    results = asyncio.run(calls(4))
+    assert all(not r.isError and "faces" in r.content[0].text for r in results[:3]), results[:3]
+    assert results[3].isError and json.loads(results[3].content[0].text)["reason"] == "rate_limited"

@@ -133,6 +133,7 @@ class RateLimiter:
         self.per_minute = per_minute
         self._clock = clock
         self._calls: collections.OrderedDict[str, collections.deque[float]] = collections.OrderedDict()
+        self._credits: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def allow(self, client: str) -> float:
@@ -149,6 +150,20 @@ class RateLimiter:
                 return max(0.001, calls[0] + 60 - now)
             calls.append(now)
             return 0.0
+
+    def credit(self, client: str) -> None:
+        """``client``'s next call that :meth:`use_credit` asks about is already counted."""
+        with self._lock:
+            self._credits[client] = self._credits.pop(client, 0) + 1
+            if len(self._credits) > MAX_TRACKED_CLIENTS:
+                self._credits.popitem(last=False)
+
+    def use_credit(self, client: str) -> bool:
+        with self._lock:
+            if self._credits.get(client, 0) <= 0:
+                return False
+            self._credits[client] -= 1
+            return True
 
 
 # -- the middleware ----------------------------------------------------------------------------------
@@ -255,11 +270,17 @@ class TrafficMiddleware:
             payload = json.loads(body) if body is not None else None
         except ValueError:
             payload = None
+        client = client_address(scope, self.proxy_hops)
         if scope["path"].endswith("/queue/join"):
-            counted = isinstance(payload, dict) and _is_api_fn(scope, payload.get("fn_index"))
+            # Gradio's MCP server runs each tool call through its own client, with the tool call's headers:
+            # a join that says so is free once per tool call counted for that client (a forged one is not).
+            counted = (isinstance(payload, dict) and _is_api_fn(scope, payload.get("fn_index"))
+                       and not (_says_mcp(scope) and self.limiter.use_credit(client)))
         else:  # MCP: JSON-RPC; only tool calls are counted (not initialize or tools/list)
             counted = isinstance(payload, dict) and payload.get("method") == "tools/call"
         refused = self._rate(scope) if counted else None
+        if counted and refused is None and not scope["path"].endswith("/queue/join"):
+            self.limiter.credit(client)
         if refused is None:
             return await self.app(scope, receive, send)
         if scope["path"].endswith("/queue/join"):
@@ -333,6 +354,10 @@ def _replay(body: bytes, scope) -> Callable:
         return {"type": "http.disconnect"}
 
     return receive
+
+
+def _says_mcp(scope) -> bool:
+    return (b"x-gradio-user", b"mcp") in scope.get("headers", [])
 
 
 def _blocks(scope):
