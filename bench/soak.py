@@ -150,14 +150,14 @@ def main(argv=None) -> int:
     from lookalike.settings import Settings
     from query_latency import fill_store, real_points
 
+    import torch
+
+    torch.set_num_threads(Settings().torch_threads)  # as webapp.wiring.create_app: one thread per search
     print(C.header(f"Public traffic: {args.clients} REST clients, {args.faces:,} faces"))
     print(f"- weights: {weights_note}")
     data_dir = Path(tempfile.mkdtemp(prefix="bench_soak_"))
     try:
         settings = Settings(data_dir=data_dir, device="cpu", qdrant_url=None)
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)  # as webapp.wiring.create_app: one thread per search
         pipeline = FacePipeline(settings)
         real = real_points(pipeline, C.FIVE_TRAIN, settings.model_copy(update={"data_dir": data_dir / "scratch"}))
         vectors, person = C.identity_vectors(max(0, args.faces - len(real)))
@@ -170,17 +170,25 @@ def main(argv=None) -> int:
         per_client = [photos_for(photos, c) for c in range(args.clients)]
 
         if args.queue_variants:
-            rows = []
+            rows, refusals = [], {}
             for concurrency, max_size in ((1, 16), (2, 16), (3, 16), (4, 16), (2, 4)):
                 demo, url = launch(finder, concurrency, max_size)
                 try:
                     clients_run(url, per_client[:1], 3)  # warm-up
-                    rows.append([concurrency, max_size, *fmt(clients_run(url, per_client, args.row_calls))])
+                    one = clients_run(url, per_client[:1], args.one_calls)
+                    many = clients_run(url, per_client, args.row_calls)
+                    rows.append([concurrency, max_size, one["rps"], *fmt(many), many["rps"] / one["rps"]])
+                    if many["first_errors"]:
+                        refusals[(concurrency, max_size)] = many["first_errors"][0]
                 finally:
                     C.close_app(demo)
-            print(f"\n### Queue settings: {args.clients} clients x {args.row_calls} calls, distinct photos\n")
-            print(C.table(["default_concurrency_limit", "max_size", "calls", "errors", "req/s", "p50 ms", "p95 ms"],
-                          rows))
+            print(f"\n### Queue settings: 1 client x {args.one_calls} calls, then {args.clients} clients x "
+                  f"{args.row_calls} calls, distinct photos\n")
+            print(C.table(["default_concurrency_limit", "max_size", "1 client req/s", "calls", "errors", "req/s",
+                           "p50 ms", "p95 ms", "ratio to 1 client"], rows))
+            for (concurrency, max_size), error in refusals.items():
+                print(f"\n- ({concurrency}, {max_size}): the first refusal: {error}")
+            print(f"\n- load average at the end: {C.load_average()}")
             return 0
 
         demo, url = launch(finder)
