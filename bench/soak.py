@@ -104,8 +104,13 @@ def huge_upload(url: str, megabytes: int) -> tuple[str, float, float]:
     time.sleep(0.5)  # Gradio moves a finished upload into place in a background task
     left = (C.disk_mb(folder) if folder.exists() else 0.0) - before
     status = answer.split("\r\n", 1)[0]
-    body = answer.split("\r\n\r\n", 1)[-1][:120]
-    return f"{status}: {body}", seconds, left
+    body = answer.split("\r\n\r\n", 1)[-1]
+    try:  # the app's refusal: its reason and sentence; an accepted upload: the stored path
+        refusal = json.loads(body)
+        body = f"{refusal['reason']}: {refusal['error']}" if isinstance(refusal, dict) else body
+    except (ValueError, KeyError):
+        pass
+    return f"{status}: {body[:200]}", seconds, left
 
 
 def rest_without_options(url: str, photo: str) -> str:
