@@ -48,18 +48,23 @@ def rest_call(http, url: str, api: str, photo: str, extra: list) -> None:
             elif line.startswith("data:") and event in ("complete", "error"):
                 if event == "error":
                     raise RuntimeError(f"{api} answered with an error: {line[:200]}")
+                answer = json.loads(line.removeprefix("data:"))
+                if answer and isinstance(answer[0], dict) and "error" in answer[0]:  # the app's own refusal
+                    raise RuntimeError(f"{api} answered {answer[0].get('reason')}: {answer[0]['error'][:160]}")
                 return
     raise RuntimeError(f"{api}: the event stream ended without a result")
 
 
 def timed_calls(url: str, api_name: str, photos: list[str], *, client: str = "rest", runs: int = 30,
-                warmup: int = 3, extra: Sequence[str] = ()) -> list[float]:
+                warmup: int = 3, extra: Sequence[str] = (), keep_going: bool = False):
     """Run this script in a separate process against ``url``: the seconds of each timed call.
     ``extra``: the endpoint's other inputs after the photo, as JSON texts. Raises RuntimeError with the
-    end of the client's own error output when it fails."""
+    end of the client's own error output when it fails. ``keep_going``: failed calls are counted instead,
+    and the answer is ``{"seconds": [...], "errors": [...]}`` (the seconds of the calls that succeeded)."""
     try:
         out = subprocess.run([sys.executable, str(Path(__file__).resolve()), url, api_name, *photos, "--client",
-                              client, "--runs", str(runs), "--warmup", str(warmup), "--extra", *extra],
+                              client, "--runs", str(runs), "--warmup", str(warmup), "--extra", *extra,
+                              *(["--keep-going"] if keep_going else [])],
                              capture_output=True, text=True, check=True)
     except subprocess.CalledProcessError as exc:
         raise RuntimeError(f"the {client} client exited with {exc.returncode}: {exc.stderr[-300:]}") from None
@@ -76,6 +81,8 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--extra", nargs="*", default=[],
                         help="the endpoint's other inputs after the photo, as JSON (e.g. 5 '\"\"')")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="count failed calls (their messages in 'errors') instead of stopping at the first")
     args = parser.parse_args(argv)
     extra = [json.loads(value) for value in args.extra]
 
@@ -99,14 +106,20 @@ def main(argv=None) -> int:
         def call(photo: str) -> None:
             client.predict(handle_file(photo), *extra, api_name=f"/{args.api_name}")
 
-    samples = []
+    samples, errors = [], []
     for i in range(args.warmup + args.runs):
         photo = args.photos[i % len(args.photos)]
         start = time.perf_counter()
-        call(photo)
+        try:
+            call(photo)
+        except Exception as exc:
+            if not args.keep_going:
+                raise
+            errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+            continue
         if i >= args.warmup:
             samples.append(time.perf_counter() - start)
-    print(json.dumps(samples))
+    print(json.dumps({"seconds": samples, "errors": errors} if args.keep_going else samples))
     return 0
 
 

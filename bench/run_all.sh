@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark with its default sizes and rewrites bench/RESULTS.md from their output.
 #
-#   bench/run_all.sh                 # from the repository root; about 20-30 min on 2 idle cores
+#   bench/run_all.sh                 # from the repository root; about 35-45 min on 2 idle cores
 #   WITH_1M=1 bench/run_all.sh       # also search_scale at 1M points (edge stores; ~2-3 GB RAM, +10-15 min)
 #   FORCE=1 bench/run_all.sh         # run even when the CPU is busy (the file is then marked noisy)
 #   PYTHON=path/to/python            # default: .venv/bin/python
@@ -30,6 +30,8 @@ set -x
 "$PY" bench/query_latency.py --http >"$out/query.md"
 "$PY" bench/indexing_throughput.py >"$out/indexing.md"
 "$PY" bench/search_scale.py --sizes "$sizes" >"$out/scale.md"
+"$PY" bench/soak.py >"$out/soak.md"
+"$PY" bench/soak.py --queue-variants >"$out/queue.md"
 set +x
 {
   echo "# Benchmark results"
@@ -44,6 +46,8 @@ set +x
   cat "$out/query.md"; echo
   cat "$out/indexing.md"; echo
   cat "$out/scale.md"; echo
+  cat "$out/soak.md"; echo
+  cat "$out/queue.md"; echo
   cat bench/advice.md
 } > bench/RESULTS.md
 echo "wrote bench/RESULTS.md" >&2

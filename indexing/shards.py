@@ -26,10 +26,13 @@ of their points.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Protocol, Sequence
 
-if TYPE_CHECKING:
-    from indexing.sources import Row
+
+class Hashed(Protocol):
+    """What :meth:`Shard.owns` reads of a row (:class:`indexing.sources.Row`): its photo's hex SHA-256."""
+
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Shard:
         except ValueError:
             raise ValueError(f"a shard is I/N with 0 <= I < N (e.g. 0/4), not {text!r}") from None
 
-    def owns(self, row: "Row") -> bool:
+    def owns(self, row: Hashed) -> bool:
         """True when this shard indexes ``row`` of a source split by content hash."""
         if self.count == 1:
             return True

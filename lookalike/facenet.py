@@ -8,6 +8,7 @@ version) is written into every collection so vectors of other weights are never 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -76,17 +77,16 @@ def load_facenet(weights: Path | None = None, device: str = "cpu") -> tuple[torc
     return model, fingerprint
 
 
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
-
-
 def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file, cached by path, size and modification time."""
     stat = os.stat(path)
-    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASH_CACHE:
-        with open(path, "rb") as handle:
-            _HASH_CACHE[key] = hashlib.file_digest(handle, "sha256").hexdigest()
-    return _HASH_CACHE[key]
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)  # a few weights files per process; bounded all the same
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 class TorchEmbedder:

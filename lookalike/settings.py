@@ -105,6 +105,17 @@ class Settings(BaseSettings):
         description="When even a face's best match is less alike than this (likeness, %), the face is "
         "answered as 'no close match'.",
     )
+    max_upload_mb: float = Field(
+        default=15.0, gt=0,
+        description="Uploads larger than this (MB) are refused at the upload route, before they are written.")
+    api_calls_per_minute: int = Field(
+        default=60, ge=0,
+        description="API and MCP tool calls one client may make in any minute (the page is not counted); "
+        "0: no limit.")
+    proxy_hops: int = Field(
+        default=1, ge=0,
+        description="Trusted proxies in front of the app (a Space has one): the client is the address the "
+        "nearest of them appended to X-Forwarded-For; 0: the connection's peer, the header ignored.")
     likeness_center: float | None = Field(
         default=None, description="Cosine that reads 50 % likeness; unset: lookalike.likeness's default.")
     likeness_width: float | None = Field(

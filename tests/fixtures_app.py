@@ -37,16 +37,20 @@ class RunningApp:
     finder: object
 
 
-def launch(finder, problem=None, mcp: bool = False) -> RunningApp:
-    """``build_app`` launched in this process on a free port of 127.0.0.1 (with ``launch_kwargs``)."""
+def launch(finder, problem=None, mcp: bool = False, traffic=None) -> RunningApp:
+    """``build_app`` launched in this process on a free port of 127.0.0.1 (with ``launch_kwargs``);
+    ``traffic``: Settings whose upload limit, rate limit and proxy hops the app takes (default: the
+    default upload limit and no rate limit)."""
     from webapp.finders import FinderHolder
     from webapp.page import build_app
+    from webapp.traffic import launch_options
     from webapp.wiring import launch_kwargs
 
     demo = build_app(FinderHolder(finder, problem))
     port = free_port()
+    kwargs = launch_kwargs() | (launch_options(traffic) if traffic is not None else {})
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                mcp_server=mcp, **launch_kwargs())
+                mcp_server=mcp, **kwargs)
     return RunningApp(f"http://127.0.0.1:{port}/", demo, finder)
 
 

@@ -129,6 +129,37 @@ def recording_server(answer: Callable[[Request, str], Any]) -> Iterator[tuple[st
         server.server_close()
 
 
+# -- the app's REST API, as curl calls it ------------------------------------------------------------
+
+
+def rest_upload(http, url: str, data: bytes, name: str = "photo.jpg", headers: dict | None = None):
+    """``POST /gradio_api/upload`` of one file: the response (its JSON is the list of stored paths)."""
+    return http.post(f"{url}gradio_api/upload", files={"files": (name, data)}, headers=headers or {})
+
+
+def rest_call(http, url: str, data: list, headers: dict | None = None) -> tuple[int, str | None, object]:
+    """``POST /gradio_api/call/lookalike`` with ``data``, then its event stream: (the POST's status, the last
+    event's name, its data as JSON). A refused POST gives (status, None, its JSON body)."""
+    import json
+
+    submitted = http.post(f"{url}gradio_api/call/lookalike", json={"data": data}, headers=headers or {})
+    if submitted.status_code != 200:
+        return submitted.status_code, None, submitted.json()
+    event, payload = None, None
+    stream = http.get(f"{url}gradio_api/call/lookalike/{submitted.json()['event_id']}", headers=headers or {})
+    for line in stream.text.splitlines():
+        if line.startswith("event:"):
+            event = line.removeprefix("event:").strip()
+        elif line.startswith("data:") and event in ("complete", "error"):
+            payload = json.loads(line.removeprefix("data:").strip())
+    return submitted.status_code, event, payload
+
+
+def file_data(path: str) -> dict:
+    """The API's photo input for a path that ``rest_upload`` returned."""
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
 # -- datasets in the hub layouts, built from the committed photos ------------------------------------
 
 

@@ -54,6 +54,18 @@ def test_indexing_throughput_prints_its_tables(torch_home):
     assert "Ratio ours / reference" in out and "detect" in out and "upsert" in out
 
 
+def test_soak_prints_its_rows_and_the_memory_of_its_calls(torch_home):
+    out = run_bench("soak.py", "--faces", "120", "--clients", "2", "--calls", "8", "--one-calls", "3",
+                    "--row-calls", "3", "--huge-mb", "20", torch_home=torch_home)
+    rows = out.split("### The issue's rows")[1]
+    for row in ("| 1 client, distinct photos | 3 | 0 |", "| 2 clients, distinct photos | 6 | 0 |",
+                "| 2 clients, the same photo bytes | 6 | 0 |"):
+        assert row in rows, rows
+    assert "413" in rows and "upload_too_large" in rows and "event: complete, 1 face, 3 matches" in rows
+    soak = out.split("### Soak: 8 calls from 2 clients")[1]
+    assert "| calls | errors | req/s |" in soak and "| 8 | 0 |" in soak, soak
+
+
 def test_search_scale_prints_its_table():
     out = run_bench("search_scale.py", "--sizes", "600", "--queries", "10")
     assert "| store | points | p50 ms | p95 ms | recall@10 |" in out

@@ -388,3 +388,22 @@ def test_match_shows_its_biography(browser, app_server, tmp_path):
     text = details.inner_text()
     assert "Tony Blair" in text and row["biography"] in text
     screenshot(page, tmp_path, "biography.png")
+
+
+def test_a_photo_over_the_upload_limit_is_refused_in_the_page_with_the_limit_named(browser, base_settings, pipeline,
+                                                                                    app_index, tmp_path):
+    from fixtures_app import app_finder, launch
+
+    small = launch(app_finder(pipeline, app_index.store),
+                   traffic=base_settings.model_copy(update={"max_upload_mb": 0.25}))
+    try:
+        photo = tmp_path / "big.jpg"  # a real photo with padding after its end: 0.3 MB
+        photo.write_bytes(bio_photo(tmp_path, "Angelina Jolie").read_bytes().ljust(300_000, b"\0"))
+        page = new_page(browser)
+        page.goto(small.url)
+        page.locator("#photo input[type=file]").set_input_files(str(photo))
+        page.get_by_text(re.compile(r"exceed the maximum allowed size of 256")).first.wait_for(timeout=TIMEOUT_MS)
+        assert page.locator("#photo img").count() == 0  # nothing was taken
+        screenshot(page, tmp_path, "upload-over-the-limit.png")
+    finally:
+        small.demo.close()

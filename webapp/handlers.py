@@ -4,7 +4,8 @@ Uploads are decoded by our own code (:mod:`lookalike.images`, through the finder
 photo components hand the handler a file path, so an empty, truncated or non-image file gets a plain
 sentence instead of Gradio's generic error. Every :class:`~lookalike.errors.LookalikeError` becomes a
 message in the page and ``{"error": ..., "reason": ...}`` in the API. The uploaded file is deleted as
-soon as the search is done; nothing of an upload is ever logged.
+soon as the search is done, unless another upload of the same photo still waits for its own search
+(:mod:`webapp.traffic`); nothing of an upload is ever logged.
 
 The query path decodes each photo once, asks the store once per face, reads thumbnails only for the page
 (the API never shows them) and draws the boxed photo only for the page.
@@ -23,6 +24,7 @@ from lookalike.errors import LookalikeError, ModelMismatchError
 from lookalike.search import LookalikeFinder, SearchResult
 from webapp.rendering import FaceView, compare_html, draw_faces, face_view
 from webapp.finders import FinderHolder
+from webapp.traffic import UPLOADS
 
 log = logging.getLogger(__name__)
 
@@ -295,17 +297,14 @@ def status(text: str, error: bool = False) -> str:
 
 
 def _forget_upload(photo: Any) -> None:
-    """Delete an uploaded file (and its now empty folder) once read, if it lies in Gradio's upload cache."""
+    """Release an upload once read, if it lies in Gradio's upload cache: its file is deleted unless another
+    upload of the same photo is still waiting for its search (:data:`webapp.traffic.UPLOADS`)."""
     if not isinstance(photo, (str, os.PathLike)):
         return
     try:
         path = Path(photo).resolve()
         cache = Path(gr.utils.get_upload_folder()).resolve()
-        if cache not in path.parents:
-            return
-        path.unlink(missing_ok=True)
-        if path.parent != cache and not any(path.parent.iterdir()):
-            path.parent.rmdir()
     except OSError:
-        pass
-
+        return
+    if cache in path.parents:
+        UPLOADS.release(path)

@@ -131,8 +131,11 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         # that is not in Gradio's upload folder. The default is the app's: a client that leaves top_k out
         # gets its setting.
         def find_lookalikes(photo: FileData, top_k: int = ui.default_top_k, gender: str = "",
-                            department: str = "") -> dict[str, Any]:
-            return ui.find_lookalikes(photo, top_k, gender, department)
+                            department: str = "", request: gr.Request = None) -> dict[str, Any]:
+            try:
+                return ui.find_lookalikes(photo, top_k, gender, department)
+            finally:
+                _forget_session(demo, request)
 
         find_lookalikes.__doc__ = ui.find_lookalikes.__doc__  # the MCP tool's description and arguments
         gr.api(find_lookalikes, api_name="lookalike", api_description=API_DESCRIPTION, concurrency_id="search")
@@ -156,6 +159,19 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         filling.tick(ui.fill_tick, None, [banner, filling], api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=2, max_size=16)
     return demo
+
+
+def _forget_session(demo: gr.Blocks, request: gr.Request | None) -> None:
+    """Drop the session Gradio made for an API call. Each REST or MCP call gets a new one, holding a copy of
+    every component's configuration, and Gradio keeps up to 10,000 of them: memory that grew with every
+    call. The call itself holds its session until it ends; the page's own sessions are left alone."""
+    holder = getattr(demo, "state_holder", None)
+    session = getattr(request, "session_hash", None)
+    if holder is None or session is None:
+        return
+    with holder.lock:
+        holder.session_data.pop(session, None)
+        holder.time_last_used.pop(session, None)
 
 
 def _raw_path(payload):

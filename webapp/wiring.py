@@ -15,6 +15,7 @@ from lookalike.search import LookalikeFinder
 from lookalike.settings import Settings
 from webapp.finders import FinderHolder
 from webapp.page import CSS, build_app
+from webapp.traffic import launch_options
 from webapp.zerogpu import decorate_face_step, query_settings, scheduled_on_gpu
 
 log = logging.getLogger(__name__)
@@ -78,4 +79,5 @@ def launch_kwargs(settings: Settings | None = None) -> dict:
                     "css": CSS}
     if settings is not None:
         kwargs.update(server_name=settings.server_name, server_port=settings.server_port, mcp_server=settings.mcp)
+    kwargs.update(launch_options(settings))  # upload limit, shared uploads, REST defaults, rate limit
     return kwargs
