@@ -125,8 +125,8 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         gr.Markdown(f"<small>{CREDITS}<br>{PRIVACY}</small>", elem_id="credits")
 
         # The public API (and MCP tool find_lookalikes): a photo in, JSON out, typed by the signature below.
-        # gr.api needs no hidden components: Gradio builds a session of every component for each REST call,
-        # so the six it replaces cost 0.4 ms a call. It passes the upload's FileData and the raw values on
+        # gr.api needs no hidden components (Gradio builds a session of every component for each REST call,
+        # so fewer components cost less a call). It passes the upload's FileData and the raw values on
         # unprocessed (the handler takes the path, clamps and checks the rest itself) and still refuses a file
         # that is not in Gradio's upload folder. The default is the app's: a client that leaves top_k out
         # gets its setting.
