@@ -230,6 +230,8 @@ class TrafficMiddleware:
                 self.uploads.landed(paths)
         if start.get("status") == 413:
             return await _json(send, 413, self._too_large())
+        if not start:  # the app sent nothing (the client went away)
+            return
         await send(start)
         await send({"type": "http.response.body", "body": bytes(body)})
 

@@ -73,8 +73,9 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
 
 def launch_kwargs(settings: Settings | None = None) -> dict:
     """What :meth:`gr.Blocks.launch` needs: no Gradio-side error details, no run history kept in the
-    visitor's browser (Gradio 6 keeps every run's photo and result there by default), the page's CSS, and, with
-    ``settings``, where to listen and whether to serve MCP."""
+    visitor's browser (Gradio 6 keeps every run's photo and result there by default), the page's CSS, the
+    upload limit and middleware of :mod:`webapp.traffic`, and, with ``settings``, where to listen, whether to
+    serve MCP and the rate limit (none without)."""
     kwargs: dict = {"show_error": False, "run_history": False, "footer_links": ["api", "gradio", "settings"],
                     "css": CSS}
     if settings is not None:
