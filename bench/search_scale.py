@@ -9,10 +9,11 @@ clustered like identities (17 photos per person), per store.
 Stores: ``numpy`` (exact scan, the reference for recall), ``local`` (qdrant-client's embedded mode;
 a size is skipped when its upsert would take longer than --local-max-upsert-s, measured on a probe),
 ``edge`` (qdrant-edge-py HNSW m=16, ef_construct=100, float vectors), ``edge-int8`` (the same with int8
-scalar quantization, always_ram, queried with rescore=True and oversampling 2). Queries use hnsw_ef=128,
-as the app does. Each (store, size) runs in its own process so memory is its own: RSS growth over the
-process after the vectors were generated, and peak RSS. Payloads: person_id and name (no thumbnail,
-so disk is the vectors' and index's own; ``--thumbnails`` adds a 4 KB one).
+scalar quantization, always_ram, queried with rescore=True and oversampling 2). Queries use the app's
+hnsw_ef (``SearchOptions().hnsw_ef``: 384; 128 before the person-level sweep, ``--people``, moved it).
+Each (store, size) runs in its own process so memory is its own: RSS growth over the process after the
+vectors were generated, and peak RSS. Payloads: person_id and name (no thumbnail, so disk is the vectors'
+and index's own; ``--thumbnails`` adds a 4 KB one).
 
 ``--people``: person-level recall@5, what a visitor sees. Synthetic people with FaceNet-like cosines
 and a long tail of photos per person (``_common.SyntheticPeople``) go into an edge collection created
@@ -154,7 +155,8 @@ def run_case(store: str, size: int, args) -> dict:
             result["build_s"] = time.perf_counter() - start
             print(f"progress: {store} {size:,} index built in {result['build_s']:.1f} s, RSS {C.rss_mb():.0f} MB",
                   file=sys.stderr, flush=True)
-            params = SearchParams(hnsw_ef=128, quantization=QuantizationSearchParams(rescore=True, oversampling=2.0)
+            params = SearchParams(hnsw_ef=SearchOptions().hnsw_ef,
+                                  quantization=QuantizationSearchParams(rescore=True, oversampling=2.0)
                                   if quantized else None)
             selector = PayloadSelector.Include(["person_id"])
 
@@ -205,7 +207,7 @@ def build_people(size: int, folder: Path, args) -> dict:
     if done.exists():
         return {**json.loads(done.read_text()), "reused": True}
     shutil.rmtree(folder, ignore_errors=True)
-    vectors, person, _ = C.SyntheticPeople(args.seed).faces(size)
+    vectors, person, centres = C.SyntheticPeople(args.seed).faces(size)
     base_rss = C.rss_mb()
     settings = dataclasses.replace(CollectionSettings.for_edge(payload_indexes={PERSON_ID: "keyword"}),
                                    hnsw_m=args.m, hnsw_ef_construct=args.ef_construct)
@@ -219,6 +221,8 @@ def build_people(size: int, folder: Path, args) -> dict:
             for i in range(s, min(size, s + args.batch))])
     result = {"size": size, "people": int(person[-1]) + 1, "m": args.m, "ef_construct": args.ef_construct,
               "seed": args.seed, "upsert_s": time.perf_counter() - start}
+    del vectors, person, centres  # the generated faces are in the engine now
+    gc.collect()
     print(f"progress: people {size:,} upserted in {result['upsert_s']:.0f} s, RSS {C.rss_mb():.0f} MB",
           file=sys.stderr, flush=True)
     start = time.perf_counter()
