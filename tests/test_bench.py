@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,3 +110,50 @@ def test_interleaved_timing_alternates_the_paths_and_pools_their_runs(monkeypatc
     samples = C.interleaved({"a": path("a"), "b": path("b")}, runs=7, rounds=3)
     assert calls == [("a", 3), ("b", 3), ("b", 2), ("a", 2), ("a", 2), ("b", 2)]
     assert samples == {"a": [1.0] * 3 + [4.0] * 2 + [5.0] * 2, "b": [2.0] * 3 + [3.0] * 2 + [6.0] * 2}
+
+
+def test_person_recall_against_an_exact_store_is_one_and_a_wrong_grouping_scores_less(monkeypatch, tmp_path):
+    """Person recall@5: the product's grouped query on a store that scans (2,000 faces, under the edge
+    engine's full-scan threshold) finds exactly the exact scan's 5 people; top-5 faces without grouping
+    (several photos of one person) do not."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import _common as C
+
+    from lookalike.storage.edge import EdgeEngine
+    from lookalike.storage.port import CollectionSettings, PayloadFields, Point
+
+    model = C.SyntheticPeople(seed=5)
+    vectors, person, centres = model.faces(2000)
+    starts = C.person_starts(person)
+    assert person[0] == 0 and np.all(np.diff(person) >= 0) and len(starts) == person[-1] + 1
+    kinds = model.queries(centres, 15)
+    engine = EdgeEngine(tmp_path / "edge")
+    engine.create_collection("faces", CollectionSettings.for_edge(payload_indexes={"person_id": "keyword"}), {})
+    engine.upsert("faces", [Point(f"00000000-0000-0000-0000-{i:012d}", vectors[i].tolist(),
+                                  {"person_id": str(person[i])}) for i in range(len(vectors))])
+    try:
+        for kind, (queries, _) in kinds.items():
+            exact, scores = C.exact_top_people(queries, vectors, starts, 5)
+            brute = [sorted(range(len(starts)), key=lambda p: -float(np.max(vectors[person == p] @ q)))[:5]
+                     for q in queries]
+            assert exact.tolist() == brute and np.all(np.diff(scores, axis=1) <= 0)
+            selected = PayloadFields(include=("person_id",))
+            got = [[int(h.payload["person_id"]) for h in
+                    engine.query_groups("faces", q.tolist(), "person_id", 5, with_payload=selected)] for q in queries]
+            assert C.person_recall(exact, got, 5) == 1.0
+        queries, owners = kinds["indexed"]
+        exact, _ = C.exact_top_people(queries, vectors, starts, 5)
+        ungrouped = [[int(h.payload["person_id"]) for h in engine.query("faces", q.tolist(), 5)] for q in queries]
+        assert C.person_recall(exact, ungrouped, 5) < 1.0
+        assert np.mean(exact[:, 0] == owners) > 0.9  # a new photo of an indexed person finds that person first
+    finally:
+        engine.close()
+
+
+def test_search_scale_people_prints_its_tables():
+    out = run_bench("search_scale.py", "--people", "--sizes", "2000", "--queries", "10", "--efs", "64")
+    assert "| query setting | recall@5 indexed | recall@5 stranger | recall@5 both | p50 ms | p95 ms |" in out
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| hnsw_ef 64 |")
+            or line.startswith("| product default: FaceStore.query_people")]
+    assert len(rows) == 2 and all([cell.strip() for cell in row[2:5]] == ["1", "1", "1"] for row in rows), out
+    assert "| same person, two photos |" in out and "failed" not in out
