@@ -85,8 +85,8 @@ def test_search_scale_skips_local_mode_when_too_slow():
 
 def test_targets_prints_the_four_ratios_first(torch_home):
     """Every target gets a figure: the HTTP rows too, from both client processes (REST and gradio_client)."""
-    out = run_bench("targets.py", "--faces", "200", "--runs", "2", "--warmup", "1", "--photos", "1", "--people", "2",
-                    "--per-person", "2", torch_home=torch_home)
+    out = run_bench("targets.py", "--faces", "200", "--runs", "2", "--warmup", "1", "--rounds", "1", "--photos", "1",
+                    "--people", "2", "--per-person", "2", torch_home=torch_home)
     ratios = out.split("### Ratios")[1].split("### Details")[0]
     for target in ("(a) 640x480 selfie", "(b) detection", "(c) indexing faces/s", "(d) HTTP p50 (rest)",
                    "(d) HTTP p50 (gradio_client)"):
