@@ -385,10 +385,9 @@ def _resolve(text: str, split: str | None, config: str | None) -> _Where:
 
 def _load(where: _Where, token: str | None) -> Any:
     """The whole dataset (every file of every split)."""
-    if where.path.exists():
-        return datasets.load_dataset(where.target, name=where.config)
-    _check_hub(where.spec, token)
-    return datasets.load_dataset(where.spec, name=where.config, token=token)
+    if not where.path.exists():
+        _check_hub(where.spec, token)
+    return datasets.load_dataset(where.target, name=where.config, token=token)
 
 
 def _load_files(where: _Where, files: Sequence[DataFile], share: Sequence[DataFile] | None,
