@@ -15,7 +15,6 @@ refuses to start a Space without a decorated function, so the step is decorated 
 from __future__ import annotations
 
 import logging
-from typing import Callable
 
 import spaces
 from spaces.config import Config
@@ -47,9 +46,9 @@ def scheduled_on_gpu(device: str) -> bool:
     return ON_ZERO_GPU and device == "cuda"
 
 
-def decorate_face_step(pipeline: FacePipeline, device: str) -> Callable:
-    """``pipeline.faces_many`` decorated with ``@spaces.GPU``; on ``cuda`` every query's detection and
-    embedding go through it. Returns the decorated step."""
+def decorate_face_step(pipeline: FacePipeline, device: str) -> None:
+    """Decorate ``pipeline.faces_many`` with ``@spaces.GPU`` (registered either way); on ``cuda`` every
+    query's detection and embedding go through the decorated step."""
     step = spaces.GPU(duration=GPU_SECONDS)(pipeline.faces_many)
     if device == "cuda":
         pipeline.faces_many = step  # type: ignore[method-assign]
