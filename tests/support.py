@@ -317,6 +317,101 @@ def write_standin_weights(torch_home: Path, cache_dir: Path | None = None) -> Pa
     return path
 
 
+class CommandServer:
+    """Runs Python command lines (``-m indexing ARGS``, ``bench/x.py ARGS``) as real processes forked from
+    one warm parent, which has imported ``preload`` once: each command is its own process (it can exit,
+    crash or be killed with SIGKILL like a fresh one) without paying those imports again.
+
+    The environment given to ``run`` is set in the child before the command starts; variables that
+    modules read while being imported come from ``env``, the server's own environment.
+    """
+
+    def __init__(self, preload: Iterable[str], env: dict[str, str], cwd: Path = ROOT):
+        import subprocess
+        import sys
+
+        code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import support; "
+                f"support._serve_commands({list(preload)!r})")
+        self._process = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=env, text=True,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.cwd = cwd
+
+    def run(self, command: Iterable[str], env: dict[str, str], timeout: int = 300):
+        """``python COMMAND`` to its end: a ``subprocess.CompletedProcess`` (returncode -N: killed by signal N)."""
+        import subprocess
+        import tempfile
+
+        command = list(command)
+        with tempfile.TemporaryDirectory() as folder:
+            out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+            request = {"command": command, "env": env, "cwd": str(self.cwd), "timeout": timeout,
+                       "stdout": str(out), "stderr": str(err)}
+            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.flush()
+            answer = self._process.stdout.readline()
+            if not answer:
+                raise RuntimeError(f"the command server exited ({self._process.wait()})")
+            return subprocess.CompletedProcess(command, json.loads(answer)["returncode"],
+                                               out.read_text(errors="replace"), err.read_text(errors="replace"))
+
+    def close(self) -> None:
+        self._process.stdin.close()
+        self._process.wait(timeout=30)
+
+
+def _serve_commands(preload: list[str]) -> None:
+    """The warm parent of :class:`CommandServer`: one JSON request per stdin line, one answer per line."""
+    import importlib
+    import os
+    import runpy
+    import signal
+    import sys
+
+    for name in preload:
+        importlib.import_module(name)
+    answers = sys.stdout
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:  # the command's own process: its environment, argv and output files
+            code = 1
+            try:
+                os.chdir(request["cwd"])
+                os.environ.clear()
+                os.environ.update(request["env"])
+                for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+                    os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+                signal.alarm(request["timeout"])
+                code = _run_command(request["command"], runpy, sys)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+                if exit_.code is not None and not isinstance(exit_.code, int):
+                    print(exit_.code, file=sys.stderr)
+            except BaseException:
+                import traceback
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        answers.write(json.dumps({"returncode": returncode}) + "\n")
+        answers.flush()
+
+
+def _run_command(command: list[str], runpy, sys) -> int:
+    """Runs ``python COMMAND`` in this process as the interpreter would: ``-m module ARGS`` or ``script ARGS``."""
+    if command[0] == "-m":
+        sys.argv = [command[1], *command[2:]]
+        runpy.run_module(command[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = list(command)
+        sys.path.insert(0, str(Path(command[0]).resolve().parent))  # the script's folder first, as python does
+        runpy.run_path(command[0], run_name="__main__")
+    return 0
+
+
 if __name__ == "__main__":  # python tests/support.py TORCH_HOME: stand-in weights for a benchmark or a try
     import sys
 

@@ -6,30 +6,46 @@ No timing is asserted: the figures are the scripts' output, not the tests' busin
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from support import CommandServer
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-
-def run_bench(script: str, *args: str, torch_home: Path | None = None, timeout: int = 900) -> str:
-    env = dict(os.environ)
-    if torch_home is not None:
-        env["TORCH_HOME"] = str(torch_home)
-    env.pop("LOOKALIKE_WEIGHTS", None)
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "- machine: " in done.stdout and "versions: torch" in done.stdout
-    return done.stdout
+# what the scripts import, loaded once in the parent their processes are forked from
+PRELOAD = ["torch", "facenet_pytorch", "gradio", "gradio_client", "datasets", "lookalike.faces", "lookalike.store",
+           "webapp.page"]
 
 
-def test_query_latency_prints_its_tables(torch_home):
+@pytest.fixture(scope="module")
+def bench_server():
+    """The benchmark scripts' processes, forked from one parent that imported their libraries once."""
+    server = CommandServer(PRELOAD, dict(os.environ))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def run_bench(bench_server):
+    """Runs a benchmark script with ``args`` (a real process) and returns its standard output."""
+    def run(script: str, *args: str, torch_home: Path | None = None, timeout: int = 900) -> str:
+        env = dict(os.environ)
+        if torch_home is not None:
+            env["TORCH_HOME"] = str(torch_home)
+        env.pop("LOOKALIKE_WEIGHTS", None)
+        done = bench_server.run([str(ROOT / "bench" / script), *args], env, timeout=timeout)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "- machine: " in done.stdout and "versions: torch" in done.stdout
+        return done.stdout
+
+    return run
+
+
+def test_query_latency_prints_its_tables(run_bench, torch_home):
     out = run_bench("query_latency.py", "--faces", "200", "--runs", "2", "--warmup", "1", "--photos", "1",
                     "--embedders", "torch", "--min-face-sizes", "40", "--http", torch_home=torch_home)
     assert "| path | photo | p50 ms | p95 ms | runs |" in out
@@ -45,7 +61,7 @@ def test_query_latency_prints_its_tables(torch_home):
         assert len(rows) == 3 and all("nan" not in row for row in rows), http
 
 
-def test_indexing_throughput_prints_its_tables(torch_home):
+def test_indexing_throughput_prints_its_tables(run_bench, torch_home):
     out = run_bench("indexing_throughput.py", "--people", "2", "--per-person", "2", "--embedders", "torch,onnx",
                     torch_home=torch_home)
     assert "| path | images | faces | seconds | faces/s | skipped |" in out
@@ -55,7 +71,7 @@ def test_indexing_throughput_prints_its_tables(torch_home):
     assert "Ratio ours / reference" in out and "detect" in out and "upsert" in out
 
 
-def test_soak_prints_its_rows_and_the_memory_of_its_calls(torch_home):
+def test_soak_prints_its_rows_and_the_memory_of_its_calls(run_bench, torch_home):
     out = run_bench("soak.py", "--faces", "120", "--clients", "2", "--calls", "8", "--one-calls", "3",
                     "--row-calls", "3", "--huge-mb", "20", torch_home=torch_home)
     rows = out.split("### The issue's rows")[1]
@@ -67,7 +83,7 @@ def test_soak_prints_its_rows_and_the_memory_of_its_calls(torch_home):
     assert "| calls | errors | req/s |" in soak and "| 8 | 0 |" in soak, soak
 
 
-def test_search_scale_prints_its_table():
+def test_search_scale_prints_its_table(run_bench):
     out = run_bench("search_scale.py", "--sizes", "600", "--queries", "10")
     assert "| store | points | p50 ms | p95 ms | recall@10 |" in out
     for store in ("numpy", "local", "edge", "edge-int8"):
@@ -77,13 +93,13 @@ def test_search_scale_prints_its_table():
     assert "| numpy | 600 |" in out and out.split("| numpy | 600 |")[1].split("|")[2].strip() == "1"
 
 
-def test_search_scale_skips_local_mode_when_too_slow():
+def test_search_scale_skips_local_mode_when_too_slow(run_bench):
     out = run_bench("search_scale.py", "--sizes", "2500", "--queries", "5", "--stores", "local",
                     "--local-max-upsert-s", "0.001")
     assert "| local | 2,500 | skipped: estimated upsert" in out
 
 
-def test_targets_prints_the_four_ratios_first(torch_home):
+def test_targets_prints_the_four_ratios_first(run_bench, torch_home):
     """Every target gets a figure: the HTTP rows too, from both client processes (REST and gradio_client)."""
     out = run_bench("targets.py", "--faces", "200", "--runs", "2", "--warmup", "1", "--rounds", "1", "--photos", "1",
                     "--people", "2", "--per-person", "2", torch_home=torch_home)
@@ -150,7 +166,7 @@ def test_person_recall_against_an_exact_store_is_one_and_a_wrong_grouping_scores
         engine.close()
 
 
-def test_search_scale_people_prints_its_tables():
+def test_search_scale_people_prints_its_tables(run_bench):
     out = run_bench("search_scale.py", "--people", "--sizes", "2000", "--queries", "10", "--efs", "64")
     assert "| query setting | recall@5 indexed | recall@5 stranger | recall@5 both | p50 ms | p95 ms |" in out
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| hnsw_ef 64 |")

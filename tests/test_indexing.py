@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from conftest import CELEBRITY_MINI, FIVE_TRAIN, ROOT, image_files
-from support import copy_photos
+from support import CommandServer, copy_photos
 
 FAKE_QDRANT_KEY = "sk-FAKE-3f9c2a7e51d84b6c9e0a1b2c3d4e5f60"
 FAKE_HF_TOKEN = "hf_FAKEq8Zr5Lw2Xn7Pk4Vt9Ym3Hs6Jd1Gb0Ce"
@@ -550,6 +550,16 @@ def crash_reference(pipeline, base_settings, tmp_path_factory):
     return specs, points
 
 
+@pytest.fixture(scope="module")
+def indexing_server(torch_home, tmp_path_factory):
+    """``python -m indexing`` processes forked from one parent that imported the indexer once."""
+    env = _cli_env(tmp_path_factory.mktemp("unused"), torch_home, QDRANT_API_KEY=FAKE_QDRANT_KEY,
+                   HF_TOKEN=FAKE_HF_TOKEN, LOOKALIKE_EMBEDDER="torch")
+    server = CommandServer(["indexing.cli", "indexing.indexer", "lookalike.store", "facenet_pytorch"], env)
+    yield server
+    server.close()
+
+
 # (command kind, crash point): every named point of the write path, in a plain run and in a shard
 CRASHES = [("run", "after_upsert:2"), ("run", "before_person_pass"), ("run", "before_alias_switch"),
            ("run", "alias_switch"), ("recreate", "alias_switch"), ("shard", "after_upsert:2")]
@@ -557,7 +567,8 @@ CRASHES = [("run", "after_upsert:2"), ("run", "before_person_pass"), ("run", "be
 
 @pytest.mark.parametrize("kind,point", CRASHES, ids=[f"{k}-{p}" for k, p in CRASHES])
 def test_indexer_killed_at_a_write_point_resumes_to_the_uninterrupted_points(crash_reference, base_settings,
-                                                                              torch_home, tmp_path, kind, point):
+                                                                              torch_home, indexing_server, tmp_path,
+                                                                              kind, point):
     """The indexer (a real ``python -m indexing``) kills itself with SIGKILL at ``point``
     (``LOOKALIKE_TEST_CRASH_AT``); the same command run again completes, and the final points (ids and
     payloads) equal those of an uninterrupted run. A shard's alias never moves before ``--finalize``."""
@@ -573,8 +584,7 @@ def test_indexer_killed_at_a_write_point_resumes_to_the_uninterrupted_points(cra
 
     def indexing(*argv: str, crash: str | None = None) -> subprocess.CompletedProcess:
         run_env = dict(env, **{CRASH_VARIABLE: crash}) if crash else env
-        done = subprocess.run([sys.executable, "-m", "indexing", *sources, "--batch-size", "1", "--quiet", *argv],
-                              cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=300)
+        done = indexing_server.run(["-m", "indexing", *sources, "--batch-size", "1", "--quiet", *argv], run_env)
         for secret in (FAKE_QDRANT_KEY, FAKE_HF_TOKEN):
             assert secret not in done.stdout + done.stderr, where
         return done
