@@ -49,10 +49,11 @@ def fill_store(store, fingerprint, vectors, person, real_points: list, batch: in
     """The real faces' points plus the synthetic ones, then the index build; returns the point count."""
     import uuid
 
+    from indexing.versions import ensure_collection
     from lookalike.payload import FacePayload
     from lookalike.store import FacePoint
 
-    collection = store.ensure_collection(fingerprint)
+    collection = ensure_collection(store, fingerprint)
     store.upsert(real_points, collection)
     for start in range(0, len(vectors), batch):
         store.upsert([FacePoint(str(uuid.UUID(int=i + 1)), vectors[i],
@@ -66,12 +67,13 @@ def real_points(pipeline, folder: Path, settings) -> list:
     """The points our indexer makes of ``folder`` (indexed once into a scratch store, read back)."""
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
+    from indexing.versions import ensure_collection
     from lookalike.payload import FacePayload
     from lookalike.store import FacePoint, FaceStore
 
     store = FaceStore.open(settings)
     try:
-        collection = store.ensure_collection(pipeline.fingerprint)
+        collection = ensure_collection(store, pipeline.fingerprint)
         Indexer(pipeline, store).run(open_sources(str(folder)), progress=False)
         return [FacePoint(r.id, np.asarray(r.vector, np.float32), FacePayload.from_dict(r.payload))
                 for r in store.points(collection, with_vectors=True)]

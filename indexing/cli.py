@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from indexing.messages import one_line
 from indexing.shards import Shard
 from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, check_source_spec, open_all
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
 log = logging.getLogger("indexing")
-
-SECRET_VARIABLES = ("QDRANT_API_KEY", "LOOKALIKE_QDRANT_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
 def _count(minimum: int):
@@ -39,16 +37,6 @@ def _count(minimum: int):
 
     parse.__name__ = "int"
     return parse
-
-
-def _one_line(exc: BaseException) -> str:
-    """The error's message on one line, with the value of any secret variable blanked out."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    for name in SECRET_VARIABLES:
-        secret = os.environ.get(name)
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -148,11 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings(**overrides)
     except Exception as exc:  # pydantic's ValidationError names the field, never the secret's value
-        print(f"error: invalid settings: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: invalid settings: {one_line(exc)}", file=sys.stderr)
         return 2
 
     from indexing.indexer import Indexer, plan_rows
-    from indexing.versions import ensure_version, prepare_version, version_name
+    from indexing.versions import ensure_version, prepare_version, version_name, versions
     from lookalike import faces
     from lookalike.store import FaceStore
 
@@ -192,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             if args.finalize:  # never point the alias at a version no shard wrote (a mistyped V, say)
                 collection = version_name(store, args.version)
-                if collection not in store.versions() or store.count(collection) == 0:
+                if collection not in versions(store) or store.count(collection) == 0:
                     raise ValueError(f"{collection} holds no faces: run the shards (--version {args.version} "
                                      "--shard I/N) before --finalize; the alias stays where it is.")
                 store.check_fingerprint(pipeline.fingerprint, collection)
@@ -213,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LookalikeError, ValueError, OSError) as exc:
         # OSError covers a missing path (FileNotFoundError), an unreachable hub (ConnectionError) and
         # datasets' DatasetNotFoundError; each is one line, never a traceback.
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return code
     finally:
         if store is not None:  # release the embedded store's folder lock (in-process callers, the app)
@@ -250,6 +238,7 @@ def _remove_empty(created: list[Path], settings: Settings) -> None:
     """
     if not created:
         return
+    from indexing.versions import versions
     from lookalike.store import FaceStore
 
     path = settings.embedded_path
@@ -259,7 +248,7 @@ def _remove_empty(created: list[Path], settings: Settings) -> None:
         except LookalikeError:
             return
         try:
-            empty = all(store.count(name) == 0 for name in store.versions())
+            empty = all(store.count(name) == 0 for name in versions(store))
         finally:
             store.close()
         if not empty:

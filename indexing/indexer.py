@@ -23,15 +23,16 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
+from indexing import versions
+from indexing.centroids import build_centroids
 from indexing.crash import crash_point
 from indexing.precedence import Person, collect_people
 from indexing.sampling import choose_rows
 from indexing.shards import Shard
-from indexing.sources import Row, Source
+from indexing.sources import Row, Source, open_all
 from indexing.stage import Photo, decoded_batches, main_faces
 from lookalike.batching import batched
 from lookalike.faces import Face, FacePipeline, face_thumbnail
-from lookalike.fingerprint import ModelFingerprint
 from lookalike.payload import METADATA, NAME, PERSON_ID, SOURCES, FacePayload, point_id
 from lookalike.store import FacePoint, FaceStore
 
@@ -94,6 +95,17 @@ def plan_rows(sources: Sequence[Source], sample: int | None = None, per_person: 
             for source in sources]
 
 
+def index_sources(pipeline: FacePipeline, store: FaceStore, specs: Sequence[str], *, sample: int | None = None,
+                  per_person: int | None = None, seed: int = 0, batch_size: int = 32, token: str | None = None,
+                  on_progress: Callable[[int, int, int], None] | None = None) -> IndexReport:
+    """Index the sources ``specs`` into ``store`` as ``python -m indexing`` does, for a caller in this
+    process (the app's background fill): no progress bar, ``on_progress`` after each batch
+    (:attr:`Indexer.on_progress`). Errors are raised; :func:`indexing.messages.one_line` words them."""
+    indexer = Indexer(pipeline, store, batch_size)
+    indexer.on_progress = on_progress
+    return indexer.run(open_all(specs, token=token), sample, per_person, seed, progress=False)
+
+
 class Indexer:
     """Indexes sources into the store through the shared rows-to-faces stage.
 
@@ -124,27 +136,17 @@ class Indexer:
         newest version without the alias (a first run killed part-way, resumed); else a new one. The
         alias moves only at the end, so readers never see a half-built version. ``quantization``
         ("int8") applies to a collection this run creates; ``centroids`` rebuilds the per-person mean
-        faces (:meth:`FaceStore.build_centroids`) at the end.
+        faces (:func:`indexing.centroids.build_centroids`) at the end.
         """
         started = time.perf_counter()
         fingerprint = self.pipeline.fingerprint
-        collection = self._target(fingerprint, quantization, recreate)
+        collection = (versions.create_version(self.store, fingerprint, quantization) if recreate
+                      else versions.current_or_new(self.store, fingerprint, quantization))
         plan = plan_rows(sources, sample, per_person, seed)
         report = self.write(plan, collection, progress=progress)
         self.finalize(plan, collection, centroids=centroids, report=report)
         report.elapsed_s = time.perf_counter() - started
         return report
-
-    def _target(self, fingerprint: ModelFingerprint, quantization: str | None, recreate: bool) -> str:
-        if not recreate:
-            current = self.store.current_collection()
-            if current is None:
-                existing = self.store.versions()
-                current = existing[-1] if existing else None
-            if current is not None:
-                self.store.check_fingerprint(fingerprint, current)
-                return current
-        return self.store.create_version(fingerprint, quantization)
 
     # -- phase 1: photos -------------------------------------------------------------------------
 
@@ -275,13 +277,13 @@ class Indexer:
                                        key=METADATA, collection=collection)
         self.store.optimize(collection)
         if centroids:
-            report.centroids = self.store.build_centroids(collection, self.pipeline.fingerprint)
+            report.centroids = build_centroids(self.store, collection, self.pipeline.fingerprint)
         if self.store.current_collection() != collection:
             crash_point("before_alias_switch")
-            self.store.point_alias_to(collection)
+            versions.switch_alias(self.store, collection)
             report.alias_moved = True
             crash_point("alias_switch")
-        self.store.drop_old_versions(keep=1)
+        versions.drop_old_versions(self.store, keep=1)
         report.elapsed_s += time.perf_counter() - started
         return report
 

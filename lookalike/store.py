@@ -1,11 +1,10 @@
-"""The face store: versioned face collections behind an alias, over the storage port.
+"""The face store: face collections behind an alias, over the storage port: queries and CRUD.
 
-Layout: versioned collections ``<alias>_v1``, ``<alias>_v2``, ... with the app reading through the
-alias (``celebrities`` by default). A rebuild fills a new version and moves the alias in one atomic
-step, so readers never see a half-built index. Each collection records the :class:`ModelFingerprint`
-of its vectors in its metadata; a query with other weights is refused. A version's per-person mean
-faces live in ``<version>_centroids``, read through the alias ``<alias>_centroids`` that moves with
-the main one.
+The app reads through the alias (``celebrities`` by default), which points at one version
+``<alias>_v<n>``; the offline phase makes, switches and drops the versions (:mod:`indexing.versions`).
+Each collection records the :class:`ModelFingerprint` of its vectors in its metadata; a query with
+other weights is refused. A version's per-person mean faces live in ``<version>_centroids``, read
+through the alias ``<alias>_centroids`` that moves with the main one.
 
 The engine is a :class:`~lookalike.storage.port.StoragePort`: the embedded edge engine
 (``qdrant-edge-py``) without ``QDRANT_URL``, a Qdrant server or Cloud (qdrant-client) with it.
@@ -17,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import threading
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -37,7 +35,6 @@ from lookalike.payload import (
     THUMBNAIL,
     FacePayload,
     clean_metadata,
-    person_point_id,
 )
 from lookalike.settings import Settings
 from lookalike.storage.port import (
@@ -181,12 +178,6 @@ class FaceStore:
         with self._guard():
             return self.engine.collections()
 
-    def versions(self) -> list[str]:
-        """Names of this alias's versioned collections, oldest first."""
-        pattern = re.compile(rf"^{re.escape(self.alias)}_v(\d+)$")
-        found = sorted((int(m.group(1)), n) for n in self.collections() if (m := pattern.match(n)))
-        return [name for _, name in found]
-
     def collection_settings(self, quantization: str | None = None) -> CollectionSettings:
         """This store's settings for a new face collection, with the payload indexes of the schema.
 
@@ -204,61 +195,20 @@ class FaceStore:
         return dataclasses.replace(self.collection_defaults, quantization=chosen,
                                    payload_indexes={**indexes, **self.collection_defaults.payload_indexes})
 
-    def create_version(self, fingerprint: ModelFingerprint, quantization: str | None = None,
-                       settings: CollectionSettings | None = None, name: str | None = None) -> str:
-        """A new empty collection recording ``fingerprint``: ``name``, or the next ``<alias>_v<n+1>``.
-
-        ``settings`` (default: :meth:`collection_settings` of ``quantization``) sets vectors, HNSW,
-        quantization (int8: 4x smaller vectors kept in RAM, queries rescored with the float vectors so
-        scores stay exact), on-disk placement and the payload indexes.
-        """
-        settings = settings or self.collection_settings(quantization)
-        if name is None:
-            existing = self.versions()
-            number = int(existing[-1].rsplit("_v", 1)[1]) + 1 if existing else 1
-            name = f"{self.alias}_v{number}"
+    def create_collection(self, name: str, fingerprint: ModelFingerprint, settings: CollectionSettings) -> None:
+        """A new empty collection ``name`` that records ``fingerprint`` (versions: :mod:`indexing.versions`)."""
         with self._guard():
             self.engine.create_collection(name, settings, {"fingerprint": fingerprint.as_dict()})
-        return name
 
-    def point_alias_to(self, collection: str) -> None:
-        """Move the alias to ``collection``, and the centroids alias to its centroids (or remove it when the
-        version has none), in one atomic step."""
-        centroids = centroids_collection(collection)
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection and its points (nothing happens when it does not exist)."""
         with self._guard():
-            has_centroids = centroids in self.engine.collections()
-            self.engine.switch_aliases({self.alias: collection, self.centroids_alias: centroids if has_centroids
-                                        else None})
+            self.engine.delete_collection(name)
 
-    def ensure_collection(self, fingerprint: ModelFingerprint, quantization: str | None = None,
-                          settings: CollectionSettings | None = None) -> str:
-        """The collection behind the alias, created as ``_v1`` (with the alias) when there is none.
-
-        A version left without the alias by a first run killed between creating it and pointing
-        the alias at it is adopted, so the next run resumes it instead of starting ``_v2``.
-
-        Raises:
-            ModelMismatchError: the existing collection was built with other weights.
-        """
-        current = self.current_collection()
-        if current is None:
-            existing = self.versions()
-            current = existing[-1] if existing else self.create_version(fingerprint, quantization, settings)
-            self.point_alias_to(current)
-        self.check_fingerprint(fingerprint, current)
-        return current
-
-    def drop_old_versions(self, keep: int = 1) -> list[str]:
-        """Delete all but the newest ``keep`` versions that the alias does not point at (with their centroids)."""
-        current = self.current_collection()
-        stale = [n for n in self.versions()[:-keep] if n != current] if keep else []
+    def set_aliases(self, targets: Mapping[str, str | None]) -> None:
+        """Point each alias at its collection (None: remove it), all in one atomic step."""
         with self._guard():
-            names = set(self.engine.collections())
-            for name in stale:
-                self.engine.delete_collection(name)
-                if centroids_collection(name) in names:
-                    self.engine.delete_collection(centroids_collection(name))
-        return stale
+            self.engine.switch_aliases(targets)
 
     def stored_fingerprint(self, collection: str | None = None) -> dict[str, str] | None:
         """The fingerprint a collection records, or None when it records none."""
@@ -275,45 +225,6 @@ class FaceStore:
                 f"pipeline v{stored.get('pipeline', '?')}) than the running ones ({fingerprint.describe()}); "
                 "rebuild it with `python -m indexing --recreate`."
             )
-
-    # -- centroids -------------------------------------------------------------------------------
-
-    def build_centroids(self, collection: str, fingerprint: ModelFingerprint) -> int:
-        """(Re)build ``<collection>_centroids``: one point per person, the normalised mean of their faces.
-
-        Each person's point carries the payload of their most central photo with ``photos`` (their
-        count). Cost: one pass over every vector and a collection of one point per person; gain: a
-        query scans people instead of faces and needs no grouping (scores are to the mean face).
-        When ``collection`` is the current version, the centroids alias moves to the new centroids.
-        Returns the number of people.
-        """
-        sums: dict[str, np.ndarray] = {}
-        members: dict[str, list[tuple[str, np.ndarray]]] = {}
-        for record in self.points(collection, PayloadFields(include=(PERSON_ID,)), with_vectors=True):
-            person = record.payload.get(PERSON_ID)
-            if person and record.vector is not None:
-                vector = np.asarray(record.vector, np.float32)
-                sums[person] = sums.get(person, 0) + vector
-                members.setdefault(person, []).append((record.id, vector))
-        name = centroids_collection(collection)
-        settings = self.collection_settings("none")
-        with self._guard():
-            if name in self.engine.collections():
-                self.engine.delete_collection(name)
-            self.engine.create_collection(name, settings, {"fingerprint": fingerprint.as_dict()})
-        for chunk in batched(sums, 256):
-            centres = {p: sums[p] / max(float(np.linalg.norm(sums[p])), 1e-12) for p in chunk}
-            central = {p: max(members[p], key=lambda m: float(m[1] @ centres[p]))[0] for p in chunk}
-            payloads = self.payloads(list(central.values()), collection)
-            self.upsert([FacePoint(person_point_id(p), centres[p],
-                                   dataclasses.replace(FacePayload.from_dict(payloads.get(central[p], {PERSON_ID: p})),
-                                                       photos=len(members[p])))
-                         for p in chunk], name)
-        self.optimize(name)
-        if self.current_collection() == collection:
-            with self._guard():
-                self.engine.switch_aliases({self.centroids_alias: name})
-        return len(sums)
 
     # -- points ----------------------------------------------------------------------------------
 
@@ -476,7 +387,7 @@ class FaceStore:
 
     def _empty_error(self) -> EmptyIndexError:
         return EmptyIndexError(
-            f"The index '{self.alias}' in {self.where} is empty: build it with `.venv/bin/python -m indexing` "
+            f"The index '{self.alias}' in {self.where} is empty: build it with `python -m indexing` "
             "(stop the app first when it uses the embedded store)."
         )
 

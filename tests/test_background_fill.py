@@ -1,4 +1,4 @@
-"""The background fill (``indexing.fill.BackgroundFill``): an app on an empty embedded store fills its
+"""The background fill (``webapp.fill.BackgroundFill``): an app on an empty embedded store fills its
 own index in a thread of its process, on its open store, and says how far it got.
 
 Real parts: the real MTCNN, stand-in FaceNet weights, photos of the test sets as the fill's source
@@ -18,17 +18,18 @@ pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
 
 def test_fill_of_an_empty_store_reports_filling_then_answers(pipeline, store, settings, tmp_path, monkeypatch):
-    import indexing.fill
+    import indexing.indexer
+    import webapp.fill
     from lookalike.errors import EmptyIndexError
 
     folder = copy_photos(FIVE_TRAIN, tmp_path / "people", per_person=3)
     fill_settings = settings.model_copy(update={"fill_sources": (str(folder),), "fill_sample": 4})
-    fill = indexing.fill.BackgroundFill(store, pipeline, fill_settings)
+    fill = webapp.fill.BackgroundFill(store, pipeline, fill_settings)
     assert fill.progress().state == "idle"
     assert fill.needed()
 
     seen_before_alias = []
-    finalize = indexing.fill.Indexer.finalize
+    finalize = indexing.indexer.Indexer.finalize
 
     def watched(self, *args, **kwargs):  # the last moment before the alias exists
         seen_before_alias.append((fill.progress(), store.current_collection()))
@@ -36,7 +37,7 @@ def test_fill_of_an_empty_store_reports_filling_then_answers(pipeline, store, se
             store.query_people(pipeline.faces(image_files(folder)[0])[0].vector, 3)
         return finalize(self, *args, **kwargs)
 
-    monkeypatch.setattr(indexing.fill.Indexer, "finalize", watched)
+    monkeypatch.setattr(indexing.indexer.Indexer, "finalize", watched)
     assert fill.start() is True
     assert fill.progress().state == "filling" and "Filling the index" in fill.progress().message
     assert fill.start() is False  # one fill per app
@@ -55,7 +56,7 @@ def test_fill_of_an_empty_store_reports_filling_then_answers(pipeline, store, se
 
 
 def test_fill_that_cannot_read_its_source_fails_with_one_sentence(pipeline, store, settings, tmp_path):
-    from indexing.fill import BackgroundFill
+    from webapp.fill import BackgroundFill
 
     fill = BackgroundFill(store, pipeline, settings.model_copy(
         update={"fill_sources": (str(tmp_path / "no_such_folder"),)}))
@@ -67,9 +68,9 @@ def test_fill_that_cannot_read_its_source_fails_with_one_sentence(pipeline, stor
 
 
 def test_fill_is_not_needed_with_a_server_a_zero_sample_or_faces_in_place(pipeline, store, settings, tmp_path):
-    from indexing.fill import BackgroundFill
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
+    from webapp.fill import BackgroundFill
 
     assert not BackgroundFill(store, pipeline, settings.model_copy(update={"fill_sample": 0})).needed()
     server = settings.model_copy(update={"qdrant_url": "http://127.0.0.1:9"})
@@ -88,19 +89,19 @@ def test_app_on_an_empty_store_says_it_is_filling_then_answers(base_settings, pi
 
     from gradio_client import Client, handle_file
 
-    import indexing.fill
+    import indexing.indexer
     import webapp.wiring
     from support import free_port
     from webapp.wiring import create_app, launch_kwargs
 
     gate = threading.Event()
-    write = indexing.fill.Indexer.write
+    write = indexing.indexer.Indexer.write
 
     def held(self, *args, **kwargs):
         gate.wait(120)
         return write(self, *args, **kwargs)
 
-    monkeypatch.setattr(indexing.fill.Indexer, "write", held)
+    monkeypatch.setattr(indexing.indexer.Indexer, "write", held)
     monkeypatch.setattr(webapp.wiring, "FacePipeline", lambda settings, wait_for_onnx=False: pipeline)
     folder = copy_photos(FIVE_TRAIN, tmp_path / "people", per_person=1)  # the fill takes each person's one photo
     settings = base_settings.model_copy(update={"data_dir": tmp_path / "data", "fill_sources": (str(folder),),

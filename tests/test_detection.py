@@ -193,9 +193,10 @@ def test_summed_areas_equal_torch_area_interpolation():
 
 
 def test_index_built_with_other_detection_settings_is_refused(pipeline, settings, store):
+    from indexing.versions import ensure_collection
     from lookalike.faces import FacePipeline, pipeline_fingerprint
 
-    store.ensure_collection(pipeline.fingerprint)
+    ensure_collection(store, pipeline.fingerprint)
     store.check_fingerprint(pipeline.fingerprint)  # the same settings pass
     other = FacePipeline(settings.model_copy(update={"min_face_size": 60, "embedder": "torch"}))
     with pytest.raises(ModelMismatchError):

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 
 from conftest import CELEBRITY_MINI, FIVE_TRAIN, ROOT, image_files
+from indexing.versions import versions as version_names
 from support import CommandServer, copy_photos
 
 FAKE_QDRANT_KEY = "sk-FAKE-3f9c2a7e51d84b6c9e0a1b2c3d4e5f60"
@@ -173,7 +174,7 @@ def test_parquet_dataset_split_all_reads_both_splits(pipeline, store):
 def test_recreate_keeps_readers_answering_then_swaps_the_alias(pipeline, store, tmp_path):
     folder = copy_photos(FIVE_TRAIN, tmp_path / "few", per_person=1)
     _index(pipeline, store, folder)
-    assert store.versions() == ["celebrities_v1"]
+    assert version_names(store) == ["celebrities_v1"]
     vector = pipeline.faces(image_files(folder)[0])[0].vector
     done, answers, errors = threading.Event(), [], []
 
@@ -201,7 +202,7 @@ def test_recreate_keeps_readers_answering_then_swaps_the_alias(pipeline, store, 
     assert all(len(a) == 3 for a in answers)
     assert report.collection == "celebrities_v2" and report.faces_indexed == store.count() == 5
     assert store.current_collection() == "celebrities_v2"
-    assert store.versions() == ["celebrities_v2"]
+    assert version_names(store) == ["celebrities_v2"]
 
 
 # -- bad input --------------------------------------------------------------------------------------
@@ -467,7 +468,7 @@ def test_cli_prepare_resumes_an_unfinished_version_and_finalize_needs_a_written_
     def alias():
         store = _open_store(Settings())
         try:
-            return store.current_collection(), store.versions()
+            return store.current_collection(), version_names(store)
         finally:
             store.close()
 
@@ -616,7 +617,7 @@ def test_indexer_killed_at_a_write_point_resumes_to_the_uninterrupted_points(cra
     store = _open_store(settings)
     try:
         got = _all_points(store)
-        versions = store.versions()
+        versions = version_names(store)
     finally:
         store.close()
     assert set(got) == set(expected), where

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, image_files
 from support import copy_photos
+from indexing.versions import create_version, ensure_collection, versions
 from lookalike.search import LookalikeFinder
 from lookalike.storage.port import PayloadFields
 from lookalike.store import FaceStore, centroids_collection
@@ -45,7 +46,7 @@ def test_int8_collection_answers_with_exact_scores(pipeline, settings, photo_fol
 
 def test_unknown_quantization_is_refused(store, pipeline):
     with pytest.raises(ValueError, match="quantization"):
-        store.create_version(pipeline.fingerprint, "int3")
+        create_version(store, pipeline.fingerprint, "int3")
 
 
 def test_centroids_hold_one_normalised_mean_face_per_person(pipeline, settings, photo_folder):
@@ -94,7 +95,7 @@ def test_recreate_drops_the_old_versions_centroids(pipeline, settings, photo_fol
 
 def test_ensure_collection_adopts_a_version_left_without_alias(store, pipeline):
     """A first run killed between creating _v1 and pointing the alias resumes _v1, not a new _v2."""
-    orphan = store.create_version(pipeline.fingerprint)
+    orphan = create_version(store, pipeline.fingerprint)
     assert store.current_collection() is None
-    assert store.ensure_collection(pipeline.fingerprint) == orphan
-    assert store.versions() == [orphan]
+    assert ensure_collection(store, pipeline.fingerprint) == orphan
+    assert versions(store) == [orphan]

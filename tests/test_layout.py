@@ -1,22 +1,29 @@
 """The layers' promises, checked where the files live: no import circle among the product's modules,
-and the core imports neither the web layer nor the indexer."""
+the core imports neither the web layer nor the indexer, and no module imports another's private names."""
 
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from conftest import ROOT
 
 PACKAGES = ("lookalike", "indexing", "webapp")
 
 
-def project_modules() -> dict[str, set[str]]:
-    """Each product module and the product modules it imports (anywhere in it, functions included)."""
+def product_files() -> dict[str, Path]:
+    """Each product module's dotted name and file."""
     files = {}
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
             name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
             files[name] = path
+    return files
+
+
+def project_modules() -> dict[str, set[str]]:
+    """Each product module and the product modules it imports (anywhere in it, functions included)."""
+    files = product_files()
     graph = {}
     for name, path in files.items():
         imported = set()
@@ -62,3 +69,23 @@ def test_the_core_imports_neither_the_web_layer_nor_the_indexer():
     upward = {(m, d) for m, deps in graph.items() if m.startswith("lookalike") for d in deps
               if d.startswith(("webapp", "indexing"))}
     assert upward == set()
+
+
+def private_imports(sources: dict[str, str]) -> set[tuple[str, str]]:
+    """(importer, dotted name) for each private ``_name`` a module imports from a product module."""
+    found = set()
+    for name, text in sources.items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in PACKAGES:
+                found |= {(name, f"{node.module}.{alias.name}") for alias in node.names
+                          if alias.name.startswith("_") and not alias.name.startswith("__")}
+    return found
+
+
+def test_no_module_imports_a_private_name_of_another():
+    assert private_imports({name: path.read_text() for name, path in product_files().items()}) == set()
+
+
+def test_the_private_import_check_finds_one():
+    source = "def f():\n    from indexing.cli import _one_line, main\n    from os import _exit\n"
+    assert private_imports({"webapp.fill": source}) == {("webapp.fill", "indexing.cli._one_line")}

@@ -19,6 +19,15 @@ import pytest
 
 from conftest import CORE_FIXTURES, ROOT
 from support import free_port
+from indexing.centroids import build_centroids
+from indexing.versions import (
+    create_version,
+    drop_old_versions,
+    ensure_collection,
+    switch_alias,
+    version_number,
+    versions,
+)
 from lookalike.errors import EmptyIndexError, ModelMismatchError, StoreUnavailableError
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.payload import METADATA_MAX_CHARS, POINT_NAMESPACE, FacePayload, point_id
@@ -84,7 +93,7 @@ def any_store(engine_settings):
 def filled(any_store):
     """Six people, one random point each, in celebrities_v1 behind the alias."""
     rng = np.random.default_rng(0)
-    any_store.ensure_collection(FINGERPRINT)
+    ensure_collection(any_store, FINGERPRINT)
     points = [make_point(random_unit(rng), f"person-{i}", "0") for i in range(6)]
     any_store.upsert(points)
     return any_store, points
@@ -130,7 +139,7 @@ def test_own_vector_comes_first_with_score_one(filled):
 
 def test_grouped_query_one_point_per_person_even_with_many_near_duplicates(any_store):
     store = any_store
-    store.ensure_collection(FINGERPRINT)
+    ensure_collection(store, FINGERPRINT)
     rng = np.random.default_rng(1)
     query = random_unit(rng)
     # One person with 120 near-duplicates of the query: they alone fill any plain top-40 or top-100.
@@ -176,7 +185,7 @@ def test_missing_collection_is_empty_index(any_store):
 
 
 def test_empty_collection_is_empty_index(any_store):
-    any_store.ensure_collection(FINGERPRINT)
+    ensure_collection(any_store, FINGERPRINT)
     assert any_store.count() == 0
     with pytest.raises(EmptyIndexError):
         any_store.query_people(unit(np.ones(512)), top_k=3)
@@ -192,15 +201,15 @@ def v(store: FaceStore, number: int) -> str:
 def test_alias_versioning(any_store):
     store = any_store
     rng = np.random.default_rng(2)
-    first = store.ensure_collection(FINGERPRINT)
+    first = ensure_collection(store, FINGERPRINT)
     assert first == v(store, 1)
     assert store.current_collection() == v(store, 1)
-    assert store.versions() == [v(store, 1)]
-    assert store.ensure_collection(FINGERPRINT) == v(store, 1)  # idempotent
+    assert versions(store) == [v(store, 1)]
+    assert ensure_collection(store, FINGERPRINT) == v(store, 1)  # idempotent
     old = make_point(random_unit(rng), "old-person", "0")
     store.upsert([old])
 
-    second = store.create_version(FINGERPRINT)
+    second = create_version(store, FINGERPRINT)
     assert second == v(store, 2)
     assert store.current_collection() == v(store, 1)  # readers still see v1 while v2 fills
     new = make_point(random_unit(rng), "new-person", "0")
@@ -208,35 +217,45 @@ def test_alias_versioning(any_store):
     assert store.count() == 1 and store.count(second) == 1
     assert store.query_people(new.vector, 1)[0].id == old.id
 
-    store.point_alias_to(second)
+    switch_alias(store, second)
     assert store.current_collection() == v(store, 2)
     assert store.query_people(new.vector, 1)[0].id == new.id
-    assert store.versions() == [v(store, 1), v(store, 2)]
+    assert versions(store) == [v(store, 1), v(store, 2)]
 
-    assert store.drop_old_versions(keep=1) == [v(store, 1)]
-    assert store.versions() == [v(store, 2)]
+    assert drop_old_versions(store, keep=1) == [v(store, 1)]
+    assert versions(store) == [v(store, 2)]
     assert store.count() == 1
-    assert store.create_version(FINGERPRINT) == v(store, 3)
+    assert create_version(store, FINGERPRINT) == v(store, 3)
+
+
+def test_versions_are_only_the_aliases_numbered_collections_in_number_order(store):
+    for number in (10, 2):
+        create_version(store, FINGERPRINT, number=number)
+    for other in ("celebrities_v2_centroids", "celebrities_extra_v1", "others_v3"):
+        store.create_collection(other, FINGERPRINT, store.collection_settings())
+    assert versions(store) == ["celebrities_v2", "celebrities_v10"]  # by number, not by name
+    assert version_number(store, "celebrities_v10") == 10 and version_number(store, "others_v3") is None
+    assert create_version(store, FINGERPRINT) == "celebrities_v11"
 
 
 def test_drop_old_versions_never_drops_the_current_one(any_store):
     store = any_store
-    store.ensure_collection(FINGERPRINT)
-    store.create_version(FINGERPRINT)
-    store.create_version(FINGERPRINT)
+    ensure_collection(store, FINGERPRINT)
+    create_version(store, FINGERPRINT)
+    create_version(store, FINGERPRINT)
     assert store.current_collection() == v(store, 1)
-    assert store.drop_old_versions(keep=1) == [v(store, 2)]
-    assert store.versions() == [v(store, 1), v(store, 3)]
+    assert drop_old_versions(store, keep=1) == [v(store, 2)]
+    assert versions(store) == [v(store, 1), v(store, 3)]
     assert store.current_collection() == v(store, 1)
 
 
 def test_alias_survives_reopening(engine_settings):
     store = open_store(*engine_settings)
-    store.ensure_collection(FINGERPRINT)
-    second = store.create_version(FINGERPRINT)
+    ensure_collection(store, FINGERPRINT)
+    second = create_version(store, FINGERPRINT)
     point = make_point(np.ones(512), "someone", "0")
     store.upsert([point], collection=second)
-    store.point_alias_to(second)
+    switch_alias(store, second)
     store.close()
     reopened = open_store(*engine_settings)
     try:
@@ -249,15 +268,15 @@ def test_alias_survives_reopening(engine_settings):
 
 @pytest.mark.parametrize("other", [OTHER_WEIGHTS, OTHER_PIPELINE], ids=["weights", "pipeline"])
 def test_fingerprint_mismatch(any_store, other):
-    any_store.ensure_collection(FINGERPRINT)
+    ensure_collection(any_store, FINGERPRINT)
     assert any_store.stored_fingerprint() == FINGERPRINT.as_dict()
     any_store.check_fingerprint(FINGERPRINT)
     with pytest.raises(ModelMismatchError) as info:
-        any_store.ensure_collection(other)
+        ensure_collection(any_store, other)
     with pytest.raises(ModelMismatchError):
         any_store.check_fingerprint(other)
     assert "--recreate" in str(info.value)
-    assert any_store.versions() == [v(any_store, 1)]  # nothing created on the way
+    assert versions(any_store) == [v(any_store, 1)]  # nothing created on the way
 
 
 # -- the store cannot answer ----------------------------------------------------------------------
@@ -309,7 +328,7 @@ def test_closed_port_is_store_unavailable(settings):
     store = FaceStore.open(remote)
     assert not store.embedded
     for call in (store.count, lambda: store.query_people(unit(np.ones(512)), 3),
-                 store.current_collection, lambda: store.ensure_collection(FINGERPRINT)):
+                 store.current_collection, lambda: ensure_collection(store, FINGERPRINT)):
         with pytest.raises(StoreUnavailableError) as info:
             call()
         assert url in str(info.value) and "QDRANT_URL" in str(info.value)
@@ -323,7 +342,7 @@ def test_closed_port_is_store_unavailable(settings):
 def people(any_store):
     """Eight people with three points each; gender 0/1 and department Acting/Sound in their metadata."""
     rng = np.random.default_rng(7)
-    any_store.ensure_collection(FINGERPRINT)
+    ensure_collection(any_store, FINGERPRINT)
     points = []
     for i in range(8):
         centre = random_unit(rng)
@@ -395,7 +414,7 @@ def test_filter_leaving_nobody_is_an_empty_answer_not_an_empty_index(people):
 
 
 def test_filter_on_an_empty_collection_is_still_an_empty_index(any_store):
-    any_store.ensure_collection(FINGERPRINT)
+    ensure_collection(any_store, FINGERPRINT)
     with pytest.raises(EmptyIndexError):
         any_store.query_people(unit(np.ones(512)), 3, where={"metadata.gender": 1})
 
@@ -414,7 +433,7 @@ def test_filter_values_without_a_payload_index_scroll_the_field(settings):
     try:
         assert store.filter_values("metadata.gender") == []  # no index yet
         older = CollectionSettings.for_edge(payload_indexes={"person_id": "keyword"})
-        store.ensure_collection(FINGERPRINT, settings=older)
+        ensure_collection(store, FINGERPRINT, settings=older)
         rng = np.random.default_rng(0)
         store.upsert([make_point(random_unit(rng), f"p{i}", "0", gender=i % 3) for i in range(5)]
                      + [make_point(random_unit(rng), "nobody", "0")])
@@ -433,7 +452,7 @@ def test_same_people_in_the_same_order_on_every_engine(settings):
         points = [make_point(centres[i % 12] + 0.7 * random_unit(rng), f"person-{i % 12}", str(i),
                              gender=(i % 12) % 2) for i in range(60)]
         for store in stores:
-            store.ensure_collection(FINGERPRINT)
+            ensure_collection(store, FINGERPRINT)
             store.upsert(points)
         for _ in range(5):
             query = random_unit(rng)
@@ -450,7 +469,7 @@ def test_same_people_in_the_same_order_on_every_engine(settings):
 
 def test_long_biography_is_cut_to_the_schema_limit_on_every_write_path(any_store):
     store = any_store
-    store.ensure_collection(FINGERPRINT)
+    ensure_collection(store, FINGERPRINT)
     long_bio = "A very long biography. " * 500  # 11,500 characters
     point = make_point(np.ones(512), "writer", "0", biography=long_bio)
     assert point.payload.metadata["biography"] == long_bio.strip()[:METADATA_MAX_CHARS]
@@ -496,18 +515,18 @@ def test_collection_settings_follow_the_bench_advice(store):
 def test_centroids_alias_moves_with_the_version(any_store):
     store = any_store
     rng = np.random.default_rng(4)
-    first = store.ensure_collection(FINGERPRINT)
+    first = ensure_collection(store, FINGERPRINT)
     points = [make_point(random_unit(rng), f"p{i}", "0") for i in range(4)]
     store.upsert(points)
-    assert store.build_centroids(first, FINGERPRINT) == 4
+    assert build_centroids(store, first, FINGERPRINT) == 4
     assert store.engine.aliases()[store.centroids_alias] == centroids_collection(first)
     best = store.query_people(points[1].vector, 2, use_centroids=True)
     assert best[0].payload.person_id == "p1" and best[0].payload.photos == 1
 
-    second = store.create_version(FINGERPRINT)  # a rebuild without centroids
+    second = create_version(store, FINGERPRINT)  # a rebuild without centroids
     newcomer = make_point(random_unit(rng), "newcomer", "0")
     store.upsert([newcomer], second)
-    store.point_alias_to(second)
+    switch_alias(store, second)
     assert store.centroids_alias not in store.engine.aliases()  # no stale centroids of the old version
     assert store.query_people(newcomer.vector, 1, use_centroids=True)[0].payload.person_id == "newcomer"
 
@@ -540,10 +559,10 @@ def test_grpc_errors_count_as_unreachable():
 
 def test_centroids_of_an_index_built_before_the_centroids_alias_are_still_used(store):
     rng = np.random.default_rng(9)
-    current = store.ensure_collection(FINGERPRINT)
+    current = ensure_collection(store, FINGERPRINT)
     points = [make_point(random_unit(rng), f"p{i}", "0") for i in range(3)]
     store.upsert(points)
-    store.build_centroids(current, FINGERPRINT)
+    build_centroids(store, current, FINGERPRINT)
     store.engine.switch_aliases({store.centroids_alias: None})  # as an older version of the indexer left it
     (best,) = store.query_people(points[2].vector, 1, use_centroids=True)
     assert best.payload.photos == 1 and best.payload.person_id == "p2"  # a centroid point, not a face

@@ -34,24 +34,25 @@ def test_payload_keys_as_stored():
 
 
 def test_the_fingerprint_a_collection_records(store):
+    from indexing.versions import create_version
     from lookalike.faces import pipeline_fingerprint
     from lookalike.settings import Settings
 
     fingerprint = pipeline_fingerprint(Settings(), ModelFingerprint("InceptionResnetV1", "vggface2", "ab" * 32, "1"))
-    name = store.create_version(fingerprint)
+    name = create_version(store, fingerprint)
     assert store.engine.collection_metadata(name) == {"fingerprint": {
         "model": "InceptionResnetV1", "weights": "vggface2", "weights_sha256": "ab" * 32, "pipeline": "1",
         "detection": "min face 40 px, max side 1280 px"}}
 
 
 def test_collection_names_behind_the_alias(store):
-    from indexing.versions import version_name
+    from indexing.versions import create_version, version_name
     from lookalike.store import centroids_collection
 
     fingerprint = ModelFingerprint("InceptionResnetV1", "vggface2", "ab" * 32, "1")
     assert store.alias == "celebrities"
-    assert store.create_version(fingerprint) == "celebrities_v1"
-    assert store.create_version(fingerprint) == "celebrities_v2"
+    assert create_version(store, fingerprint) == "celebrities_v1"
+    assert create_version(store, fingerprint) == "celebrities_v2"
     assert version_name(store, 7) == "celebrities_v7"
     assert centroids_collection("celebrities_v2") == "celebrities_v2_centroids"
     assert store.centroids_alias == "celebrities_centroids"

@@ -2,7 +2,7 @@
 
 A store that could not be opened at start-up (an embedded store held by the indexer, say) is retried by
 later requests at most once per ``retry_after_s``, so the app picks it up without a restart; while an
-empty embedded store is filled in the background (:class:`indexing.fill.BackgroundFill`), the page and
+empty embedded store is filled in the background (:class:`webapp.fill.BackgroundFill`), the page and
 the API say so until it is done.
 """
 
@@ -13,9 +13,9 @@ import threading
 import time
 from typing import Callable
 
-from indexing.fill import BackgroundFill, FillProgress
 from lookalike.errors import LookalikeError
 from lookalike.search import LookalikeFinder
+from webapp.fill import BackgroundFill, FillProgress
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from webapp.traffic import UPLOADS
 log = logging.getLogger(__name__)
 
 MAX_TOP_K = 10
-INDEX_COMMAND = ".venv/bin/python -m indexing --per-person 1 --sample 1000"
+INDEX_COMMAND = "python -m indexing --per-person 1 --sample 1000"
 EMPTY_INDEX_HELP = (
     "The index is empty, so there is nobody to compare with yet. Stop the app, build the index from the "
-    f"app's folder with `{INDEX_COMMAND}` (the README's virtual environment; see `--help` for the sources), "
+    f"app's folder with `{INDEX_COMMAND}` (with the app's Python environment; see `--help` for the sources), "
     "then start the app again."
 )
 FILLING_NOTE = "The app answers as soon as the index is ready; this page updates by itself."

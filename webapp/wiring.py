@@ -8,11 +8,11 @@ import logging
 
 import gradio as gr
 
-from indexing.fill import BackgroundFill
 from lookalike.errors import LookalikeError
 from lookalike.faces import FacePipeline
 from lookalike.search import LookalikeFinder
 from lookalike.settings import Settings
+from webapp.fill import BackgroundFill
 from webapp.finders import FinderHolder
 from webapp.page import CSS, build_app
 from webapp.traffic import launch_options

@@ -28,6 +28,7 @@ import portalocker
 import qdrant_edge as qe
 
 from lookalike.storage.port import (
+    QUERY_OVERSAMPLING,
     CollectionNotFoundError,
     CollectionSettings,
     EngineLockedError,
@@ -135,9 +136,6 @@ class EdgeEngine:
 
     def collections(self) -> list[str]:
         return sorted(self._collections)
-
-    def collection_exists(self, name: str) -> bool:
-        return name in self._collections or self._aliases.get(name) in self._collections
 
     def collection_metadata(self, name: str) -> dict[str, Any]:
         real = self._resolve(name)
@@ -271,9 +269,9 @@ def _selector(with_payload: WithPayload) -> Any:
 
 
 def _params(search: SearchOptions, limit: int) -> qe.SearchParams:
-    return qe.SearchParams(hnsw_ef=max(search.hnsw_ef, limit), exact=search.exact,
+    return qe.SearchParams(hnsw_ef=max(search.hnsw_ef, limit),
                            quantization=qe.QuantizationSearchParams(rescore=search.rescore,
-                                                                    oversampling=search.oversampling))
+                                                                    oversampling=QUERY_OVERSAMPLING))
 
 
 def _record(record: Any) -> Record:

@@ -70,21 +70,23 @@ for a p50 of 4.0-4.9 ms on 2 shared cores (512: 0.996 but 4.4-5.6 ms); at 100k f
 for about 1.2 ms more than 128."""
 
 
+QUERY_OVERSAMPLING = 2.0
+"""With quantized vectors, every query fetches this many times its limit in candidates to rescore."""
+
+
 @dataclass(frozen=True)
 class SearchOptions:
-    """Query-time search parameters.
+    """Query-time search parameters; the product queries with the defaults.
 
     Attributes:
         hnsw_ef: HNSW beam width (raised to the query's limit when smaller); :data:`QUERY_HNSW_EF`.
-        rescore: with quantized vectors, re-rank the candidates by the float vectors (exact scores).
-        oversampling: with quantized vectors, fetch this many times ``limit`` candidates to rescore.
-        exact: scan every vector instead of the HNSW graph.
+            ``bench/search_scale.py`` sweeps it.
+        rescore: with quantized vectors, re-rank the candidates by the float vectors (exact scores);
+            off only to show that the quantized copies are searched.
     """
 
     hnsw_ef: int = QUERY_HNSW_EF
     rescore: bool = True
-    oversampling: float = 2.0
-    exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,9 +219,6 @@ class StoragePort(Protocol):
 
     def collections(self) -> list[str]:
         """Names of every collection (not aliases), sorted."""
-
-    def collection_exists(self, name: str) -> bool:
-        """True for an existing collection or an alias of one."""
 
     def collection_metadata(self, name: str) -> dict[str, Any]:
         """The metadata given at creation ({} when none)."""

@@ -21,6 +21,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from lookalike.storage.port import (
+    QUERY_OVERSAMPLING,
     CollectionNotFoundError,
     CollectionSettings,
     EngineLockedError,
@@ -128,10 +129,6 @@ class QdrantEngine:
     def collections(self) -> list[str]:
         with self._errors():
             return sorted(c.name for c in self.client.get_collections().collections)
-
-    def collection_exists(self, name: str) -> bool:
-        with self._errors():
-            return self.client.collection_exists(name) or name in self.aliases()
 
     def collection_metadata(self, name: str) -> dict[str, Any]:
         with self._errors():
@@ -250,9 +247,9 @@ class QdrantEngine:
     def _params(self, search: SearchOptions, limit: int) -> models.SearchParams | None:
         if self.local:  # an exact scan: honours every option, and warns when given any
             return None
-        return models.SearchParams(hnsw_ef=max(search.hnsw_ef, limit), exact=search.exact,
+        return models.SearchParams(hnsw_ef=max(search.hnsw_ef, limit),
                                    quantization=models.QuantizationSearchParams(rescore=search.rescore,
-                                                                                oversampling=search.oversampling))
+                                                                                oversampling=QUERY_OVERSAMPLING))
 
 
 def _filter(where: Where) -> models.Filter:

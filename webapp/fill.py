@@ -28,8 +28,9 @@ import time
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from indexing.indexer import Indexer
-from indexing.sources import DEFAULT_SOURCES, open_sources
+from indexing.indexer import index_sources
+from indexing.messages import one_line
+from indexing.sources import DEFAULT_SOURCES
 from lookalike.faces import FacePipeline
 from lookalike.settings import Settings
 from lookalike.store import FaceStore
@@ -127,22 +128,19 @@ class BackgroundFill:
     def _run(self) -> None:
         try:
             token = self.settings.hf_token.get_secret_value() if self.settings.hf_token else None
-            opened = [s for spec in self.sources for s in open_sources(spec, token=token)]
-            indexer = Indexer(self.pipeline, self.store, self.batch_size)
 
             def report(done: int, total: int, faces: int) -> None:
                 self._set("filling", done, total, faces,
                           f"Filling the index: {done} of {total} photos read, {faces} faces indexed.")
 
-            indexer.on_progress = report
-            result = indexer.run(opened, self.sample, self.per_person, self.seed, progress=False)
+            result = index_sources(self.pipeline, self.store, self.sources, sample=self.sample,
+                                   per_person=self.per_person, seed=self.seed, batch_size=self.batch_size,
+                                   token=token, on_progress=report)
         except Exception as exc:  # noqa: BLE001 - any failure becomes the fill's one sentence
-            from indexing.cli import _one_line
-
-            log.warning("background fill failed: %s", _one_line(exc))
+            log.warning("background fill failed: %s", one_line(exc))
             now = self.progress()
             self._set("failed", now.done, now.total, now.faces,
-                      f"Filling the index failed: {_one_line(exc)}")
+                      f"Filling the index failed: {one_line(exc)}")
             return
         if result.faces_indexed + result.already_indexed == 0:
             self._set("failed", result.images_seen, result.images_seen, 0,
