@@ -88,10 +88,7 @@ class IndexReport:
 def plan_rows(sources: Sequence[Source], sample: int | None = None, per_person: int | None = None,
               seed: int = 0) -> Plan:
     """The rows of each source to index (:func:`indexing.sampling.choose_rows`), the same in every shard."""
-    from lookalike.people import person_id
-
-    return [(source, choose_rows([person_id(n) for n in source.names()], sample, per_person, seed))
-            for source in sources]
+    return [(source, choose_rows(source.person_ids(), sample, per_person, seed)) for source in sources]
 
 
 class Indexer:
