@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 from tqdm import tqdm
 
 from indexing.crash import crash_point
-from indexing.precedence import Person, collect_people
+from indexing.precedence import WELL_KNOWN_PEOPLE, Person, collect_people, mark_well_known
 from indexing.sampling import choose_rows
 from indexing.shards import Shard
 from indexing.sources import Row, Source
@@ -32,7 +32,7 @@ from indexing.stage import Photo, decoded_batches, main_faces
 from lookalike.batching import batched
 from lookalike.faces import Face, FacePipeline, face_thumbnail
 from lookalike.fingerprint import ModelFingerprint
-from lookalike.payload import METADATA, NAME, PERSON_ID, SOURCES, FacePayload, point_id
+from lookalike.payload import METADATA, NAME, PERSON_ID, SOURCES, WELL_KNOWN, FacePayload, point_id
 from lookalike.store import FacePoint, FaceStore
 
 Plan = list[tuple[Source, list[int]]]
@@ -56,6 +56,8 @@ class IndexReport:
     alias_moved: bool = False
     centroids: int = 0
     name_conflicts: list[str] = field(default_factory=list)
+    well_known: int = 0
+    popularity_threshold: float | None = None
     elapsed_s: float = 0.0
     embed_s: float = 0.0
 
@@ -72,6 +74,9 @@ class IndexReport:
             f"faces indexed: {self.faces_indexed} (already indexed: {self.already_indexed})",
             f"people with a face indexed: {self.people}",
         ]
+        if self.well_known:
+            lines.append(f"well-known people in the sources: {self.well_known}" + (
+                "" if self.popularity_threshold is None else f" (popularity >= {self.popularity_threshold:g})"))
         if self.centroids:
             lines.append(f"per-person mean faces (centroids): {self.centroids}")
         if self.name_conflicts:
@@ -101,8 +106,11 @@ class Indexer:
     points already have), so a biography from one source shows with photos from another.
     """
 
-    def __init__(self, pipeline: FacePipeline, store: FaceStore, batch_size: int = 32):
+    def __init__(self, pipeline: FacePipeline, store: FaceStore, batch_size: int = 32,
+                 well_known: int = WELL_KNOWN_PEOPLE):
         self.pipeline = pipeline
+        self.well_known = well_known
+        """About how many people the person pass marks well-known (:func:`indexing.precedence.mark_well_known`)."""
         self.store = store
         self.batch_size = batch_size
         self.people: dict[str, Person] = {}
@@ -258,16 +266,19 @@ class Indexer:
 
         Runs once after all shards of a build (or at the end of an unsharded run) and gives the same
         points as one unsharded run: every point of each person gets the name and metadata that
-        precedence over the whole ``plan`` picks (metadata merged into what the points have). Then
+        precedence over the whole ``plan`` picks (metadata merged into what the points have), and whether
+        the person is well-known (``well_known``, about :attr:`well_known` people of the plan). Then
         the alias moves to ``collection`` (when it points elsewhere) and older versions are dropped.
         """
         started = time.perf_counter()
         report = report or IndexReport(collection=collection)
         if not self.people:
             self.people = collect_people(plan)
+        report.popularity_threshold = mark_well_known(self.people, self.well_known)
+        report.well_known = sum(p.well_known for p in self.people.values())
         crash_point("before_person_pass")
-        self.store.set_person_payloads({pid: {NAME: p.name} for pid, p in self.people.items()},
-                                       collection=collection)
+        self.store.set_person_payloads({pid: {NAME: p.name, WELL_KNOWN: int(p.well_known)}
+                                        for pid, p in self.people.items()}, collection=collection)
         self.store.set_person_payloads({pid: p.metadata for pid, p in self.people.items()},
                                        key=METADATA, collection=collection)
         self.store.optimize(collection)

@@ -19,6 +19,7 @@ from conftest import NO_SERVER, server_url
 from lookalike.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
+    Not,
     PayloadFields,
     PayloadUpdate,
     Point,
@@ -267,6 +268,31 @@ def test_groups_are_each_persons_best_point_in_exact_order(filled):
             assert all("thumbnail" not in h.payload and "metadata" in h.payload for h in hits)
     everyone = port.query_groups(name, query, "person_id", 50)
     assert len(everyone) == 8 and all(h.payload["thumbnail"] for h in everyone)
+
+
+def test_a_not_filter_leaves_out_only_the_points_holding_that_value(engine):
+    """``{"well_known": Not(0)}``: the points marked 0 are left out; those marked 1 and those without the
+    field (an older index) are kept, by ``query`` and ``query_groups``, with the integer payload index
+    new collections have (the qdrant-client adapter records it on a server only)."""
+    port, name = engine.port, engine.name("famous")
+    port.create_collection(name, CollectionSettings.for_edge(payload_indexes={**INDEXES, "well_known": "integer"}), {})
+    points = people_points(n_people=6, per_person=2)
+    marks = {"p0": 1, "p1": 0, "p2": 1, "p3": 0}  # p4 and p5 unmarked
+    for point in points:
+        if point.payload["person_id"] in marks:
+            point.payload["well_known"] = marks[point.payload["person_id"]]
+    port.upsert(name, points)
+    query = unit(points[3].vector)  # a point of p1, who is left out
+    kept = {"p0", "p2", "p4", "p5"}
+    hits = port.query(name, query, 40, where={"well_known": Not(0)})
+    assert {h.payload["person_id"] for h in hits} == kept and len(hits) == 8
+    groups = port.query_groups(name, query, "person_id", 6, where={"well_known": Not(0)})
+    assert [h.payload["person_id"] for h in groups] == [p for p, _ in best_per_person(points, query) if p in kept]
+    both = port.query(name, query, 40, where={"well_known": Not(0), "metadata.gender": 0})
+    assert {h.payload["person_id"] for h in both} == {"p0", "p2", "p4"}
+    assert {h.payload["person_id"] for h in port.query(name, query, 40, where={"well_known": 0})} == {"p1", "p3"}
+    with pytest.raises(UnsupportedError):
+        port.query(name, query, 3, where={"well_known": Not(0.5)})
 
 
 def test_groups_find_people_behind_a_crowd_of_one_person(engine):
