@@ -38,6 +38,11 @@ from support import (  # noqa: F401  (re-exported: the test modules import these
 GRADIO_TEMP = Path(tempfile.mkdtemp(prefix="lookalike-test-gradio-"))
 os.environ["GRADIO_TEMP_DIR"] = str(GRADIO_TEMP)
 
+# datasets' cache of this session alone: it keys a local folder with a README card by the card, not by
+# the files' content, so a fixture rebuilt with other rows (another session, another checkout) would read
+# the rows cached before.
+os.environ["HF_DATASETS_CACHE"] = str(Path(tempfile.mkdtemp(prefix="lookalike-test-hf-datasets-")))
+
 # Where a real vggface2 file would be, read before the session points TORCH_HOME at the stand-ins.
 REAL_WEIGHTS = Path(os.environ.get("LOOKALIKE_REAL_WEIGHTS") or Path(
     os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "torch"
@@ -70,6 +75,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(BUILT, ignore_errors=True)
     shutil.rmtree(GRADIO_TEMP, ignore_errors=True)
+    shutil.rmtree(os.environ["HF_DATASETS_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
