@@ -32,7 +32,8 @@ from indexing.stage import Photo, decoded_batches, main_faces
 from lookalike.batching import batched
 from lookalike.faces import Face, FacePipeline, face_thumbnail
 from lookalike.fingerprint import ModelFingerprint
-from lookalike.payload import METADATA, NAME, PERSON_ID, SOURCES, WELL_KNOWN, FacePayload, point_id
+from lookalike.payload import (METADATA, NAME, PERSON_ID, SOURCES, THUMBNAIL_SIZE, WELL_KNOWN, FacePayload,
+                               point_id)
 from lookalike.store import FacePoint, FaceStore
 
 Plan = list[tuple[Source, list[int]]]
@@ -317,7 +318,7 @@ def _point(photo: Photo, refs: list[str], face: Face, person: Person) -> FacePoi
         name=person.name,
         person_id=row.person,
         content_sha256=row.sha256,
-        thumbnail=base64.b64encode(face_thumbnail(photo.image, face.box)).decode("ascii"),
+        thumbnail=base64.b64encode(face_thumbnail(photo.image, face.box, THUMBNAIL_SIZE)).decode("ascii"),
         sources=list(refs),
         metadata=dict(person.metadata),
         box=[round(v, 1) for v in face.box],

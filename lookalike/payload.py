@@ -6,7 +6,7 @@ Each point of a face collection is one photo's main face. Its payload (JSON in Q
      "person_id": "tony-blair",         # grouping key, keyword payload index
      "content_sha256": "9f2c...",       # SHA-256 of the photo's bytes; the point id is uuid5 of it
      "sources": ["lfw_dev:Tony_Blair/Tony_Blair_0001.jpg"],
-     "thumbnail": "/9j/4AAQ...",        # base64 JPEG of the face, or absent
+     "thumbnail": "/9j/4AAQ...",        # base64 JPEG of the face (THUMBNAIL_SIZE px), or absent
      "metadata": {"biography": "...", "gender": 1, "known_for_department": "Acting"},
      "box": [x1, y1, x2, y2],           # pixels of the upright photo
      "probability": 0.9993,             # MTCNN's face probability
@@ -37,6 +37,10 @@ PROBABILITY = "probability"
 PHOTOS = "photos"
 WELL_KNOWN = "well_known"
 """1 or 0, not a JSON bool: qdrant-edge-py matches a filter's bool as an integer, so a bool never matches."""
+
+THUMBNAIL_SIZE = 96
+"""Side of a point's face thumbnail (JPEG, pixels): 96 px keeps the full default index within Qdrant
+Cloud's free tier with room to spare while a rebuild holds two versions (README, "Qdrant Cloud's free tier")."""
 
 METADATA_MAX_CHARS = 2000
 """Longest metadata string kept (a TMDB biography can run to 10k characters)."""

@@ -407,3 +407,45 @@ def test_adapters_have_the_ports_exact_signatures(adapter):
         assert [(p.name, p.default) for p in actual.parameters.values()][:len(shared)] == shared, operation
         extra = list(actual.parameters.values())[len(shared):]
         assert all(p.default is not inspect.Parameter.empty for p in extra), operation  # only optional extras
+
+
+def test_a_server_collection_is_created_with_the_free_tier_settings():
+    """What the qdrant-client adapter asks a server for, for a new face collection of FaceStore on a server
+    (README "Qdrant Cloud's free tier"): float vectors and payloads on disk, int8 copies kept in RAM,
+    HNSW m=16 / ef_construct=128, and the payload indexes of the schema. Recorded from the client call
+    (qdrant-client's in-process mode accepts these objects but keeps none of them)."""
+    from qdrant_client import models
+
+    from lookalike.fingerprint import ModelFingerprint
+    from lookalike.storage.qdrant import QdrantEngine
+    from lookalike.store import FaceStore
+
+    class Recorder:
+        def __init__(self):
+            self.created, self.indexes = {}, {}
+
+        def collection_exists(self, name):
+            return False
+
+        def get_aliases(self):
+            return models.CollectionsAliasesResponse(aliases=[])
+
+        def create_collection(self, name, **kwargs):
+            self.created = kwargs
+
+        def create_payload_index(self, name, path, kind, wait):
+            self.indexes[path] = kind
+
+    client = Recorder()
+    store = FaceStore(QdrantEngine(client, local=False), collection_defaults=CollectionSettings.for_server())
+    store.create_version(ModelFingerprint("facenet", "vggface2", "w" * 64, "1"), name="faces_v1")
+    created = client.created
+    assert created["vectors_config"] == models.VectorParams(size=512, distance=models.Distance.COSINE, on_disk=True)
+    assert created["on_disk_payload"] is True
+    assert created["quantization_config"] == models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+        type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
+    assert (created["hnsw_config"].m, created["hnsw_config"].ef_construct) == (16, 128)
+    assert client.indexes == {"person_id": models.PayloadSchemaType.KEYWORD,
+                              "metadata.gender": models.PayloadSchemaType.INTEGER,
+                              "metadata.known_for_department": models.PayloadSchemaType.KEYWORD,
+                              "well_known": models.PayloadSchemaType.INTEGER}

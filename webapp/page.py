@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 TITLE = "Celebrity look-alike"
 CREDITS = (
     "Celebrity photos and biographies: the Hugging Face datasets "
-    "[ashraq/tmdb-celeb-10k](https://huggingface.co/datasets/ashraq/tmdb-celeb-10k) (data from TMDB; this product "
+    "[ashraq/tmdb-celeb-10k](https://huggingface.co/datasets/ashraq/tmdb-celeb-10k) and "
+    "[ashraq/tmdb-people-image](https://huggingface.co/datasets/ashraq/tmdb-people-image) (data from TMDB; this product "
     "uses the TMDB API but is not endorsed or certified by TMDB), "
     "[tonyassi/celebrity-1000](https://huggingface.co/datasets/tonyassi/celebrity-1000) and "
     "[lansinuote/simple_facenet](https://huggingface.co/datasets/lansinuote/simple_facenet). "
