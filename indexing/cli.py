@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from indexing.messages import one_line
+from indexing.precedence import WELL_KNOWN_PEOPLE
 from indexing.shards import Shard
 from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, check_source_spec, open_all
 from lookalike.errors import LookalikeError
@@ -95,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also build <collection>_centroids, one mean face per person (costs one pass over "
                              "all vectors and a point per person; with LOOKALIKE_USE_CENTROIDS=1 the app then "
                              "scans people instead of faces)")
+    parser.add_argument("--well-known", type=_count(0), default=WELL_KNOWN_PEOPLE, metavar="N",
+                        help="about how many people the page shows by default ('well-known people only'): those "
+                             "of sources without a popularity column, then the most popular others; 0: everyone")
     parser.add_argument("--if-empty", action="store_true", help="do nothing when the index already holds faces")
     parser.add_argument("--collection", help="the alias to fill (default: LOOKALIKE_COLLECTION or celebrities)")
     sharding = parser.add_argument_group(
@@ -173,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "and indexes the photos it owns by content hash", args.shard)
         sources = open_all(specs, args.split, args.image_column, args.name_column, args.config, token,
                            shard=by_file, photos=not args.finalize)
-        indexer = Indexer(pipeline, store, args.batch_size)
+        indexer = Indexer(pipeline, store, args.batch_size, well_known=args.well_known)
         if args.version is None:
             report = indexer.run(sources, args.sample, args.per_person, args.seed, args.recreate,
                                  progress=not args.quiet, quantization=quantization, centroids=args.centroids)
@@ -189,8 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             plan = plan_rows(sources, args.sample, args.per_person, args.seed)
             if args.finalize:
                 done = indexer.finalize(plan, collection, centroids=args.centroids)
+                threshold = "" if done.popularity_threshold is None else f" (popularity >= {done.popularity_threshold:g})"
                 print(f"collection: {collection}\nfaces: {store.count(collection)}\n"
                       f"people in the sources: {len(indexer.people)}\n"
+                      f"well-known people: {done.well_known}{threshold}\n"
                       f"alias '{store.alias}' -> {store.current_collection()}"
                       + ("" if done.alias_moved else " (already there)"))
                 code = 0

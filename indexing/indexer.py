@@ -26,14 +26,15 @@ from tqdm import tqdm
 from indexing import versions
 from indexing.centroids import build_centroids
 from indexing.crash import crash_point
-from indexing.precedence import Person, collect_people
+from indexing.precedence import WELL_KNOWN_PEOPLE, Person, collect_people, mark_well_known
 from indexing.sampling import choose_rows
 from indexing.shards import Shard
 from indexing.sources import Row, Source, open_all
 from indexing.stage import Photo, decoded_batches, main_faces
 from lookalike.batching import batched
 from lookalike.faces import Face, FacePipeline, face_thumbnail
-from lookalike.payload import METADATA, NAME, PERSON_ID, SOURCES, FacePayload, point_id
+from lookalike.payload import (METADATA, NAME, PERSON_ID, SOURCES, THUMBNAIL_SIZE, WELL_KNOWN, FacePayload,
+                               point_id)
 from lookalike.store import FacePoint, FaceStore
 
 Plan = list[tuple[Source, list[int]]]
@@ -57,6 +58,8 @@ class IndexReport:
     alias_moved: bool = False
     centroids: int = 0
     name_conflicts: list[str] = field(default_factory=list)
+    well_known: int = 0
+    popularity_threshold: float | None = None
     elapsed_s: float = 0.0
     embed_s: float = 0.0
 
@@ -73,6 +76,9 @@ class IndexReport:
             f"faces indexed: {self.faces_indexed} (already indexed: {self.already_indexed})",
             f"people with a face indexed: {self.people}",
         ]
+        if self.well_known:
+            lines.append(f"well-known people in the sources: {self.well_known}" + (
+                "" if self.popularity_threshold is None else f" (popularity >= {self.popularity_threshold:g})"))
         if self.centroids:
             lines.append(f"per-person mean faces (centroids): {self.centroids}")
         if self.name_conflicts:
@@ -89,10 +95,7 @@ class IndexReport:
 def plan_rows(sources: Sequence[Source], sample: int | None = None, per_person: int | None = None,
               seed: int = 0) -> Plan:
     """The rows of each source to index (:func:`indexing.sampling.choose_rows`), the same in every shard."""
-    from lookalike.people import person_id
-
-    return [(source, choose_rows([person_id(n) for n in source.names()], sample, per_person, seed))
-            for source in sources]
+    return [(source, choose_rows(source.person_ids(), sample, per_person, seed)) for source in sources]
 
 
 def index_sources(pipeline: FacePipeline, store: FaceStore, specs: Sequence[str], *, sample: int | None = None,
@@ -116,8 +119,11 @@ class Indexer:
     points already have), so a biography from one source shows with photos from another.
     """
 
-    def __init__(self, pipeline: FacePipeline, store: FaceStore, batch_size: int = 32):
+    def __init__(self, pipeline: FacePipeline, store: FaceStore, batch_size: int = 32,
+                 well_known: int = WELL_KNOWN_PEOPLE):
         self.pipeline = pipeline
+        self.well_known = well_known
+        """About how many people the person pass marks well-known (:func:`indexing.precedence.mark_well_known`)."""
         self.store = store
         self.batch_size = batch_size
         self.people: dict[str, Person] = {}
@@ -263,16 +269,19 @@ class Indexer:
 
         Runs once after all shards of a build (or at the end of an unsharded run) and gives the same
         points as one unsharded run: every point of each person gets the name and metadata that
-        precedence over the whole ``plan`` picks (metadata merged into what the points have). Then
+        precedence over the whole ``plan`` picks (metadata merged into what the points have), and whether
+        the person is well-known (``well_known``, about :attr:`well_known` people of the plan). Then
         the alias moves to ``collection`` (when it points elsewhere) and older versions are dropped.
         """
         started = time.perf_counter()
         report = report or IndexReport(collection=collection)
         if not self.people:
             self.people = collect_people(plan)
+        report.popularity_threshold = mark_well_known(self.people, self.well_known)
+        report.well_known = sum(p.well_known for p in self.people.values())
         crash_point("before_person_pass")
-        self.store.set_person_payloads({pid: {NAME: p.name} for pid, p in self.people.items()},
-                                       collection=collection)
+        self.store.set_person_payloads({pid: {NAME: p.name, WELL_KNOWN: int(p.well_known)}
+                                        for pid, p in self.people.items()}, collection=collection)
         self.store.set_person_payloads({pid: p.metadata for pid, p in self.people.items()},
                                        key=METADATA, collection=collection)
         self.store.optimize(collection)
@@ -311,7 +320,7 @@ def _point(photo: Photo, refs: list[str], face: Face, person: Person) -> FacePoi
         name=person.name,
         person_id=row.person,
         content_sha256=row.sha256,
-        thumbnail=base64.b64encode(face_thumbnail(photo.image, face.box)).decode("ascii"),
+        thumbnail=base64.b64encode(face_thumbnail(photo.image, face.box, THUMBNAIL_SIZE)).decode("ascii"),
         sources=list(refs),
         metadata=dict(person.metadata),
         box=[round(v, 1) for v in face.box],

@@ -31,9 +31,15 @@ from lookalike.people import person_id
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SOURCES = ("ashraq/tmdb-celeb-10k", "tonyassi/celebrity-1000", "lansinuote/simple_facenet")
+DEFAULT_SOURCES = ("ashraq/tmdb-celeb-10k", "ashraq/tmdb-people-image", "tonyassi/celebrity-1000",
+                   "lansinuote/simple_facenet")
 """The default index, in precedence order (names and metadata of earlier sources win): 10,000 TMDB
-people with biographies (one photo each), 997 people with ~18k photos, 105 people with 17,334 photos."""
+people with biographies (one photo each), 116,403 more TMDB people (one photo each, most not famous;
+joined to the first set by TMDB id), 997 people with ~18k photos, 105 people with 17,334 photos."""
+
+SMALL_DEFAULT_SOURCES = tuple(s for s in DEFAULT_SOURCES if s != "ashraq/tmdb-people-image")
+"""The default sources less the 3.7 GB one: what the app's background fill samples (it downloads whole
+parquet files even for a sample)."""
 
 NAME_COLUMNS = ("label", "name", "person", "celebrity", "identity")
 """Columns tried, in order, for the person's name when a source does not say."""
@@ -43,8 +49,12 @@ KNOWN_SOURCES: dict[str, dict[str, Any]] = {
     "lansinuote/simple_facenet": {"image_column": "image", "name_column": "label", "split": "train"},
     # 997 people, ~18k photos; `label` is a ClassLabel whose names carry accents.
     "tonyassi/celebrity-1000": {"image_column": "image", "name_column": "label", "split": "train"},
-    # 10,000 people, one TMDB profile photo each, with `biography` and other TMDB columns.
-    "ashraq/tmdb-celeb-10k": {"image_column": "image", "name_column": "name", "split": "train"},
+    # 10,000 people, one TMDB profile photo each, with `biography` and other TMDB columns; `id` is TMDB's.
+    "ashraq/tmdb-celeb-10k": {"image_column": "image", "name_column": "name", "split": "train",
+                              "id_column": "id", "id_space": "tmdb"},
+    # 116,403 people, one TMDB profile photo each, in 9 parquet files; the same columns as tmdb-celeb-10k.
+    "ashraq/tmdb-people-image": {"image_column": "image", "name_column": "name", "split": "train",
+                                 "id_column": "id", "id_space": "tmdb"},
 }
 
 HUB_TIMEOUT_S = 5.0
@@ -81,9 +91,9 @@ class Row:
 
     @classmethod
     def read(cls, data: bytes | None, raw_name: str, metadata: dict[str, Any] | None = None, ref: str = "",
-             problem: str | None = None) -> "Row":
-        """A row with its person id and content hash filled in."""
-        return cls(data, raw_name, metadata or {}, ref, problem, person_id(raw_name),
+             problem: str | None = None, person: str | None = None) -> "Row":
+        """A row with its person id (``person``, else that of ``raw_name``) and content hash filled in."""
+        return cls(data, raw_name, metadata or {}, ref, problem, person_id(raw_name) if person is None else person,
                    hashlib.sha256(data).hexdigest() if data else "")
 
 
@@ -106,13 +116,58 @@ class DataFile:
     first_row: int
 
 
+class Identities:
+    """One person per (id space, id) across sources: the person ids of rows that carry an id (TMDB's ``id``).
+
+    Decided over every row of the sources with ids, in precedence order (every shard reads the same rows
+    in the same order, so every shard decides the same): an id's person id is that of the first name seen
+    with it, so a later source's row with that id joins the person however it spells the name; a name that
+    another id of the same space already holds gets the id appended (two TMDB people called "John Smith"
+    stay two). Rows of sources without ids join by name, as before.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[tuple[str, str], str] = {}
+        self._holder: dict[str, tuple[str, str]] = {}
+
+    def add(self, space: str, value: Any, raw_name: str) -> None:
+        """Note one row (in precedence order); an id already seen keeps its person."""
+        key = _id_key(space, value)
+        base = person_id(raw_name)
+        if key is None or key in self._by_id or not base:
+            return
+        pid = base if self._holder.get(base, key) == key else f"{base}-{space}-{key[1]}"
+        self._by_id[key] = pid
+        self._holder.setdefault(pid, key)
+
+    def person(self, space: str, value: Any, raw_name: str) -> str:
+        """The person id of a row with id ``value`` (that of ``raw_name`` when the row has no known id)."""
+        key = _id_key(space, value)
+        return self._by_id.get(key, "") if key in self._by_id else person_id(raw_name)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+def _id_key(space: str, value: Any) -> tuple[str, str] | None:
+    """``(space, id as text)``: ``123``, ``123.0`` and ``"123"`` are one id; None, "" and booleans are none."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return (space, text) if text else None
+
+
 @dataclass
 class Source:
     """A dataset split with known image and name columns, rows addressable by index.
 
     ``row_numbers`` (when only some files of the split were loaded) maps each row to its number in the
     whole split, the number its reference carries; ``file_share`` says that a shard's part of the split
-    was loaded (its files), so the shard takes every row of it.
+    was loaded (its files), so the shard takes every row of it. ``id_column`` names a column of person ids
+    shared with other sources of the same ``id_space`` (TMDB's ``id``): its rows' person ids come from
+    ``identities`` (:class:`Identities`, decided over every source with ids; :func:`link_identities`).
     """
 
     label: str
@@ -124,6 +179,9 @@ class Source:
     ignored_files: list[str] = field(default_factory=list)
     row_numbers: list[int] | None = None
     file_share: bool = False
+    id_column: str | None = None
+    id_space: str = ""
+    identities: Identities | None = None
 
     @property
     def ref_prefix(self) -> str:
@@ -137,6 +195,20 @@ class Source:
         """The raw name of every row, without decoding images (for sampling)."""
         return [self._name(value) for value in self.dataset[self.name_column]]
 
+    def person_ids(self) -> list[str]:
+        """The person id of every row, without decoding images (for sampling)."""
+        if self.id_column is None:
+            return [person_id(name) for name in self.names()]
+        return [self._person(self._name(record.get(self.name_column)), record)
+                for _, record in self._records(range(len(self)), [self.name_column, self.id_column])]
+
+    def identity_rows(self) -> Iterator[tuple[Any, str]]:
+        """(id, raw name) of every row, in order (for :class:`Identities`); nothing without ``id_column``."""
+        if self.id_column is None:
+            return
+        for _, record in self._records(range(len(self)), [self.name_column, self.id_column]):
+            yield record.get(self.id_column), self._name(record.get(self.name_column))
+
     @property
     def metadata_columns(self) -> list[str]:
         """Every column but the image and the name: the candidates for a person's metadata."""
@@ -148,8 +220,9 @@ class Source:
             data, problem, where = _image_bytes(record.get(self.image_column), self.base_dir)
             number = index if self.row_numbers is None else self.row_numbers[index]
             ref = f"{self.label}:{where}" if where else f"{self.label}:{self.split}:{number}"
-            yield Row.read(data, self._name(record.get(self.name_column)),
-                           clean_metadata({c: record.get(c) for c in self.metadata_columns}), ref, problem)
+            name = self._name(record.get(self.name_column))
+            yield Row.read(data, name, clean_metadata({c: record.get(c) for c in self.metadata_columns}), ref,
+                           problem, self._person(name, record))
 
     def facts(self, indices: Sequence[int]) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(person id, raw name, metadata) of the rows at ``indices``, without reading any image.
@@ -160,7 +233,16 @@ class Source:
         columns = [self.name_column, *self.metadata_columns]
         for _, record in self._records(indices, columns):
             name = self._name(record.get(self.name_column))
-            yield person_id(name), name, clean_metadata({c: record.get(c) for c in self.metadata_columns})
+            yield self._person(name, record), name, clean_metadata({c: record.get(c) for c in self.metadata_columns})
+
+    def _person(self, name: str, record: dict[str, Any]) -> str:
+        """The person id of a row: by its id when the source has an id column, else by its name."""
+        if self.id_column is None:
+            return person_id(name)
+        if self.identities is None:  # opened alone: its own rows decide
+            link_identities([self])
+        assert self.identities is not None
+        return self.identities.person(self.id_space, record.get(self.id_column), name)
 
     def _records(self, indices: Sequence[int], columns: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         """(row index, {column: value}) of ``indices`` in order, through ``Dataset.select(...).iter``."""
@@ -182,7 +264,7 @@ class Source:
         return "" if value is None else str(value)
 
 
-SOURCE_OPTIONS = ("split", "config", "image_column", "name_column")
+SOURCE_OPTIONS = ("split", "config", "image_column", "name_column", "id_column", "id_space")
 
 
 def parse_source_spec(text: str) -> tuple[str, dict[str, str]]:
@@ -220,7 +302,8 @@ def check_source_spec(text: str) -> tuple[str, dict[str, str]]:
 def open_sources(spec: str, split: str | None = None, image_column: str | None = None,
                  name_column: str | None = None, config: str | None = None,
                  token: str | None = None, files: Sequence[DataFile] | None = None,
-                 share: Sequence[DataFile] | None = None, photos: bool = True) -> list[Source]:
+                 share: Sequence[DataFile] | None = None, photos: bool = True,
+                 columns: Sequence[str] | None = None) -> list[Source]:
     """Every split a source spec names (``split="all"`` takes each split of a dataset).
 
     ``spec`` is a hub id (``lansinuote/simple_facenet``), a folder saved with ``save_to_disk``, a
@@ -230,7 +313,11 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
 
     A parquet dataset given ``share`` (some of ``files``, its files as :func:`parquet_files` listed
     them) loads only those files; a split with none of them is an empty source. ``photos=False`` (the
-    person pass) streams a parquet dataset's name and metadata columns only, never its images.
+    person pass) streams a parquet dataset's name and metadata columns only, never its images; with
+    ``columns``, only those beside the name.
+
+    The options ``id_column`` and ``id_space`` (known for the TMDB sets: ``id``, ``tmdb``) name a column
+    of person ids that sources of the same space share (:class:`Identities`).
 
     Raises:
         ValueError: the spec names nothing loadable, or a column is missing.
@@ -239,6 +326,8 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     image_column = where.options.get("image_column", image_column)
     name_column = where.options.get("name_column", name_column)
     known = KNOWN_SOURCES.get(where.spec, {})
+    id_column = where.options.get("id_column", known.get("id_column"))
+    id_space = where.options.get("id_space", known.get("id_space")) or id_column or ""
     path, split, config = where.path, where.split, where.config
     base_dir = None
     ignored: list[str] = []
@@ -258,7 +347,8 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
             loaded = _load(where, token)
         else:
             image_column = image_column or known.get("image_column")
-            loaded, numbers, dropped = _load_files(where, files, share, image_column, token, photos)
+            loaded, numbers, dropped = _load_files(where, files, share, image_column, token, photos,
+                                                   columns, name_column or known.get("name_column"))
             image_column = image_column or dropped
     else:
         loaded = _load(where, token)
@@ -276,14 +366,28 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     for split_name, dataset in chosen:
         image_col = image_column or known.get("image_column") or _image_column(dataset.features)
         name_col = name_column or known.get("name_column") or _name_column(dataset.features)
-        for column in ((image_col, name_col) if photos else (name_col,)):
+        for column in ((image_col, name_col) if photos else (name_col,)) + ((id_column,) if id_column else ()):
             if column not in dataset.column_names:
                 raise ValueError(f"{label} has no column '{column}' (it has {', '.join(dataset.column_names)}).")
         if image_col in dataset.column_names:
             dataset = dataset.cast_column(image_col, datasets.Image(decode=False))
         out.append(Source(label, split_name, dataset, image_col, name_col, base_dir, ignored,
-                          numbers.get(split_name), share is not None and photos))
+                          numbers.get(split_name), share is not None and photos, id_column, id_space))
     return out
+
+
+def link_identities(sources: Sequence[Source], rows_of: Sequence[Source] | None = None) -> None:
+    """Give the sources with an id column one :class:`Identities`, decided over the rows of ``rows_of``
+    (default: ``sources``, when they hold every row) in precedence order."""
+    if not any(s.id_column for s in sources):
+        return
+    identities = Identities()
+    for source in rows_of if rows_of is not None else sources:
+        for value, name in source.identity_rows():
+            identities.add(source.id_space, value, name)
+    for source in sources:
+        if source.id_column:
+            source.identities = identities
 
 
 def open_all(specs: Sequence[str], split: str | None = None, image_column: str | None = None,
@@ -291,25 +395,38 @@ def open_all(specs: Sequence[str], split: str | None = None, image_column: str |
              shard: Shard | None = None, photos: bool = True) -> list[Source]:
     """The sources of ``specs`` in order; with a ``shard`` of several, the parquet datasets hold only the
     files :meth:`Shard.files` gives that shard out of every source's files in one list (the other
-    sources, local folders, are whole: their rows are split by content hash, :meth:`Shard.owns`)."""
+    sources, local folders, are whole: their rows are split by content hash, :meth:`Shard.owns`). The
+    sources with an id column share one :class:`Identities`, decided over all their rows (a shard reads
+    the ids and names of its sources' other files too, without their images)."""
     def opened(spec: str, **kwargs: Any) -> list[Source]:
         return open_sources(spec, split, image_column, name_column, config, token, photos=photos, **kwargs)
 
     if shard is None or shard.count == 1 or not photos:
-        return [source for spec in specs for source in opened(spec)]
+        whole = [source for spec in specs for source in opened(spec)]
+        link_identities(whole)
+        return whole
     listed = {spec: parquet_files(spec, split, config, token) for spec in specs}
     every = [f for files in listed.values() for f in files or ()]
     mine = [every[p] for p in shard.files([f.rows for f in every])]
     log.info("shard %s reads %d of %d parquet files (%d of %d rows)", shard, len(mine), len(every),
              sum(f.rows for f in mine), sum(f.rows for f in every))
-    out = []
+    out: list[Source] = []
+    rows_of: list[Source] = []  # every row's id and name, for persons by id (file shares: all their files)
     for spec, files in listed.items():
         if files is None:
             log.info("%s is not parquet files: shard %s reads all of it and takes its photos by content hash",
                      spec, shard)
-            out.extend(opened(spec))
+            whole = opened(spec)
+            out.extend(whole)
+            rows_of.extend(whole)
         else:
-            out.extend(opened(spec, files=files, share=[f for f in files if f in mine]))
+            part = opened(spec, files=files, share=[f for f in files if f in mine])
+            out.extend(part)
+            with_ids = [s.id_column for s in part if s.id_column]
+            if with_ids:  # read without images, only the id beside the name
+                rows_of.extend(open_sources(spec, split, image_column, name_column, config, token, files=files,
+                                            photos=False, columns=with_ids[:1]))
+    link_identities(out, rows_of)
     return out
 
 
@@ -391,11 +508,12 @@ def _load(where: _Where, token: str | None) -> Any:
 
 
 def _load_files(where: _Where, files: Sequence[DataFile], share: Sequence[DataFile] | None,
-                image_column: str | None, token: str | None, photos: bool
+                image_column: str | None, token: str | None, photos: bool,
+                only: Sequence[str] | None = None, name_column: str | None = None
                 ) -> tuple[datasets.DatasetDict, dict[str, list[int]], str | None]:
     """The dataset made of ``share`` (all ``files`` when None), split by split, with the row numbers of
-    its rows in the whole splits; without ``photos``, only the name and metadata columns, streamed (the
-    image column left out is returned third)."""
+    its rows in the whole splits; without ``photos``, only the name and metadata columns (or the name and
+    ``only``), streamed (the image column left out is returned third)."""
     taken = list(files if share is None else share)
     by_split: dict[str, list[DataFile]] = {}
     for file in files:
@@ -413,7 +531,8 @@ def _load_files(where: _Where, files: Sequence[DataFile], share: Sequence[DataFi
     if not photos:
         every = features(next(iter(by_split)))
         image = image_column or _image_column(every)
-        columns = [c for c in every if c != image]
+        name = name_column or _name_column(every)
+        columns = [c for c in every if c != image and (only is None or c == name or c in only)]
     wanted = {name: [f.url for f in chosen] for name, chosen in by_split.items() if chosen}
     if wanted and photos:
         # The card's row count is the whole split's, not these files': the rows are checked against the

@@ -6,10 +6,11 @@ Each point of a face collection is one photo's main face. Its payload (JSON in Q
      "person_id": "tony-blair",         # grouping key, keyword payload index
      "content_sha256": "9f2c...",       # SHA-256 of the photo's bytes; the point id is uuid5 of it
      "sources": ["lfw_dev:Tony_Blair/Tony_Blair_0001.jpg"],
-     "thumbnail": "/9j/4AAQ...",        # base64 JPEG of the face, or absent
+     "thumbnail": "/9j/4AAQ...",        # base64 JPEG of the face (THUMBNAIL_SIZE px), or absent
      "metadata": {"biography": "...", "gender": 1, "known_for_department": "Acting"},
      "box": [x1, y1, x2, y2],           # pixels of the upright photo
-     "probability": 0.9993}             # MTCNN's face probability
+     "probability": 0.9993,             # MTCNN's face probability
+     "well_known": 1}                   # 1: the person is among the well-known, 0: not (the person pass)
 
 A point of a per-person collection (centroids) has the same payload plus ``photos``, the person's
 number of faces. Metadata strings are cut to :data:`METADATA_MAX_CHARS` characters here, whichever
@@ -34,13 +35,19 @@ METADATA = "metadata"
 BOX = "box"
 PROBABILITY = "probability"
 PHOTOS = "photos"
+WELL_KNOWN = "well_known"
+"""1 or 0, not a JSON bool: qdrant-edge-py matches a filter's bool as an integer, so a bool never matches."""
+
+THUMBNAIL_SIZE = 96
+"""Side of a point's face thumbnail (JPEG, pixels): 96 px keeps the full default index within Qdrant
+Cloud's free tier with room to spare while a rebuild holds two versions (README, "Qdrant Cloud's free tier")."""
 
 METADATA_MAX_CHARS = 2000
 """Longest metadata string kept (a TMDB biography can run to 10k characters)."""
 
 GENDER = f"{METADATA}.gender"
 DEPARTMENT = f"{METADATA}.known_for_department"
-FILTER_FIELDS: dict[str, type] = {GENDER: int, DEPARTMENT: str}
+FILTER_FIELDS: dict[str, type] = {GENDER: int, DEPARTMENT: str, WELL_KNOWN: int}
 """Payload paths a query may filter on, with their value type; each has a payload index."""
 
 PAYLOAD_INDEXES: dict[str, type] = {PERSON_ID: str, **FILTER_FIELDS}
@@ -83,6 +90,8 @@ class FacePayload:
         metadata: the person's own fields (``biography``, ``gender``, ...), cleaned by :func:`clean_metadata`.
         box: ``[x1, y1, x2, y2]`` pixels of the upright photo, or None. probability: MTCNN's, or None.
         photos: faces of the person (centroid points only), else None.
+        well_known: whether the person is among the well-known (``indexing.precedence.mark_well_known``),
+            or None where the person pass has not said (an older index: counted as well-known).
     """
 
     name: str
@@ -94,6 +103,7 @@ class FacePayload:
     box: list[float] | None = None
     probability: float | None = None
     photos: int | None = None
+    well_known: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", clean_metadata(self.metadata))
@@ -103,7 +113,7 @@ class FacePayload:
         out: dict[str, Any] = {NAME: self.name, PERSON_ID: self.person_id, CONTENT_SHA256: self.content_sha256,
                                SOURCES: list(self.sources), METADATA: dict(self.metadata)}
         for key, value in ((THUMBNAIL, self.thumbnail), (BOX, self.box), (PROBABILITY, self.probability),
-                           (PHOTOS, self.photos)):
+                           (PHOTOS, self.photos), (WELL_KNOWN, None if self.well_known is None else int(self.well_known))):
             if value is not None:
                 out[key] = list(value) if key == BOX else value
         return out
@@ -114,6 +124,7 @@ class FacePayload:
         box = payload.get(BOX)
         probability = payload.get(PROBABILITY)
         photos = payload.get(PHOTOS)
+        well_known = payload.get(WELL_KNOWN)
         return cls(
             name=str(payload.get(NAME) or "unknown"),
             person_id=str(payload.get(PERSON_ID) or ""),
@@ -124,4 +135,5 @@ class FacePayload:
             box=[float(v) for v in box] if box is not None else None,
             probability=float(probability) if probability is not None else None,
             photos=int(photos) if photos is not None else None,
+            well_known=bool(well_known) if isinstance(well_known, (bool, int)) else None,
         )

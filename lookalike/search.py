@@ -17,8 +17,9 @@ from lookalike.errors import NoFaceError
 from lookalike.faces import NO_FACE, Face, FacePipeline
 from lookalike.images import ImageInput
 from lookalike.likeness import DEFAULT, LikenessMapping, mapping_for
-from lookalike.payload import DEPARTMENT, GENDER
+from lookalike.payload import DEPARTMENT, GENDER, WELL_KNOWN
 from lookalike.settings import Settings
+from lookalike.storage.port import Not
 from lookalike.store import FaceStore, StoredMatch
 
 SEARCH_FILTERS = {"gender": GENDER, "department": DEPARTMENT}
@@ -155,13 +156,14 @@ class LookalikeFinder:
         return {name: self.store.filter_values(path) for name, path in SEARCH_FILTERS.items()}
 
     def find(self, source: ImageInput, top_k: int | None = None, *, where: Mapping[str, Any] | None = None,
-             with_thumbnails: bool = True) -> SearchResult:
+             with_thumbnails: bool = True, well_known_only: bool = False) -> SearchResult:
         """Every face of the photo with its ``top_k`` look-alikes, one per person, best first.
 
         ``source`` is decoded once (an RGB ``PIL.Image`` is taken as already decoded and upright).
         ``where`` maps filter names of :data:`SEARCH_FILTERS` (or payload paths) to the value to keep;
         ``with_thumbnails=False`` leaves the matches' thumbnails unread (the API does not show them).
-        One store query per searched face.
+        ``well_known_only`` leaves out the people the index marks as not well-known (``well_known`` 0;
+        people it does not mark count as well-known). One store query per searched face.
 
         Raises:
             NotAnImageError, ImageTooLargeError, NoFaceError: the photo cannot be used.
@@ -174,6 +176,8 @@ class LookalikeFinder:
         k = self.top_k if top_k is None else top_k
         conditions = {SEARCH_FILTERS.get(key, key): value for key, value in (where or {}).items()
                       if value is not None and value != ""}
+        if well_known_only:
+            conditions[WELL_KNOWN] = Not(0)
         return SearchResult([self._face_matches(face, k, conditions, with_thumbnails) for face in faces], image)
 
     def _face_matches(self, face: Face, top_k: int, where: Mapping[str, Any], with_thumbnails: bool) -> FaceMatches:

@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     fill_sources: tuple[str, ...] = Field(
         default=(),
         description="Sources the app's background fill reads when the embedded store is empty, as a JSON "
-        'list (e.g. \'["path/to/people"]\'); empty means the default sources of `python -m indexing`.',
+        'list (e.g. \'["path/to/people"]\'); empty means the default sources of `python -m indexing` less '
+        "ashraq/tmdb-people-image (3.7 GB of whole files to download for a sample).",
     )
     fill_sample: int = Field(
         default=1000, ge=0,

@@ -44,6 +44,7 @@ from lookalike.storage.port import (
     EngineUnreachableError,
     FieldType,
     Hit,
+    Not,
     PayloadFields,
     PayloadUpdate,
     Point,
@@ -301,7 +302,7 @@ class FaceStore:
     # -- queries ---------------------------------------------------------------------------------
 
     def query_people(self, vector: np.ndarray, top_k: int, *, use_centroids: bool = False,
-                     where: Mapping[str, str | int | bool] | None = None,
+                     where: Mapping[str, str | int | bool | Not] | None = None,
                      with_thumbnails: bool = True) -> list[StoredMatch]:
         """The ``top_k`` most similar people, each once with their best point, best first: one engine call.
 
@@ -309,8 +310,9 @@ class FaceStore:
             vector: the query face, 512 float32 (a unit vector).
             use_centroids: query the per-person mean faces (:meth:`build_centroids`) when the current
                 version has them; scores are then to a person's mean face.
-            where: payload path -> required value, each of :data:`lookalike.payload.FILTER_FIELDS`
-                (``{"metadata.gender": 1}``); every entry must hold.
+            where: payload path -> required value (or :class:`~lookalike.storage.port.Not` a value), each of
+                :data:`lookalike.payload.FILTER_FIELDS` (``{"metadata.gender": 1}``,
+                ``{"well_known": Not(0)}``); every entry must hold.
             with_thumbnails: read the thumbnails (base64 JPEG) too; without, ``payload.thumbnail`` is None.
 
         Returns:
@@ -392,17 +394,18 @@ class FaceStore:
         )
 
 
-def _checked_where(where: Mapping[str, str | int | bool] | None) -> dict[str, str | int | bool] | None:
+def _checked_where(where: Mapping[str, str | int | bool | Not] | None) -> dict[str, str | int | bool | Not] | None:
     """``where`` checked against the filterable fields of the schema and their value types."""
     if not where:
         return None
-    out: dict[str, str | int | bool] = {}
+    out: dict[str, str | int | bool | Not] = {}
     for path, value in where.items():
         kind = FILTER_FIELDS.get(path)
         if kind is None:
             raise ValueError(f"'{path}' cannot be filtered on (use one of {', '.join(FILTER_FIELDS)})")
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"{path} takes a {kind.__name__} value, not {value!r}")
+        plain = value.value if isinstance(value, Not) else value
+        if not isinstance(plain, kind) or (kind is int and isinstance(plain, bool)):
+            raise ValueError(f"{path} takes a {kind.__name__} value, not {plain!r}")
         out[path] = value
     return out
 

@@ -27,6 +27,7 @@ from support import (  # noqa: F401  (re-exported: the test modules import these
     build_bios_dataset,
     build_multifile_dataset,
     build_simple_facenet_dataset,
+    build_tmdb_people_dataset,
     image_files,
     write_standin_weights,
 )
@@ -36,6 +37,11 @@ from support import (  # noqa: F401  (re-exported: the test modules import these
 # left in it.
 GRADIO_TEMP = Path(tempfile.mkdtemp(prefix="lookalike-test-gradio-"))
 os.environ["GRADIO_TEMP_DIR"] = str(GRADIO_TEMP)
+
+# datasets' cache of this session alone: it keys a local folder with a README card by the card, not by
+# the files' content, so a fixture rebuilt with other rows (another session, another checkout) would read
+# the rows cached before.
+os.environ["HF_DATASETS_CACHE"] = str(Path(tempfile.mkdtemp(prefix="lookalike-test-hf-datasets-")))
 
 # Where a real vggface2 file would be, read before the session points TORCH_HOME at the stand-ins.
 REAL_WEIGHTS = Path(os.environ.get("LOOKALIKE_REAL_WEIGHTS") or Path(
@@ -54,17 +60,22 @@ LFW_FILES = BUILT / "lfw_files"
 """The hub's multi-file layout: 5 parquet files of 63 rows in all (2 LFW photos of each of 31 people, and
 one photo again under another name in the last file), ``image`` + ``name`` + ``caption``, and the README
 card ``push_to_hub`` writes (configs, split row count)."""
+TMDB_PEOPLE = BUILT / "tmdb_people_mini"
+"""``ashraq/tmdb-people-image`` layout: 3 parquet files of 4, 5 and 3 rows, TMDB columns, some people of
+BIOS under the same TMDB id (``tests/support.py``, ``TMDB_PEOPLE_FILES``)."""
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     build_bios_dataset(BIOS)
     build_simple_facenet_dataset(CELEBRITY_MINI)
     build_multifile_dataset(LFW_FILES)
+    build_tmdb_people_dataset(TMDB_PEOPLE)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(BUILT, ignore_errors=True)
     shutil.rmtree(GRADIO_TEMP, ignore_errors=True)
+    shutil.rmtree(os.environ["HF_DATASETS_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

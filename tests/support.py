@@ -217,7 +217,6 @@ def build_multifile_dataset(dest: Path, files: int = 5, per_person: int = 2) -> 
     count), which ``datasets`` reads and checks a load against. ``datasets.load_dataset(str(dest))``
     reads it."""
     import datasets
-    import yaml
 
     rows = [(photo, person.name.replace("_", " ")) for person in people(LFW)
             for photo in image_files(person)[:per_person]]
@@ -235,10 +234,73 @@ def build_multifile_dataset(dest: Path, files: int = 5, per_person: int = 2) -> 
                 "caption": [f"{name}, row {bounds[k] + n}" for n, (_, name) in enumerate(part)]}
         datasets.Dataset.from_dict(data, features=features).to_parquet(
             str(dest / "data" / f"train-{k:05d}-of-{files:05d}.parquet"))
+    _write_card(dest, features, len(rows))
+    return dest
+
+
+def _write_card(dest: Path, features, rows: int) -> None:
+    """The ``README.md`` card that ``push_to_hub`` writes for one ``train`` split in ``data/train-*``."""
+    import datasets
+    import yaml
+
     card = {"configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
             "dataset_info": {**datasets.DatasetInfo(features=features)._to_yaml_dict(),
-                             "splits": [{"name": "train", "num_examples": len(rows)}]}}
+                             "splits": [{"name": "train", "num_examples": rows}]}}
     (dest / "README.md").write_text(f"---\n{yaml.safe_dump(card, sort_keys=False)}---\n", encoding="utf-8")
+
+
+TMDB_FEATURES_SPEC = {
+    "adult": "bool", "also_known_as": "string", "biography": "string", "birthday": "string", "deathday": "string",
+    "gender": "int64", "homepage": "string", "id": "int64", "imdb_id": "string", "known_for_department": "string",
+    "name": "string", "place_of_birth": "string", "popularity": "float64", "profile_path": "string",
+}
+"""The TMDB columns of ``ashraq/tmdb-celeb-10k`` and ``ashraq/tmdb-people-image`` (beside ``image``)."""
+
+TMDB_PEOPLE_FILES: list[list[tuple[str, int, float, str]]] = [
+    [("Anthony Blair", 900029, 40.0, "lfw/Tony_Blair/1"),
+     ("Lula", 900020, 12.0, "lfw/Luiz_Inacio_Lula_da_Silva/1"),
+     ("Angelina Jolie", 900002, 35.0, "lfw/Angelina_Jolie/1"),
+     ("Alejandro Toledo", 900000, 31.0, "lfw/Alejandro_Toledo/0")],
+    [(name, 990001 + k, 0.5 + k / 10, f"five_celebs/train/{folder}/0")
+     for k, (folder, name) in enumerate(FIVE_CELEBS_NAMES.items())],
+    [("Hans Blix", 990010, 0.4, "five_celebs/val/jerry_seinfeld/0"),
+     ("Colin Powell", 900005, 26.0, "lfw/Colin_Powell/1"),
+     ("Kofi Annan", 900018, 13.0, "lfw/Kofi_Annan/1")],
+]
+"""The rows of :func:`build_tmdb_people_dataset`, file by file: (name, TMDB id, popularity, photo as
+``<folder under tests/data>/<n-th photo>``). Ids 9000xx are people of ``bios.json`` (the tmdb-celeb-10k
+fixture), some spelt otherwise ("Anthony Blair" is bios' "Tony Blair", "Lula" its "Luiz Inacio Lula da
+Silva"), with their second LFW photo, except Alejandro Toledo's, the very photo bios has; ids 9900xx are
+people bios does not have, little known (popularity below 1): the five_celebs people and a namesake of
+bios' Hans Blix (another TMDB id, another face)."""
+
+
+def tmdb_people_photo(where: str) -> Path:
+    """The photo a :data:`TMDB_PEOPLE_FILES` row names."""
+    folder, _, number = where.rpartition("/")
+    return image_files(DATA / folder)[int(number)]
+
+
+def build_tmdb_people_dataset(dest: Path) -> Path:
+    """A local dataset in the layout of ``ashraq/tmdb-people-image``: several parquet files
+    (``data/train-0000k-of-0000n.parquet``, the rows of :data:`TMDB_PEOPLE_FILES`, files of unequal
+    size), the TMDB columns and ``image``, and the card ``push_to_hub`` writes. One photo per person, as
+    there; ``datasets.load_dataset(str(dest))`` reads it offline."""
+    import datasets
+
+    features = datasets.Features({**{c: datasets.Value(t) for c, t in TMDB_FEATURES_SPEC.items()},
+                                  "image": datasets.Image()})
+    datasets.disable_progress_bars()
+    (dest / "data").mkdir(parents=True, exist_ok=True)
+    for k, rows in enumerate(TMDB_PEOPLE_FILES):
+        columns: dict[str, list] = {c: [None] * len(rows) for c in TMDB_FEATURES_SPEC}
+        columns.update(name=[r[0] for r in rows], id=[r[1] for r in rows], popularity=[r[2] for r in rows],
+                       adult=[False] * len(rows), known_for_department=["Acting"] * len(rows),
+                       biography=[f"{r[0]}, a TMDB person (id {r[1]})." for r in rows],
+                       image=[{"bytes": tmdb_people_photo(r[3]).read_bytes(), "path": None} for r in rows])
+        datasets.Dataset.from_dict(columns, features=features).to_parquet(
+            str(dest / "data" / f"train-{k:05d}-of-{len(TMDB_PEOPLE_FILES):05d}.parquet"))
+    _write_card(dest, features, sum(len(rows) for rows in TMDB_PEOPLE_FILES))
     return dest
 
 

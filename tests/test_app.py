@@ -185,8 +185,9 @@ def test_only_the_lookalike_endpoint_is_public(client):
     assert set(api["named_endpoints"]) == {"/lookalike"}
     assert not api["unnamed_endpoints"]
     params = api["named_endpoints"]["/lookalike"]["parameters"]
-    assert [p["parameter_name"] for p in params] == ["photo", "top_k", "gender", "department"]
-    assert [p["parameter_has_default"] for p in params] == [False, True, True, True]
+    assert [p["parameter_name"] for p in params] == ["photo", "top_k", "gender", "department", "well_known_only"]
+    assert [p["parameter_has_default"] for p in params] == [False, True, True, True, True]
+    assert params[-1]["parameter_default"] is True  # old clients, which leave it out, get well-known people
 
 
 def test_config_keeps_no_run_history_in_the_browser(app_server):
@@ -210,9 +211,9 @@ def test_mcp_lists_the_find_lookalikes_tool(app_server):
     listed = asyncio.run(tools())
     assert [t.name for t in listed] == ["find_lookalikes"]
     description = listed[0].description
-    for field in ("likeness", "score", "no_close_match", "gender", "department"):
+    for field in ("likeness", "score", "no_close_match", "gender", "department", "well_known_only"):
         assert field in description
-    assert set(listed[0].inputSchema["properties"]) == {"photo", "top_k", "gender", "department"}
+    assert set(listed[0].inputSchema["properties"]) == {"photo", "top_k", "gender", "department", "well_known_only"}
 
 
 def test_mcp_tool_answers_with_the_faces_of_a_photo(app_server, app_index):

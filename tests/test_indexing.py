@@ -27,6 +27,7 @@ from PIL import Image
 
 from conftest import CELEBRITY_MINI, FIVE_TRAIN, ROOT, image_files
 from indexing.versions import versions as version_names
+from lookalike.payload import THUMBNAIL_SIZE
 from support import CommandServer, copy_photos
 
 FAKE_QDRANT_KEY = "sk-FAKE-3f9c2a7e51d84b6c9e0a1b2c3d4e5f60"
@@ -114,7 +115,7 @@ def test_payloads_carry_name_person_thumbnail_sources_and_hash(five, pipeline):
     jpeg = base64.b64decode(payload["thumbnail"], validate=True)
     assert jpeg[:2] == b"\xff\xd8" and 1_000 < len(jpeg) < 20_000
     thumb = Image.open(io.BytesIO(jpeg))
-    assert thumb.format == "JPEG" and thumb.size == (128, 128)
+    assert thumb.format == "JPEG" and thumb.size == (THUMBNAIL_SIZE, THUMBNAIL_SIZE)
     # the stored vector is the pipeline's vector of the photo's largest face
     (face,) = pipeline.faces_many([pipeline.load(photo)], main_only=True)[0]
     (record,) = store.engine.retrieve(store.alias, [pid], with_vectors=True)

@@ -19,6 +19,7 @@ from conftest import NO_SERVER, server_url
 from lookalike.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
+    Not,
     PayloadFields,
     PayloadUpdate,
     Point,
@@ -268,6 +269,31 @@ def test_groups_are_each_persons_best_point_in_exact_order(filled):
     assert len(everyone) == 8 and all(h.payload["thumbnail"] for h in everyone)
 
 
+def test_a_not_filter_leaves_out_only_the_points_holding_that_value(engine):
+    """``{"well_known": Not(0)}``: the points marked 0 are left out; those marked 1 and those without the
+    field (an older index) are kept, by ``query`` and ``query_groups``, with the integer payload index
+    new collections have (the qdrant-client adapter records it on a server only)."""
+    port, name = engine.port, engine.name("famous")
+    port.create_collection(name, CollectionSettings.for_edge(payload_indexes={**INDEXES, "well_known": "integer"}), {})
+    points = people_points(n_people=6, per_person=2)
+    marks = {"p0": 1, "p1": 0, "p2": 1, "p3": 0}  # p4 and p5 unmarked
+    for point in points:
+        if point.payload["person_id"] in marks:
+            point.payload["well_known"] = marks[point.payload["person_id"]]
+    port.upsert(name, points)
+    query = unit(points[3].vector)  # a point of p1, who is left out
+    kept = {"p0", "p2", "p4", "p5"}
+    hits = port.query(name, query, 40, where={"well_known": Not(0)})
+    assert {h.payload["person_id"] for h in hits} == kept and len(hits) == 8
+    groups = port.query_groups(name, query, "person_id", 6, where={"well_known": Not(0)})
+    assert [h.payload["person_id"] for h in groups] == [p for p, _ in best_per_person(points, query) if p in kept]
+    both = port.query(name, query, 40, where={"well_known": Not(0), "metadata.gender": 0})
+    assert {h.payload["person_id"] for h in both} == {"p0", "p2", "p4"}
+    assert {h.payload["person_id"] for h in port.query(name, query, 40, where={"well_known": 0})} == {"p1", "p3"}
+    with pytest.raises(UnsupportedError):
+        port.query(name, query, 3, where={"well_known": Not(0.5)})
+
+
 def test_groups_find_people_behind_a_crowd_of_one_person(engine):
     """120 near-duplicates of one person fill any plain top-100; grouping still finds the others."""
     port, name = engine.port, engine.name("crowd")
@@ -380,3 +406,46 @@ def test_adapters_have_the_ports_exact_signatures(adapter):
         assert [(p.name, p.default) for p in actual.parameters.values()][:len(shared)] == shared, operation
         extra = list(actual.parameters.values())[len(shared):]
         assert all(p.default is not inspect.Parameter.empty for p in extra), operation  # only optional extras
+
+
+def test_a_server_collection_is_created_with_the_free_tier_settings():
+    """What the qdrant-client adapter asks a server for, for a new face collection of FaceStore on a server
+    (README "Qdrant Cloud's free tier"): float vectors and payloads on disk, int8 copies kept in RAM,
+    HNSW m=16 / ef_construct=128, and the payload indexes of the schema. Recorded from the client call
+    (qdrant-client's in-process mode accepts these objects but keeps none of them)."""
+    from qdrant_client import models
+
+    from lookalike.fingerprint import ModelFingerprint
+    from lookalike.storage.qdrant import QdrantEngine
+    from lookalike.store import FaceStore
+
+    class Recorder:
+        def __init__(self):
+            self.created, self.indexes = {}, {}
+
+        def collection_exists(self, name):
+            return False
+
+        def get_aliases(self):
+            return models.CollectionsAliasesResponse(aliases=[])
+
+        def create_collection(self, name, **kwargs):
+            self.created = kwargs
+
+        def create_payload_index(self, name, path, kind, wait):
+            self.indexes[path] = kind
+
+    client = Recorder()
+    store = FaceStore(QdrantEngine(client, local=False), collection_defaults=CollectionSettings.for_server())
+    fingerprint = ModelFingerprint("facenet", "vggface2", "w" * 64, "1")
+    store.create_collection("faces_v1", fingerprint, store.collection_settings())
+    created = client.created
+    assert created["vectors_config"] == models.VectorParams(size=512, distance=models.Distance.COSINE, on_disk=True)
+    assert created["on_disk_payload"] is True
+    assert created["quantization_config"] == models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+        type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
+    assert (created["hnsw_config"].m, created["hnsw_config"].ef_construct) == (16, 128)
+    assert client.indexes == {"person_id": models.PayloadSchemaType.KEYWORD,
+                              "metadata.gender": models.PayloadSchemaType.INTEGER,
+                              "metadata.known_for_department": models.PayloadSchemaType.KEYWORD,
+                              "well_known": models.PayloadSchemaType.INTEGER}

@@ -338,7 +338,7 @@ def test_index_runs_weekly_and_by_hand() -> None:
     inputs = on["workflow_dispatch"]["inputs"]
     assert inputs["source"]["default"] == ""  # the scheduled run indexes the default sources
     assert str(inputs["sample"]["default"]) == "0"
-    assert str(inputs["shards"]["default"]) == "4"
+    assert str(inputs["shards"]["default"]) == "8"
 
 
 def test_index_reads_its_secrets() -> None:
@@ -359,7 +359,7 @@ def test_index_runs_the_shards_as_a_matrix_then_one_final_pass_without_overlap()
     assert workflow["concurrency"].get("cancel-in-progress") is False
     # the scheduled run (empty inputs) indexes the default sources: --source only when one was given
     assert workflow["env"]["SOURCE"] == "${{ inputs.source || '' }}"
-    assert workflow["env"]["SHARDS"] == "${{ inputs.shards || '4' }}"
+    assert workflow["env"]["SHARDS"] == "${{ inputs.shards || '8' }}"
     prepare = _job_script(jobs["prepare"])
     assert "python -m indexing --prepare" in prepare and 'range(int(os.environ["SHARDS"]))' in prepare
     assert set(jobs["prepare"]["outputs"]) == {"version", "shards"}

@@ -6,7 +6,8 @@ embedded store's folder lock, and the app keeps answering meanwhile (with "the i
 filled" until the alias exists: the first version's alias moves only when the fill is complete).
 
 The sample: ``LOOKALIKE_FILL_SAMPLE`` photos per source (default 1,000), one per person, seed 0, of
-``LOOKALIKE_FILL_SOURCES`` (default: the default sources). For the default sources that is about
+``LOOKALIKE_FILL_SOURCES`` (default: the default sources less ``ashraq/tmdb-people-image``, 3.7 GB of
+whole parquet files to download for a sample). For those sources that is about
 2,100 photos of as many people: 1,000 of tmdb-celeb-10k, one of each of the 997 people of
 celebrity-1000 and of the 105 of simple_facenet. The same as
 ``python -m indexing --per-person 1 --sample 1000``.
@@ -30,7 +31,7 @@ from typing import Literal, Sequence
 
 from indexing.indexer import index_sources
 from indexing.messages import one_line
-from indexing.sources import DEFAULT_SOURCES
+from indexing.sources import SMALL_DEFAULT_SOURCES
 from lookalike.faces import FacePipeline
 from lookalike.settings import Settings
 from lookalike.store import FaceStore
@@ -74,14 +75,15 @@ class BackgroundFill:
         """
         Args:
             store, pipeline: the app's open store and face pipeline (shared; the store serialises calls).
-            sources: source specs; default ``settings.fill_sources``, else :data:`DEFAULT_SOURCES`.
+            sources: source specs; default ``settings.fill_sources``, else :data:`SMALL_DEFAULT_SOURCES`
+                (the default sources less the 3.7 GB one, whose whole files a sample would download).
             sample: photos per source; default ``settings.fill_sample`` (0: the fill never runs).
             per_person: photos of each person (1: as many people as the sample allows).
         """
         self.store = store
         self.pipeline = pipeline
         self.settings = settings
-        self.sources = tuple(sources or settings.fill_sources or DEFAULT_SOURCES)
+        self.sources = tuple(sources or settings.fill_sources or SMALL_DEFAULT_SOURCES)
         self.sample = settings.fill_sample if sample is None else sample
         self.per_person = per_person
         self.batch_size = batch_size

@@ -68,9 +68,10 @@ class LookalikeUI:
 
     # -- the core call ---------------------------------------------------------------------------
 
-    def search(self, photo: Any, top_k: Any = None, gender: Any = None, department: Any = None, *,
-               with_thumbnails: bool = True) -> SearchResult:
+    def search(self, photo: Any, top_k: Any = None, gender: Any = None, department: Any = None,
+               well_known: Any = True, *, with_thumbnails: bool = True) -> SearchResult:
         """Search ``photo`` (path, bytes, PIL, array); an upload is deleted once it has been searched.
+        ``well_known`` (on unless said otherwise): well-known people only.
 
         Raises:
             LookalikeError: the photo cannot be used, the index cannot answer, or the filters leave nobody.
@@ -87,21 +88,23 @@ class LookalikeUI:
         if filling is not None and filling.state == "filling":
             _forget_upload(photo)
             raise IndexFilling(f"{filling.message} {FILLING_NOTE}")
-        where = filters(gender, department)
         try:
+            where = filters(gender, department)
+            famous = flag(well_known)
             result = finder.find(photo, clamp_top_k(top_k, self.default_top_k), where=where,
-                                 with_thumbnails=with_thumbnails)
+                                 with_thumbnails=with_thumbnails, well_known_only=famous)
         finally:
             _forget_upload(photo)
         searched = [f for f in result.faces if f.searched]
-        if where and searched and not any(f.matches for f in searched):
-            raise NoOneMatchesFilters(f"Nobody in the index matches the filters ({describe(where)}): "
-                                      "choose a wider filter.")
+        if (where or famous) and searched and not any(f.matches for f in searched):
+            words = describe(where) + (", " if where and famous else "") + (WELL_KNOWN_WORDS if famous else "")
+            raise NoOneMatchesFilters(f"Nobody in the index matches the filters ({words}): choose a wider filter.")
         return result
 
     # -- the API and MCP tool --------------------------------------------------------------------
 
-    def find_lookalikes(self, photo: Any, top_k: Any = None, gender: Any = "", department: Any = "") -> dict[str, Any]:
+    def find_lookalikes(self, photo: Any, top_k: Any = None, gender: Any = "", department: Any = "",
+                        well_known_only: Any = True) -> dict[str, Any]:
         """Find the celebrities each face in a photo looks like.
 
         Every face found is returned left to right with its box in pixels of the upright photo and its
@@ -112,6 +115,8 @@ class LookalikeUI:
             top_k: how many look-alikes to return per face, 1 to 10 (default 5).
             gender: optional: only celebrities of this gender, "female", "male" or "non-binary"; empty for anyone.
             department: optional: only celebrities known for this department, e.g. "Acting"; empty for any.
+            well_known_only: optional, true by default: only well-known people (about 15,000: celebrities
+                and the most popular TMDB people); false searches everyone in the index.
 
         Returns:
             {"faces": [{"box": [x1, y1, x2, y2], "probability": p, "searched": bool, "no_close_match": bool,
@@ -122,7 +127,7 @@ class LookalikeUI:
         if isinstance(photo, dict):  # the API's upload, unprocessed (webapp.page): Gradio's FileData
             photo = photo.get("path")
         try:
-            return self.search(photo, top_k, gender, department, with_thumbnails=False).as_json()
+            return self.search(photo, top_k, gender, department, well_known_only, with_thumbnails=False).as_json()
         except LookalikeError as exc:
             return {"error": str(exc), "reason": exc.reason}
         except Exception as exc:  # never a traceback to the client; never the upload in the log
@@ -131,11 +136,12 @@ class LookalikeUI:
 
     # -- the page --------------------------------------------------------------------------------
 
-    def submit(self, photo: Any, top_k: Any, gender: Any = None, department: Any = None) -> tuple[Any, ...]:
+    def submit(self, photo: Any, top_k: Any, gender: Any = None, department: Any = None,
+               well_known: Any = True) -> tuple[Any, ...]:
         """The page's search: (photo input, boxed photo, new-photo button, status, face picker, gallery,
         side-by-side view, details, per-face views, find button). The boxed photo takes the input's place."""
         try:
-            result = self.search(photo, top_k, gender, department)
+            result = self.search(photo, top_k, gender, department, well_known)
         except Exception as exc:
             return _cleared(status(message(exc), error=True), photo=gr.update(visible=True))
         views = [face_view(i + 1, face, bool(filters(gender, department))) for i, face in enumerate(result.faces)]
@@ -176,10 +182,11 @@ class LookalikeUI:
         gallery, side-by-side, details, views, find button)."""
         return _cleared("", photo=gr.update(value=None, visible=True))
 
-    def live(self, frame: Any, top_k: Any, gender: Any = None, department: Any = None) -> tuple[Any, ...]:
+    def live(self, frame: Any, top_k: Any, gender: Any = None, department: Any = None,
+             well_known: Any = True) -> tuple[Any, ...]:
         """One webcam frame of live mode: (boxed frame, status, gallery, details)."""
         try:
-            result = self.search(frame, top_k, gender, department)
+            result = self.search(frame, top_k, gender, department, well_known)
         except Exception as exc:
             return gr.update(), status(message(exc), error=True), gr.update(), gr.update()
         largest = max(range(len(result.faces)), key=lambda i: result.faces[i].face.area)
@@ -259,6 +266,23 @@ def filters(gender: Any, department: Any) -> dict[str, Any]:
 
 class _BadFilter(LookalikeError):
     reason = "bad_filter"
+
+
+WELL_KNOWN_WORDS = "well-known people only"
+_YES = {"true", "1", "yes", "on"}
+_NO = {"false", "0", "no", "off"}
+
+
+def flag(value: Any) -> bool:
+    """The "well-known people only" option from the page's checkbox or an API value; unset: on."""
+    if value is None or value == "":
+        return True
+    if isinstance(value, (bool, int, float)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _YES or text in _NO:
+        return text in _YES
+    raise _BadFilter(f"Unknown well_known_only value '{str(value)[:40]}': use true or false.")
 
 
 def describe(where: dict[str, Any]) -> str:

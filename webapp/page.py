@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 TITLE = "Celebrity look-alike"
 CREDITS = (
     "Celebrity photos and biographies: the Hugging Face datasets "
-    "[ashraq/tmdb-celeb-10k](https://huggingface.co/datasets/ashraq/tmdb-celeb-10k) (data from TMDB; this product "
+    "[ashraq/tmdb-celeb-10k](https://huggingface.co/datasets/ashraq/tmdb-celeb-10k) and "
+    "[ashraq/tmdb-people-image](https://huggingface.co/datasets/ashraq/tmdb-people-image) (data from TMDB; this product "
     "uses the TMDB API but is not endorsed or certified by TMDB), "
     "[tonyassi/celebrity-1000](https://huggingface.co/datasets/tonyassi/celebrity-1000) and "
     "[lansinuote/simple_facenet](https://huggingface.co/datasets/lansinuote/simple_facenet). "
@@ -46,7 +47,8 @@ API_DESCRIPTION = (
     "left to right and matches best first, or {'error': sentence, 'reason': slug} when the photo cannot be "
     "used (no_face, not_an_image, image_too_large, empty_index, index_filling (an empty index being filled: retry later), store_unavailable, model_mismatch, "
     "no_one_matches_filters, bad_filter). Optional filters: gender ('female', 'male', 'non-binary') and "
-    "department (e.g. 'Acting'), where the index has that metadata."
+    "department (e.g. 'Acting'), where the index has that metadata, and well_known_only (default true: "
+    "well-known people only; false: everyone in the index)."
 )
 CSS = """
 #boxed img, #photo img { object-fit: contain; }
@@ -102,6 +104,10 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
                             department = gr.Dropdown(choices=choices.get("department", [("Any field", "")]),
                                                      value="", label="Known for", elem_id="department",
                                                      visible="department" in choices)
+                            well_known = gr.Checkbox(value=True, label="Well-known people only",
+                                                     info="Untick to search everyone in the index, "
+                                                          "film crews and little-known people too.",
+                                                     elem_id="well-known")
                     with gr.Column(min_width=300):
                         status = gr.Markdown(elem_id="status")
                         picker = gr.Radio(label="Face", choices=[], visible=False, elem_id="face-picker")
@@ -131,9 +137,10 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         # that is not in Gradio's upload folder. The default is the app's: a client that leaves top_k out
         # gets its setting.
         def find_lookalikes(photo: FileData, top_k: int = ui.default_top_k, gender: str = "",
-                            department: str = "", request: gr.Request = None) -> dict[str, Any]:
+                            department: str = "", well_known_only: bool = True,
+                            request: gr.Request = None) -> dict[str, Any]:
             try:
-                return ui.find_lookalikes(photo, top_k, gender, department)
+                return ui.find_lookalikes(photo, top_k, gender, department, well_known_only)
             finally:
                 _forget_session(demo, request)
 
@@ -141,7 +148,7 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         gr.api(find_lookalikes, api_name="lookalike", api_description=API_DESCRIPTION, concurrency_id="search")
 
         results = [photo, boxed, again, status, picker, gallery, compare, details, faces_state, go]
-        go.click(ui.submit, [photo, top_k, gender, department], results, api_visibility="private",
+        go.click(ui.submit, [photo, top_k, gender, department, well_known], results, api_visibility="private",
                  concurrency_id="search", trigger_mode="once")
         again.click(ui.new_photo, None, results, api_visibility="private", queue=False)
         picker.input(ui.pick_face, [picker, faces_state], [gallery, compare, details], api_visibility="private",
@@ -150,7 +157,7 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         # No trigger_mode here: with "always_last" Gradio 6.31 runs a webcam stream's handler on its first
         # frame only. Without it, a stream sends its next frame only when the handler is free (measured:
         # a 2.5 s handler at stream_every=1 s ran every 2.5 s, nothing queued, nothing after the stop).
-        cam.stream(ui.live, [cam, top_k, gender, department], [live_boxed, live_status, live_gallery, live_details],
+        cam.stream(ui.live, [cam, top_k, gender, department, well_known], [live_boxed, live_status, live_gallery, live_details],
                    api_visibility="private", stream_every=1.0, concurrency_limit=1, concurrency_id="live",
                    show_progress="hidden", time_limit=300)
         demo.load(ui.banner, None, banner, api_visibility="private", queue=False)

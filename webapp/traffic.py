@@ -256,7 +256,7 @@ class TrafficMiddleware:
                 return await _json(send, 422, {
                     "error": "The photo is missing: upload it to /gradio_api/upload, then send "
                              '{"data": [{"path": "<the path it returned>", "meta": {"_type": "gradio.FileData"}}]} '
-                             "(top_k, gender and department are optional).", "reason": "missing_input"})
+                             "(top_k, gender, department and well_known_only are optional).", "reason": "missing_input"})
             defaults = _api_defaults(scope)
             if defaults is not None and len(data) < len(defaults):
                 payload["data"] = data + defaults[len(data):]

@@ -10,6 +10,7 @@ from lookalike.storage.port import (
     EngineUnreachableError,
     FacetCount,
     Hit,
+    Not,
     PayloadFields,
     PayloadUpdate,
     Point,
@@ -25,6 +26,6 @@ from lookalike.storage.port import (
 
 __all__ = [
     "CollectionNotFoundError", "CollectionSettings", "EngineLockedError", "EngineUnreachableError", "FacetCount",
-    "Hit", "PayloadFields", "PayloadUpdate", "Point", "Record", "ScrollPage", "SearchOptions", "StorageError",
+    "Hit", "Not", "PayloadFields", "PayloadUpdate", "Point", "Record", "ScrollPage", "SearchOptions", "StorageError",
     "StoragePort", "UnsupportedError", "Where", "WithPayload",
 ]

@@ -38,6 +38,7 @@ from lookalike.storage.port import (
     PayloadUpdate,
     Point,
     PointId,
+    Not,
     Record,
     ScrollPage,
     SearchOptions,
@@ -249,13 +250,16 @@ class EdgeEngine:
 
 
 def _filter(where: Where) -> qe.Filter:
-    """Every ``path == value`` of ``where`` as one ``must`` filter."""
-    conditions: list[Any] = []
+    """Every ``path == value`` of ``where`` in one ``must`` filter, every ``path: Not(value)`` in its
+    ``must_not`` (a point without the field is not excluded, as on a server)."""
+    must: list[Any] = []
+    must_not: list[Any] = []
     for key, value in where.items():
+        into, value = (must_not, value.value) if isinstance(value, Not) else (must, value)
         if not isinstance(value, (str, int, bool)):
             raise UnsupportedError(f"filter on {key}: only str, int and bool values can be matched")
-        conditions.append(qe.FieldCondition(key=key, match=qe.MatchValue(value)))
-    return qe.Filter(must=conditions)
+        into.append(qe.FieldCondition(key=key, match=qe.MatchValue(value)))
+    return qe.Filter(must=must or None, must_not=must_not or None)
 
 
 def _selector(with_payload: WithPayload) -> Any:

@@ -19,8 +19,19 @@ from lookalike.fingerprint import EMBEDDING_SIZE
 Distance = Literal["cosine", "dot", "euclid"]
 FieldType = Literal["keyword", "integer", "bool"]
 PointId = str
-Where = Mapping[str, Union[str, int, bool]]
-"""Equality filter: payload path (``"metadata.gender"``) -> required value; every entry must hold."""
+
+
+@dataclass(frozen=True)
+class Not:
+    """A value of a :data:`Where` that the field must not hold: ``{"well_known": Not(0)}`` keeps the
+    points whose ``well_known`` is anything but 0, those without the field included."""
+
+    value: str | int | bool
+
+
+Where = Mapping[str, Union[str, int, bool, Not]]
+"""Filter: payload path (``"metadata.gender"``) -> required value, or :class:`Not` a value; every entry
+must hold."""
 
 
 class StorageError(Exception):

@@ -32,6 +32,7 @@ from lookalike.storage.port import (
     PayloadUpdate,
     Point,
     PointId,
+    Not,
     Record,
     ScrollPage,
     SearchOptions,
@@ -253,13 +254,16 @@ class QdrantEngine:
 
 
 def _filter(where: Where) -> models.Filter:
-    """Every ``path == value`` of ``where`` as one ``must`` filter."""
-    conditions: list[models.Condition] = []
+    """Every ``path == value`` of ``where`` in one ``must`` filter, every ``path: Not(value)`` in its
+    ``must_not`` (Qdrant's own semantics: a point without the field is not excluded)."""
+    must: list[models.Condition] = []
+    must_not: list[models.Condition] = []
     for key, value in where.items():
+        into, value = (must_not, value.value) if isinstance(value, Not) else (must, value)
         if not isinstance(value, (str, int, bool)):
             raise UnsupportedError(f"filter on {key}: only str, int and bool values can be matched")
-        conditions.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
-    return models.Filter(must=conditions)
+        into.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
+    return models.Filter(must=must or None, must_not=must_not or None)
 
 
 def _selector(with_payload: WithPayload) -> bool | models.PayloadSelectorInclude | models.PayloadSelectorExclude:
