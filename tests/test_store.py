@@ -501,7 +501,7 @@ def test_collection_settings_follow_the_bench_advice(store):
     edge = store.collection_settings()
     assert edge.quantization is None and store.collection_settings("int8").quantization == "int8"
     assert edge.payload_indexes == {"person_id": "keyword", "metadata.gender": "integer",
-                                    "metadata.known_for_department": "keyword"}
+                                    "metadata.known_for_department": "keyword", "well_known": "integer"}
     server = FaceStore(store.engine, collection_defaults=CollectionSettings.for_server()).collection_settings()
     assert (server.hnsw_m, server.hnsw_ef_construct, server.quantization, server.quantized_always_ram) == (
         16, 128, "int8", True)
