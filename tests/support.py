@@ -379,6 +379,10 @@ def write_standin_weights(torch_home: Path, cache_dir: Path | None = None) -> Pa
     return path
 
 
+INDEXING_IMPORTS = ["indexing.cli", "indexing.indexer", "lookalike.store", "facenet_pytorch"]
+"""What ``python -m indexing`` imports before its first photo: the preload of its :class:`CommandServer`."""
+
+
 class CommandServer:
     """Runs Python command lines (``-m indexing ARGS``, ``bench/x.py ARGS``) as real processes forked from
     one warm parent, which has imported ``preload`` once: each command is its own process (it can exit,

@@ -28,7 +28,7 @@ import pytest
 from PIL import Image
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, LFW, ROOT, image_files
-from support import copy_photos, free_port
+from support import INDEXING_IMPORTS, CommandServer, copy_photos, free_port
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -472,12 +472,15 @@ def test_indexer_error_paths_never_show_the_secrets(torch_home, tmp_path):
         "bad_source": (base, ["--source", str(tmp_path / "missing")], 2),
         "normal": (base, ["--source", str(folder)], 0),
     }
-    for name, (env, argv, code) in runs.items():
-        done = subprocess.run([sys.executable, "-m", "indexing", *argv], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=300)
-        assert done.returncode == code, (name, done.stderr)
-        for secret in SECRETS:
-            assert secret not in done.stdout + done.stderr, name
+    server = CommandServer(INDEXING_IMPORTS, base)
+    try:
+        for name, (env, argv, code) in runs.items():
+            done = server.run(["-m", "indexing", *argv], env)
+            assert done.returncode == code, (name, done.stderr)
+            for secret in SECRETS:
+                assert secret not in done.stdout + done.stderr, name
+    finally:
+        server.close()
 
 
 # -- privacy -----------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from PIL import Image
 from conftest import CELEBRITY_MINI, FIVE_TRAIN, ROOT, image_files
 from indexing.versions import versions as version_names
 from lookalike.payload import THUMBNAIL_SIZE
-from support import CommandServer, copy_photos
+from support import INDEXING_IMPORTS, CommandServer, copy_photos
 
 FAKE_QDRANT_KEY = "sk-FAKE-3f9c2a7e51d84b6c9e0a1b2c3d4e5f60"
 FAKE_HF_TOKEN = "hf_FAKEq8Zr5Lw2Xn7Pk4Vt9Ym3Hs6Jd1Gb0Ce"
@@ -557,7 +557,7 @@ def indexing_server(torch_home, tmp_path_factory):
     """``python -m indexing`` processes forked from one parent that imported the indexer once."""
     env = _cli_env(tmp_path_factory.mktemp("unused"), torch_home, QDRANT_API_KEY=FAKE_QDRANT_KEY,
                    HF_TOKEN=FAKE_HF_TOKEN, LOOKALIKE_EMBEDDER="torch")
-    server = CommandServer(["indexing.cli", "indexing.indexer", "lookalike.store", "facenet_pytorch"], env)
+    server = CommandServer(INDEXING_IMPORTS, env)
     yield server
     server.close()
 

@@ -1,7 +1,8 @@
 """Load: 8 concurrent gradio_client clients against the app on 127.0.0.1 (the session app of
 ``fixtures_app.py``, queue as ``webapp.page.build_app`` configures it: 2 searches at once, 16 waiting).
 
-200 requests by default; ``LOOKALIKE_LOAD_REQUESTS`` lowers it (CI). Figures are printed (``pytest -s``)
+96 requests by default (12 from each client, all 8 in flight at once); set
+``LOOKALIKE_LOAD_REQUESTS`` for a longer run (the README's figures: 200). Figures are printed (``pytest -s``)
 and written to ``test-output/load.json``; nothing is asserted about time except a bound on the whole run.
 """
 
@@ -27,10 +28,10 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def test_eight_clients_two_hundred_requests_none_fails(app_server, app_index):
+def test_eight_clients_at_once_none_fails(app_server, app_index):
     from gradio_client import Client, handle_file
 
-    total = int(os.environ.get("LOOKALIKE_LOAD_REQUESTS", "200"))
+    total = int(os.environ.get("LOOKALIKE_LOAD_REQUESTS", "96"))
     photos = [(person, path) for person, paths in sorted(app_index.photos.items()) for path in paths]
     taken = iter(range(total))
     lock = threading.Lock()
