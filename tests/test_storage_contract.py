@@ -294,6 +294,20 @@ def test_a_not_filter_leaves_out_only_the_points_holding_that_value(engine):
         port.query(name, query, 3, where={"well_known": Not(0.5)})
 
 
+def test_a_bool_filter_value_matches_its_points_or_is_refused(engine):
+    """A bool in a filter either finds the points that hold it or raises: never a silently empty answer."""
+    port, name = engine.port, engine.name("flags")
+    port.create_collection(name, SETTINGS, {})
+    vector = unit(np.ones(512)).tolist()
+    port.upsert(name, [Point(pid(i), vector, {"flag": i % 2 == 0}) for i in range(4)])
+    for value in (True, False):
+        try:
+            hits = port.query(name, vector, 10, where={"flag": value})
+        except UnsupportedError:
+            continue
+        assert len(hits) == 2 and all(h.payload["flag"] is value for h in hits)
+
+
 def test_groups_find_people_behind_a_crowd_of_one_person(engine):
     """120 near-duplicates of one person fill any plain top-100; grouping still finds the others."""
     port, name = engine.port, engine.name("crowd")

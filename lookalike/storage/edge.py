@@ -256,8 +256,10 @@ def _filter(where: Where) -> qe.Filter:
     must_not: list[Any] = []
     for key, value in where.items():
         into, value = (must_not, value.value) if isinstance(value, Not) else (must, value)
-        if not isinstance(value, (str, int, bool)):
-            raise UnsupportedError(f"filter on {key}: only str, int and bool values can be matched")
+        if isinstance(value, bool):  # qdrant-edge matches a bool as an integer, so it would never match
+            raise UnsupportedError(f"filter on {key}: bool values cannot be matched here; store 0 or 1")
+        if not isinstance(value, (str, int)):
+            raise UnsupportedError(f"filter on {key}: only str and int values can be matched")
         into.append(qe.FieldCondition(key=key, match=qe.MatchValue(value)))
     return qe.Filter(must=must or None, must_not=must_not or None)
 
