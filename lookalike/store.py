@@ -308,8 +308,8 @@ class FaceStore:
 
         Args:
             vector: the query face, 512 float32 (a unit vector).
-            use_centroids: query the per-person mean faces (:meth:`build_centroids`) when the current
-                version has them; scores are then to a person's mean face.
+            use_centroids: query the per-person mean faces (``indexing.centroids.build_centroids``) when
+                the current version has them; scores are then to a person's mean face.
             where: payload path -> required value (or :class:`~lookalike.storage.port.Not` a value), each of
                 :data:`lookalike.payload.FILTER_FIELDS` (``{"metadata.gender": 1}``,
                 ``{"well_known": Not(0)}``); every entry must hold.
