@@ -25,7 +25,6 @@ from tqdm import tqdm
 
 from indexing import versions
 from indexing.centroids import build_centroids
-from indexing.crash import crash_point
 from indexing.precedence import WELL_KNOWN_PEOPLE, Person, collect_people, mark_well_known
 from indexing.sampling import choose_rows
 from indexing.shards import Shard
@@ -259,7 +258,7 @@ class Indexer:
         self.store.upsert(points, collection)
         report.faces_indexed += len(points)
         if points:
-            crash_point("after_upsert")
+            _reached("after_upsert")
 
     # -- phase 2: people, alias ------------------------------------------------------------------
 
@@ -279,7 +278,7 @@ class Indexer:
             self.people = collect_people(plan)
         report.popularity_threshold = mark_well_known(self.people, self.well_known)
         report.well_known = sum(p.well_known for p in self.people.values())
-        crash_point("before_person_pass")
+        _reached("before_person_pass")
         self.store.set_person_payloads({pid: {NAME: p.name, WELL_KNOWN: int(p.well_known)}
                                         for pid, p in self.people.items()}, collection=collection)
         self.store.set_person_payloads({pid: p.metadata for pid, p in self.people.items()},
@@ -288,13 +287,19 @@ class Indexer:
         if centroids:
             report.centroids = build_centroids(self.store, collection, self.pipeline.fingerprint)
         if self.store.current_collection() != collection:
-            crash_point("before_alias_switch")
+            _reached("before_alias_switch")
             versions.switch_alias(self.store, collection)
             report.alias_moved = True
-            crash_point("alias_switch")
+            _reached("alias_switch")
         versions.drop_old_versions(self.store, keep=1)
         report.elapsed_s += time.perf_counter() - started
         return report
+
+
+def _reached(point: str) -> None:
+    """Logs a named point of the write path at DEBUG, with ``extra={"write_point": point}``: where a run
+    may stop and be resumed ("after_upsert", "before_person_pass", "before_alias_switch", "alias_switch")."""
+    log.debug("write path: %s", point, extra={"write_point": point})
 
 
 def _ref_order(plan: Plan) -> Callable[[str], tuple]:

@@ -379,6 +379,28 @@ def write_standin_weights(torch_home: Path, cache_dir: Path | None = None) -> Pa
     return path
 
 
+def kill_at(spec: str) -> None:
+    """Makes this process kill itself with SIGKILL the ``n``-th time (``<point>[:<n>]``, default 1) the
+    indexer logs the write point ``<point>`` (``indexing.indexer._reached``): a crash at an exact place."""
+    import logging
+    import os
+    import signal
+
+    point, _, nth = spec.partition(":")
+    reached = []
+
+    class Killer(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if getattr(record, "write_point", None) == point:
+                reached.append(point)
+                if len(reached) >= int(nth or 1):
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+    logger = logging.getLogger("indexing.indexer")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(Killer())
+
+
 INDEXING_IMPORTS = ["indexing.cli", "indexing.indexer", "lookalike.store", "facenet_pytorch"]
 """What ``python -m indexing`` imports before its first photo: the preload of its :class:`CommandServer`."""
 
@@ -402,8 +424,9 @@ class CommandServer:
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.cwd = cwd
 
-    def run(self, command: Iterable[str], env: dict[str, str], timeout: int = 300):
-        """``python COMMAND`` to its end: a ``subprocess.CompletedProcess`` (returncode -N: killed by signal N)."""
+    def run(self, command: Iterable[str], env: dict[str, str], timeout: int = 300, setup: tuple[str, ...] = ()):
+        """``python COMMAND`` to its end: a ``subprocess.CompletedProcess`` (returncode -N: killed by signal N).
+        ``setup``: a function of this module and its arguments, called in the command's process first."""
         import subprocess
         import tempfile
 
@@ -411,7 +434,7 @@ class CommandServer:
         with tempfile.TemporaryDirectory() as folder:
             out, err = Path(folder) / "stdout", Path(folder) / "stderr"
             request = {"command": command, "env": env, "cwd": str(self.cwd), "timeout": timeout,
-                       "stdout": str(out), "stderr": str(err)}
+                       "stdout": str(out), "stderr": str(err), "setup": list(setup)}
             self._process.stdin.write(json.dumps(request) + "\n")
             self._process.stdin.flush()
             answer = self._process.stdout.readline()
@@ -448,6 +471,9 @@ def _serve_commands(preload: list[str]) -> None:
                 for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
                     os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
                 signal.alarm(request["timeout"])
+                if request["setup"]:
+                    name, *args = request["setup"]
+                    getattr(sys.modules[__name__], name)(*args)
                 code = _run_command(request["command"], runpy, sys)
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)

@@ -571,11 +571,9 @@ CRASHES = [("run", "after_upsert:2"), ("run", "before_person_pass"), ("run", "be
 def test_indexer_killed_at_a_write_point_resumes_to_the_uninterrupted_points(crash_reference, base_settings,
                                                                               torch_home, indexing_server, tmp_path,
                                                                               kind, point):
-    """The indexer (a real ``python -m indexing``) kills itself with SIGKILL at ``point``
-    (``LOOKALIKE_TEST_CRASH_AT``); the same command run again completes, and the final points (ids and
-    payloads) equal those of an uninterrupted run. A shard's alias never moves before ``--finalize``."""
-    from indexing.crash import CRASH_VARIABLE
-
+    """The indexer (a real ``python -m indexing`` process) is killed with SIGKILL when it logs the write
+    point ``point`` (``support.kill_at``); the same command run again completes, and the final points (ids
+    and payloads) equal those of an uninterrupted run. A shard's alias never moves before ``--finalize``."""
     specs, expected = crash_reference
     where = f"crash at {point} of a {kind} run"
     data = tmp_path / "data"
@@ -585,8 +583,8 @@ def test_indexer_killed_at_a_write_point_resumes_to_the_uninterrupted_points(cra
                    LOOKALIKE_EMBEDDER="torch")
 
     def indexing(*argv: str, crash: str | None = None) -> subprocess.CompletedProcess:
-        run_env = dict(env, **{CRASH_VARIABLE: crash}) if crash else env
-        done = indexing_server.run(["-m", "indexing", *sources, "--batch-size", "1", "--quiet", *argv], run_env)
+        done = indexing_server.run(["-m", "indexing", *sources, "--batch-size", "1", "--quiet", *argv], env,
+                                   setup=("kill_at", crash) if crash else ())
         for secret in (FAKE_QDRANT_KEY, FAKE_HF_TOKEN):
             assert secret not in done.stdout + done.stderr, where
         return done
