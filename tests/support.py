@@ -379,6 +379,17 @@ def write_standin_weights(torch_home: Path, cache_dir: Path | None = None) -> Pa
     return path
 
 
+def alias_payloads(settings) -> dict[str, dict]:
+    """Point id -> payload of every point the store of ``settings`` serves through its alias."""
+    from lookalike.store import FaceStore
+
+    store = FaceStore.open(settings)
+    try:
+        return {str(p.id): p.payload for p in store.points(store.alias)}
+    finally:
+        store.close()
+
+
 def kill_at(spec: str) -> None:
     """Makes this process kill itself with SIGKILL the ``n``-th time (``<point>[:<n>]``, default 1) the
     indexer logs the write point ``<point>`` (``indexing.indexer._reached``): a crash at an exact place."""

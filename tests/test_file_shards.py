@@ -13,6 +13,7 @@ import logging
 import pytest
 
 from conftest import BIOS, CORE_FIXTURES, LFW, LFW_FILES
+from support import alias_payloads
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -84,16 +85,6 @@ def test_image_folders_stay_split_by_content_hash(caplog):
     assert f"{LFW} is not parquet files: shard 1/2 reads all of it and takes its photos by content hash" in said
 
 
-def _payloads(settings) -> dict[str, dict]:
-    from lookalike.store import FaceStore
-
-    store = FaceStore.open(settings)
-    try:
-        return {str(p.id): p.payload for p in store.points(store.alias)}
-    finally:
-        store.close()
-
-
 def _sharded_build(cli, capsys, caplog, argv: list[str], order=(0, 1)) -> list[str]:
     """``--prepare``, the shards of ``order`` one after the other, then ``--finalize``, through the CLI;
     returns the shards' log lines about their share."""
@@ -134,7 +125,7 @@ def test_file_shards_then_finalize_give_one_runs_points(cli, base_settings, tmp_
     assert Shard(0, 2).files([f.rows for f in files]) == [0, 1, 3]
     monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "one"))
     assert cli(argv) == 0
-    expected = _payloads(base_settings.model_copy(update={"data_dir": tmp_path / "one"}))
+    expected = alias_payloads(base_settings.model_copy(update={"data_dir": tmp_path / "one"}))
     assert len(expected) > 55
     (double,) = [p for p in expected.values() if len(p["sources"]) == 3]
     assert double["person_id"] == "alejandro-toledo"
@@ -144,7 +135,7 @@ def test_file_shards_then_finalize_give_one_runs_points(cli, base_settings, tmp_
     monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "sharded"))
     said = _sharded_build(cli, capsys, caplog, argv, order=(1, 0))
     assert said == [f"shard {i}/2 reads 3 of 6 parquet files (47 of 94 rows)" for i in (1, 0)]
-    got = _payloads(base_settings.model_copy(update={"data_dir": tmp_path / "sharded"}))
+    got = alias_payloads(base_settings.model_copy(update={"data_dir": tmp_path / "sharded"}))
     assert set(got) == set(expected)
     assert _differing(got, expected) == []
 
@@ -156,11 +147,11 @@ def test_sampled_shards_read_every_file_and_split_by_content_hash(cli, base_sett
     argv = ["--source", str(LFW_FILES), "--per-person", "1", "--sample", "8", "--batch-size", "1", "--quiet"]
     monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "one"))
     assert cli(argv) == 0
-    expected = _payloads(base_settings.model_copy(update={"data_dir": tmp_path / "one"}))
+    expected = alias_payloads(base_settings.model_copy(update={"data_dir": tmp_path / "one"}))
     assert 6 <= len(expected) <= 8
     monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "sharded"))
     said = _sharded_build(cli, capsys, caplog, argv)
     assert len(said) == 2 and all("by content hash" in line and "reads every file" in line for line in said), said
-    got = _payloads(base_settings.model_copy(update={"data_dir": tmp_path / "sharded"}))
+    got = alias_payloads(base_settings.model_copy(update={"data_dir": tmp_path / "sharded"}))
     assert set(got) == set(expected)
     assert _differing(got, expected) == []

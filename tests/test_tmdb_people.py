@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import BIOS, CORE_FIXTURES, TMDB_PEOPLE
-from support import FIVE_TRAIN, TMDB_PEOPLE_FILES, image_files, tmdb_people_photo
+from support import FIVE_TRAIN, TMDB_PEOPLE_FILES, alias_payloads, image_files, tmdb_people_photo
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -67,16 +67,6 @@ def test_shards_read_disjoint_files_and_give_each_row_the_person_of_one_run():
     assert [len(s) for s in shard] == [0, 12] and _persons(shard)["tmdb_people_mini:train:0"] == "tony-blair"
 
 
-def _payloads(settings) -> dict[str, dict]:
-    from lookalike.store import FaceStore
-
-    store = FaceStore.open(settings)
-    try:
-        return {str(p.id): p.payload for p in store.points(store.alias)}
-    finally:
-        store.close()
-
-
 def test_file_shards_then_finalize_give_one_runs_points(cli, base_settings, tmp_path, monkeypatch, capsys):
     """BIOS and TMDB_PEOPLE as two file shards through the CLI (the later shard first), then --finalize:
     the same point ids and payloads, well_known included (the 31 BIOS people), as one unsharded run.
@@ -85,7 +75,7 @@ def test_file_shards_then_finalize_give_one_runs_points(cli, base_settings, tmp_
                                                                  "--well-known", "31"]
     monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "one"))
     assert cli(argv) == 0
-    expected = _payloads(base_settings.model_copy(update={"data_dir": tmp_path / "one"}))
+    expected = alias_payloads(base_settings.model_copy(update={"data_dir": tmp_path / "one"}))
     assert len(expected) >= 40 and {p.get("well_known") for p in expected.values()} == {0, 1}
 
     monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "sharded"))
@@ -96,7 +86,7 @@ def test_file_shards_then_finalize_give_one_runs_points(cli, base_settings, tmp_
         assert cli([*argv, "--version", version, "--shard", f"{index}/2"]) == 0
     assert cli([*argv, "--version", version, "--finalize"]) == 0
     assert "well-known people: 31 (popularity >= 1)" in capsys.readouterr().out
-    got = _payloads(base_settings.model_copy(update={"data_dir": tmp_path / "sharded"}))
+    got = alias_payloads(base_settings.model_copy(update={"data_dir": tmp_path / "sharded"}))
     assert set(got) == set(expected)
     differing = [pid for pid in expected if got[pid] != expected[pid]]
     assert differing == [], [{k: (got[p]['metadata'].get(k), expected[p]['metadata'].get(k)) for k in expected[p]['metadata']
