@@ -179,7 +179,7 @@ def store(settings):
 
 
 # -- the app's tests (tests/fixtures_app.py): one test index and one running app per session ----------
-from fixtures_app import app_index, app_server  # noqa: E402,F401
+from fixtures_app import app_index, app_server, client  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Fixtures of the app's tests (``test_app.py``, ``test_browser.py``, ``test_load.py``): a small embedded
-index built once per session, and the app launched on 127.0.0.1 over it.
+index built once per session, the app launched on 127.0.0.1 over it, and a gradio_client client of it.
 
 The index: the first 4 photos of each of the 5 people of ``five_celebs/train`` (copied to a temporary
 folder; no metadata) plus the 31 people of ``tests/data/bios.json`` (the ``celebrity_bios_mini`` dataset of conftest), one LFW photo each, with their
@@ -54,6 +54,35 @@ def launch(finder, problem=None, mcp: bool = False, traffic=None) -> RunningApp:
     return RunningApp(f"http://127.0.0.1:{port}/", demo, finder)
 
 
+def bio_row(name: str) -> dict:
+    """The bios.json row of ``name``: TMDB-style metadata (biography, gender, department) and ``photo``."""
+    return next(r for r in bios_rows() if r["name"] == name)
+
+
+def bio_photo(folder: Path, name: str) -> Path:
+    """A copy in ``folder`` of the indexed photo of ``name``, a person of bios.json (with metadata)."""
+    photo = folder / f"{name.replace(' ', '_')}.jpg"
+    photo.write_bytes((TEST_DATA / bio_row(name)["photo"]).read_bytes())
+    return photo
+
+
+def cartoon_face(path: Path) -> Path:
+    """A face drawn with circles and an arc: MTCNN finds it (p about 0.81), but it is nobody."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (640, 480), (235, 235, 245))
+    draw = ImageDraw.Draw(image)
+    cx, cy, r = 320, 240, 140
+    draw.ellipse((cx - r, cy - r * 1.2, cx + r, cy + r * 1.2), fill=(240, 200, 160), outline=(90, 60, 40), width=4)
+    for ex in (cx - 55, cx + 55):
+        draw.ellipse((ex - 29, cy - 68, ex + 29, cy - 32), fill="white", outline="black", width=3)
+        draw.ellipse((ex - 11, cy - 61, ex + 11, cy - 39), fill=(40, 30, 20))
+    draw.ellipse((cx - 14, cy - 5, cx + 14, cy + 30), fill=(215, 160, 120))
+    draw.arc((cx - 60, cy + 30, cx + 60, cy + 100), 20, 160, fill=(150, 40, 40), width=8)
+    image.save(path)
+    return path
+
+
 def app_finder(pipeline, store, **options):
     """The finder the app's tests use: 5 matches per face, the app's default face probability and
     likeness thresholds unless ``options`` say otherwise."""
@@ -90,3 +119,11 @@ def app_server(app_index, pipeline) -> RunningApp:
     running = launch(app_finder(pipeline, app_index.store), mcp=True)
     yield running
     running.demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_server):
+    """A gradio_client client of :func:`app_server` (call it with ``support.predict``)."""
+    from gradio_client import Client
+
+    return Client(app_server.url, verbose=False)

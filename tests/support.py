@@ -160,6 +160,37 @@ def file_data(path: str) -> dict:
     return {"path": path, "meta": {"_type": "gradio.FileData"}}
 
 
+# -- the app's API through gradio_client -------------------------------------------------------------
+
+
+def predict(client, photo: Path | str, *args) -> dict:
+    """``/lookalike`` through gradio_client for the photo file ``photo`` and the optional inputs ``args``
+    (top_k, gender, department, well_known_only): the answer. ``client``: a ``gradio_client.Client``, or
+    the app's URL (a client is made for this one call)."""
+    from gradio_client import Client, handle_file
+
+    if isinstance(client, str):
+        client = Client(client, verbose=False)
+    return client.predict(handle_file(str(photo)), *args, api_name="/lookalike")
+
+
+def predict_once_past(client, photo: Path | str, reason: str, timeout_s: float, pause_s: float = 1.0) -> dict:
+    """:func:`predict` again every ``pause_s`` while the app refuses with ``reason`` (the index still filling,
+    the store held by another process): its first other answer, or the last one after ``timeout_s``."""
+    import time
+
+    from gradio_client import Client
+
+    if isinstance(client, str):
+        client = Client(client, verbose=False)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = predict(client, photo)
+        if out.get("reason") != reason or time.monotonic() > deadline:
+            return out
+        time.sleep(pause_s)
+
+
 # -- datasets in the hub layouts, built from the committed photos ------------------------------------
 
 

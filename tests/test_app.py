@@ -13,57 +13,22 @@ import io
 import json
 import re
 import urllib.request
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from conftest import MULTIFACE
-from fixtures_app import TEST_DATA, app_finder, bios_rows, free_port, launch
+from fixtures_app import TEST_DATA, app_finder, bio_photo, bio_row, cartoon_face, launch
+from support import file_data, predict, rest_call
 
 CAPTION = re.compile(r"^.+ — \d{1,3} %$")
-
-
-@pytest.fixture(scope="module")
-def client(app_server):
-    from gradio_client import Client
-
-    return Client(app_server.url, verbose=False)
-
-
-def predict(client, path: Path, *args):
-    from gradio_client import handle_file
-
-    return client.predict(handle_file(str(path)), *args, api_name="/lookalike")
 
 
 def gray_photo(path: Path, size=(640, 480)) -> Path:
     Image.fromarray(np.full((size[1], size[0], 3), 128, np.uint8)).save(path, quality=90)
     return path
-
-
-def cartoon_face(path: Path) -> Path:
-    """A face drawn with circles and an arc: MTCNN finds it (p about 0.81), but it is nobody."""
-    image = Image.new("RGB", (640, 480), (235, 235, 245))
-    draw = ImageDraw.Draw(image)
-    cx, cy, r = 320, 240, 140
-    draw.ellipse((cx - r, cy - r * 1.2, cx + r, cy + r * 1.2), fill=(240, 200, 160), outline=(90, 60, 40), width=4)
-    for ex in (cx - 55, cx + 55):
-        draw.ellipse((ex - 29, cy - 68, ex + 29, cy - 32), fill="white", outline="black", width=3)
-        draw.ellipse((ex - 11, cy - 61, ex + 11, cy - 39), fill=(40, 30, 20))
-    draw.ellipse((cx - 14, cy - 5, cx + 14, cy + 30), fill=(215, 160, 120))
-    draw.arc((cx - 60, cy + 30, cx + 60, cy + 100), 20, 160, fill=(150, 40, 40), width=8)
-    image.save(path)
-    return path
-
-
-def bio_photo(tmp_path: Path, name: str) -> tuple[dict, Path]:
-    row = next(r for r in bios_rows() if r["name"] == name)
-    photo = tmp_path / f"{name.replace(' ', '_')}.jpg"
-    photo.write_bytes((TEST_DATA / row["photo"]).read_bytes())
-    return row, photo
 
 
 def check_faces(out: dict, expected_faces: int | None = None) -> None:
@@ -127,42 +92,6 @@ def test_multiface_returns_six_faces_left_to_right(client):
     assert lefts == sorted(lefts)
 
 
-@pytest.mark.parametrize("kind", ["no_face", "random_bytes", "empty", "too_large"])
-def test_bad_input_gives_a_message_and_the_app_keeps_serving(client, app_index, tmp_path, kind):
-    if kind == "no_face":
-        path, reason, words = gray_photo(tmp_path / "wall.jpg"), "no_face", "No face"
-    elif kind == "random_bytes":
-        path = tmp_path / "photo.jpg"
-        path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-        reason, words = "not_an_image", "not an image"
-    elif kind == "empty":
-        path = tmp_path / "empty.png"
-        path.write_bytes(b"")
-        reason, words = "not_an_image", "empty"
-    else:  # 8000x7000 = 56 Mpx, over the 50 Mpx limit; refused from the header, never decoded
-        path = tmp_path / "huge.png"
-        Image.new("L", (8000, 7000)).save(path, optimize=True)
-        reason, words = "image_too_large", "megapixels"
-    out = predict(client, path)
-    assert set(out) == {"error", "reason"}, out
-    assert out["reason"] == reason
-    assert words in out["error"] and "Traceback" not in out["error"]
-    check_faces(predict(client, app_index.photos["elton-john"][0]), 1)  # still serving
-
-
-def test_upload_is_deleted_after_the_search_and_nothing_is_left_in_the_cache(client, app_index, tmp_path):
-    import gradio as gr
-
-    name = f"selfie-{uuid.uuid4().hex}.jpg"
-    (tmp_path / name).write_bytes(app_index.photos["jerry-seinfeld"][0].read_bytes())
-    cache = Path(gr.utils.get_upload_folder())
-    before = {p for p in cache.rglob("*") if p.is_file()}
-    check_faces(predict(client, tmp_path / name), 1)
-    assert not list(cache.rglob(name))
-    # not even an empty file (a gr.File input's preprocessing, which the API does without, left one per call)
-    assert {p for p in cache.rglob("*") if p.is_file()} <= before
-
-
 def test_the_api_refuses_a_file_that_was_not_uploaded(app_server, app_index, tmp_path):
     """The API takes its inputs unprocessed (gr.api, webapp.page), but Gradio still checks that a path was
     uploaded."""
@@ -170,13 +99,9 @@ def test_the_api_refuses_a_file_that_was_not_uploaded(app_server, app_index, tmp
 
     elsewhere = tmp_path / "not-uploaded.jpg"
     elsewhere.write_bytes(app_index.photos["jerry-seinfeld"][0].read_bytes())  # a face: searchable if let through
-    data = [{"path": str(elsewhere), "meta": {"_type": "gradio.FileData"}}, 5, "", ""]
-    submitted = httpx.post(app_server.url + "gradio_api/call/lookalike", json={"data": data}, timeout=30)
-    submitted.raise_for_status()
-    url = f"{app_server.url}gradio_api/call/lookalike/{submitted.json()['event_id']}"
-    events = [line.removeprefix("event:").strip() for line in httpx.get(url, timeout=60).text.splitlines()
-              if line.startswith("event:")]
-    assert events[-1] == "error" and "complete" not in events
+    with httpx.Client(timeout=60) as http:
+        status, event, _ = rest_call(http, app_server.url, [file_data(str(elsewhere)), 5, "", ""])
+    assert status == 200 and event == "error"
     assert elsewhere.exists()
 
 
@@ -276,8 +201,6 @@ def test_the_query_path_decodes_once_asks_the_store_once_per_face_and_draws_only
 
 
 def test_empty_index_says_how_to_fill_it(pipeline, settings, tmp_path):
-    from gradio_client import Client
-
     from lookalike.search import LookalikeFinder
     from lookalike.store import FaceStore
     from webapp.handlers import LookalikeUI
@@ -287,24 +210,12 @@ def test_empty_index_says_how_to_fill_it(pipeline, settings, tmp_path):
     running = launch(finder)
     try:
         assert "python -m indexing" in LookalikeUI(finder).banner()
-        out = predict(Client(running.url, verbose=False), MULTIFACE)
+        out = predict(running.url, MULTIFACE)
         assert out["reason"] == "empty_index"
         assert "python -m indexing" in out["error"] and "stop the app first" in out["error"]
     finally:
         running.demo.close()
         store.close()
-
-
-def test_unreachable_qdrant_gives_a_message(pipeline, base_settings):
-    from lookalike.search import LookalikeFinder
-    from lookalike.store import FaceStore
-    from webapp.handlers import LookalikeUI
-
-    dead = base_settings.model_copy(update={"qdrant_url": f"http://127.0.0.1:{free_port()}", "qdrant_timeout_s": 2})
-    ui = LookalikeUI(LookalikeFinder(pipeline, FaceStore.open(dead)))
-    assert "cannot be reached" in ui.banner()
-    out = ui.find_lookalikes(str(MULTIFACE))
-    assert out["reason"] == "store_unavailable" and "cannot be reached" in out["error"]
 
 
 def test_page_handlers_box_faces_in_place_of_the_photo_and_show_galleries(app_server):
@@ -352,7 +263,7 @@ def test_page_shows_biography_and_the_side_by_side_card(app_server, tmp_path):
     from webapp.handlers import LookalikeUI
     from webapp.rendering import CARD_SIZE
 
-    row, photo = bio_photo(tmp_path, "Tony Blair")
+    row, photo = bio_row("Tony Blair"), bio_photo(tmp_path, "Tony Blair")
     ui = LookalikeUI(app_server.finder)
     _, _, _, status, _, gallery, compare, details, views, _ = ui.submit(str(photo), 3)
     assert gallery[0][1].startswith("Tony Blair — ")
@@ -400,7 +311,7 @@ def test_no_close_match_when_the_best_match_is_under_the_threshold(pipeline, app
 def test_filters_keep_only_matching_people_and_say_when_nobody_is_left(client, app_server, tmp_path):
     from webapp.handlers import LookalikeUI
 
-    _, photo = bio_photo(tmp_path, "Tony Blair")
+    photo = bio_photo(tmp_path, "Tony Blair")
     women = predict(client, photo, 10, "female")
     check_faces(women, 1)
     assert women["faces"][0]["matches"] and all(m["metadata"]["gender"] == 1 for m in women["faces"][0]["matches"])
@@ -449,8 +360,6 @@ def test_page_handler_turns_errors_into_a_status(app_server, tmp_path):
 
 
 def test_app_without_models_explains_why_on_the_page_and_in_the_api(tmp_path):
-    from gradio_client import Client
-
     from lookalike.errors import WeightsMissingError
 
     problem = WeightsMissingError("The FaceNet weights are missing; set LOOKALIKE_WEIGHTS.")
@@ -458,7 +367,7 @@ def test_app_without_models_explains_why_on_the_page_and_in_the_api(tmp_path):
     try:
         config = urllib.request.urlopen(running.url + "config", timeout=30).read().decode()
         assert "LOOKALIKE_WEIGHTS" in config  # the banner of the page
-        out = predict(Client(running.url, verbose=False), MULTIFACE)
+        out = predict(running.url, MULTIFACE)
         assert out == {"error": str(problem), "reason": "weights_missing"}
     finally:
         running.demo.close()
@@ -491,28 +400,3 @@ def test_the_core_imports_without_gradio():
                     "assert 'gradio' not in sys.modules"], check=True, cwd=root)
     assert not [p for p in (root / "lookalike").rglob("*.py") if re.search(r"^\s*(import|from)\s+gradio",
                                                                             p.read_text(), re.M)]
-
-
-def test_likeness_reads_look_alikes_as_the_matches_they_are():
-    from lookalike.likeness import DEFAULT, PUBLISHED_DIFFERENT, PUBLISHED_SAME, fit_likeness
-
-    reads = [DEFAULT(c) for c in np.linspace(-1, 1, 201)]
-    assert reads == sorted(reads) and reads[0] == 0 and reads[-1] == pytest.approx(100)
-    assert DEFAULT(float(np.median(PUBLISHED_DIFFERENT))) < 15  # strangers read low
-    assert 60 <= DEFAULT(0.6) <= 80  # a typical best look-alike of another person (infer.ipynb: 0.51-0.69)
-    assert DEFAULT(0.36) < DEFAULT(0.6) and DEFAULT(float(np.median(PUBLISHED_SAME))) > 88
-    assert DEFAULT.cosine_for(DEFAULT(0.42)) == pytest.approx(0.42, abs=1e-6)
-    fitted = fit_likeness([0.7, 0.8, 0.9], [-0.1, 0.0, 0.1, 0.2])
-    assert fitted.same_median == 0.8 and fitted.different_median == pytest.approx(0.05)
-    assert 8 < fitted(0.05) < 12 and 88 < fitted(0.8) < 95  # the medians read about 10 % and 90 %
-    with pytest.raises(ValueError):
-        fit_likeness([0.1], [0.5])
-
-
-def test_evaluate_reports_the_likeness_fit_of_its_scores():
-    from indexing.evaluate import EvaluationReport, _likeness_fit
-
-    assert "likeness" in EvaluationReport.__dataclass_fields__
-    fit = _likeness_fit([0.7, 0.8, 0.9], [-0.1, 0.0, 0.1, 0.2])
-    assert fit["center"] == pytest.approx(0.425) and fit["same_median"] == 0.8 and fit["reads"]["1.00"] == 100
-    assert _likeness_fit([], [0.1]) is None

@@ -7,8 +7,6 @@ Real parts: the real MTCNN, stand-in FaceNet weights, photos of the test sets as
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, image_files
@@ -87,11 +85,11 @@ def test_app_on_an_empty_store_says_it_is_filling_then_answers(base_settings, pi
     import threading
     import urllib.request
 
-    from gradio_client import Client, handle_file
+    from gradio_client import Client
 
     import indexing.indexer
     import webapp.wiring
-    from support import free_port
+    from support import free_port, predict, predict_once_past
     from webapp.wiring import create_app, launch_kwargs
 
     gate = threading.Event()
@@ -116,14 +114,10 @@ def test_app_on_an_empty_store_says_it_is_filling_then_answers(base_settings, pi
         assert "Filling the index" in banner["props"]["value"]
         client = Client(url, verbose=False)
         photo = image_files(folder / "madonna")[0]
-        out = client.predict(handle_file(str(photo)), api_name="/lookalike")
+        out = predict(client, photo)
         assert out["reason"] == "index_filling" and "Filling the index" in out["error"], out
         gate.set()
-        for _ in range(120):
-            out = client.predict(handle_file(str(photo)), api_name="/lookalike")
-            if out.get("reason") != "index_filling":
-                break
-            time.sleep(1)
+        out = predict_once_past(client, photo, "index_filling", timeout_s=120)
         assert "error" not in out, out
         best = max(out["faces"], key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]))
         assert best["matches"][0]["person_id"] == "madonna" and best["matches"][0]["score"] > 0.999

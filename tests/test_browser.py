@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MULTIFACE
-from fixtures_app import TEST_DATA, bios_rows
+from fixtures_app import TEST_DATA, bio_photo, bio_row, bios_rows, cartoon_face
 
 
 
@@ -119,13 +119,6 @@ def box(page, selector: str) -> dict:
         "window.scrollY, left: r.left, right: r.right, height: r.height, width: r.width}; }")
 
 
-def bio_photo(tmp_path: Path, name: str) -> Path:
-    row = next(r for r in bios_rows() if r["name"] == name)
-    photo = tmp_path / f"{name.replace(' ', '_')}.jpg"
-    photo.write_bytes((TEST_DATA / row["photo"]).read_bytes())
-    return photo
-
-
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_upload_shows_one_boxed_photo_then_a_compact_gallery_with_readable_names(browser, app_server, app_index,
                                                                                  tmp_path, viewport):
@@ -178,7 +171,7 @@ def test_pick_a_match_to_see_it_beside_your_face_and_save_the_card(browser, app_
     compare = page.locator("#compare")
     compare.locator("img.card").wait_for(timeout=TIMEOUT_MS)
     assert "Tony Blair" in compare.inner_text()
-    biography = next(r["biography"] for r in bios_rows() if r["name"] == "Tony Blair")
+    biography = bio_row("Tony Blair")["biography"]
     assert biography[:40] in compare.inner_text()
     second = shown[1][0]
     page.locator("#gallery .thumbnail-item").nth(1).click()
@@ -230,8 +223,6 @@ def test_filters_in_the_page_keep_only_those_people(browser, app_server, tmp_pat
 
 
 def test_a_drawn_face_is_not_searched_in_the_page(browser, app_server, tmp_path):
-    from test_app import cartoon_face
-
     page = new_page(browser)
     page.goto(app_server.url)
     upload_and_find(page, cartoon_face(tmp_path / "cartoon.png"))
@@ -375,7 +366,7 @@ def test_app_embedded_in_an_iframe_answers_an_upload(browser, app_server, app_in
 
 
 def test_match_shows_its_biography(browser, app_server, tmp_path):
-    row = next(r for r in bios_rows() if r["name"] == "Tony Blair")
+    row = bio_row("Tony Blair")
     assert row["biography"]
     page = new_page(browser)
     page.goto(app_server.url)

@@ -111,3 +111,12 @@ def test_cli_reports_a_missing_folder(tmp_path, capsys):
 
     assert main(["--gallery", str(tmp_path / "nope"), "--queries", str(FIVE_VAL), "--out", str(tmp_path)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_evaluate_reports_the_likeness_fit_of_its_scores():
+    from indexing.evaluate import EvaluationReport, _likeness_fit
+
+    assert "likeness" in EvaluationReport.__dataclass_fields__
+    fit = _likeness_fit([0.7, 0.8, 0.9], [-0.1, 0.0, 0.1, 0.2])
+    assert fit["center"] == pytest.approx(0.425) and fit["same_median"] == 0.8 and fit["reads"]["1.00"] == 100
+    assert _likeness_fit([], [0.1]) is None

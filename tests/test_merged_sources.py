@@ -561,20 +561,3 @@ def test_accents_are_folded_in_the_id_and_kept_in_the_display_name(raw, pid, sho
 def test_names_without_letters_give_nothing(raw):
     assert person_id(raw) == ""
     assert display_name(raw) == ""
-
-
-def test_a_long_biography_is_cut_to_the_metadata_cap(pipeline, store, tmp_path):
-    from lookalike.payload import METADATA_MAX_CHARS as MAX_METADATA_CHARS
-
-    biography = "  " + " ".join(f"Sentence {i} of a very long biography." for i in range(200))  # ~7,000 chars
-    assert len(biography) > 3 * MAX_METADATA_CHARS == 6000
-    photo = _lfw("Tony_Blair", 0)[0]
-    dataset = _save_dataset(tmp_path / "long", [photo], name=["Tony Blair"], biography=[biography],
-                            place_of_birth=["Edinburgh"])
-    report = _run(pipeline, store, dataset)
-    assert report.faces_indexed == 1
-    (record,) = _records(store)
-    stored = record.payload["metadata"]["biography"]
-    assert len(stored) == MAX_METADATA_CHARS == 2000
-    assert stored == biography.strip()[:2000]
-    assert record.payload["metadata"]["place_of_birth"] == "Edinburgh"  # short fields whole

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIVE_TRAIN, image_files
-from support import copy_photos, free_port, recording_server, space_upload
+from support import copy_photos, free_port, predict_once_past, recording_server, space_upload
 
 pytestmark = pytest.mark.slow
 
@@ -71,19 +71,6 @@ def wait_for_config(url: str, process: subprocess.Popen, log: Path) -> dict:
     pytest.fail(f"/config did not answer within {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
-def answer_once_filled(url: str, photo: Path) -> dict:
-    """The API's answer for ``photo`` once the background fill is done (until then it says so)."""
-    from gradio_client import Client, handle_file
-
-    client = Client(url, verbose=False)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        out = client.predict(handle_file(str(photo)), api_name="/lookalike")
-        if out.get("reason") != "index_filling" or time.monotonic() > deadline:
-            return out
-        time.sleep(2)
-
-
 def stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
@@ -99,7 +86,9 @@ def rehearse(folder: Path, env: dict[str, str], fill: Path, log: Path) -> dict:
     try:
         config = wait_for_config(url, process, log)
         assert config.get("mode") == "blocks" and config.get("components")
-        out = answer_once_filled(url, image_files(fill / "madonna")[0])
+        # the API's answer once the background fill is done (until then it says so)
+        out = predict_once_past(url, image_files(fill / "madonna")[0], "index_filling", timeout_s=START_TIMEOUT_S,
+                                pause_s=2)
     finally:
         stop(process)
     assert "faces" in out, (out, log.read_text()[-3000:])

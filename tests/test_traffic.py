@@ -15,7 +15,7 @@ import pytest
 
 from conftest import CORE_FIXTURES
 from fixtures_app import app_finder, launch
-from support import file_data, rest_call, rest_upload
+from support import file_data, predict, rest_call, rest_upload
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -164,8 +164,6 @@ def test_a_rest_call_without_the_optional_inputs_gets_the_defaults(app_server, a
 def test_api_calls_leave_no_session_behind(app_server, app_index):
     """Gradio makes a session (a copy of every component's configuration) for each REST call and keeps up to
     10,000: the app drops an API call's session when the call ends."""
-    from gradio_client import Client, handle_file
-
     sessions = app_server.demo.state_holder.session_data
     before = len(sessions)
     photo = app_index.photos["madonna"][2]
@@ -173,7 +171,7 @@ def test_api_calls_leave_no_session_behind(app_server, app_index):
         for _ in range(3):
             path = rest_upload(http, app_server.url, photo.read_bytes(), "me.jpg").json()[0]
             assert rest_call(http, app_server.url, [file_data(path)])[1] == "complete"
-    Client(app_server.url, verbose=False).predict(handle_file(str(photo)), api_name="/lookalike")
+    predict(app_server.url, photo)
     assert len(sessions) <= before
 
 
