@@ -9,7 +9,7 @@ and reads as "not alike". The likeness places a cosine between the two score dis
 a logistic curve with ``center`` halfway between the median different-person score and the median
 same-person score and ``width`` such that those medians read about 10 % and 90 %; the stretch makes the
 same photo (cosine 1) read 100 % and the opposite vector 0 %. :func:`fit_likeness` fits it from two
-lists of scores (``python -m indexing.evaluate`` prints the fit of its own same-person and
+lists of scores (``python -m evaluation`` prints the fit of its own same-person and
 different-person scores, so a run with the real weights on real photos re-fits it; set
 ``LOOKALIKE_LIKENESS_CENTER`` / ``LOOKALIKE_LIKENESS_WIDTH`` to use a fit).
 

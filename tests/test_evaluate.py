@@ -1,4 +1,4 @@
-"""``python -m indexing.evaluate`` on five_celebs (train gallery, val queries) with stand-in weights.
+"""``python -m evaluation`` on five_celebs (train gallery, val queries) with stand-in weights.
 
 The stand-in weights carry little identity, so the accuracies here prove only that the numbers come
 from the data (counts equal the folders; a query set of the gallery's own photos scores rank-1 = 1.0).
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def five_celebs_report(pipeline, tmp_path_factory):
-    from indexing.evaluate import evaluate
+    from evaluation.evaluate import evaluate
     from indexing.sources import open_sources
 
     out = tmp_path_factory.mktemp("evaluation")
@@ -71,7 +71,7 @@ def test_embedding_png_is_a_valid_image(five_celebs_report):
 
 
 def test_gallery_photos_as_queries_score_rank1_one(pipeline, tmp_path):
-    from indexing.evaluate import evaluate
+    from evaluation.evaluate import evaluate
     from indexing.sources import open_sources
 
     report = evaluate(pipeline, open_sources(str(FIVE_TRAIN)), open_sources(str(FIVE_TRAIN)), top_k=5)
@@ -85,7 +85,7 @@ def test_cli_writes_report_and_picture(pipeline, tmp_path, capsys):
     """The command line on a small copy: one person absent from the gallery is counted, not scored."""
     import shutil
 
-    from indexing.evaluate import main
+    from evaluation.evaluate import main
 
     gallery, queries = tmp_path / "gallery", tmp_path / "queries"
     people = sorted(p for p in FIVE_TRAIN.iterdir() if p.is_dir())
@@ -107,14 +107,14 @@ def test_cli_writes_report_and_picture(pipeline, tmp_path, capsys):
 
 
 def test_cli_reports_a_missing_folder(tmp_path, capsys):
-    from indexing.evaluate import main
+    from evaluation.evaluate import main
 
     assert main(["--gallery", str(tmp_path / "nope"), "--queries", str(FIVE_VAL), "--out", str(tmp_path)]) == 2
     assert "error:" in capsys.readouterr().err
 
 
 def test_evaluate_reports_the_likeness_fit_of_its_scores():
-    from indexing.evaluate import EvaluationReport, _likeness_fit
+    from evaluation.evaluate import EvaluationReport, _likeness_fit
 
     assert "likeness" in EvaluationReport.__dataclass_fields__
     fit = _likeness_fit([0.7, 0.8, 0.9], [-0.1, 0.0, 0.1, 0.2])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import ROOT
 
-PACKAGES = ("lookalike", "indexing", "webapp")
+PACKAGES = ("lookalike", "indexing", "webapp", "evaluation")
 
 
 def product_files() -> dict[str, Path]:

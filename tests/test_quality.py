@@ -1,7 +1,7 @@
 """Recognition quality with the real vggface2 weights (marked ``real_weights``): run weekly by the quality
 job, which downloads the weights; skipped where they are absent, as on the team's machines.
 
-The code they call, ``indexing.evaluate.evaluate`` over the one face pipeline, runs in the normal suite
+The code they call, ``evaluation.evaluate.evaluate`` over the one face pipeline, runs in the normal suite
 with stand-in weights (``test_evaluate.py``); only the numbers here need the real weights. The report
 goes to ``test-output/quality.md`` (the job's summary) and ``test-output/quality.json``.
 """
@@ -24,7 +24,7 @@ MIN_RANK1 = 0.95
 def real_report(real_weights, base_settings, tmp_path_factory):
     """Gallery: the first 4 LFW photos of each of 31 people and five_celebs/train; queries: the other 4
     LFW photos of each and five_celebs/val (every query person is in the gallery, no photo in both)."""
-    from indexing.evaluate import evaluate
+    from evaluation.evaluate import evaluate
     from indexing.sources import open_sources
     from lookalike.faces import FacePipeline
 

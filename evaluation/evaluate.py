@@ -1,4 +1,4 @@
-"""``python -m indexing.evaluate``: how well the embeddings tell your people apart.
+"""``python -m evaluation``: how well the embeddings tell your people apart.
 
 Embeds a gallery (the photos you index) and a query set (other photos of the same people) through the
 same :class:`~lookalike.faces.FacePipeline` as indexing and search, in memory (the index itself is
@@ -6,8 +6,8 @@ never touched), then reports person-level identification accuracy, the share of 
 detected face, the people most often confused, the score distributions of true and false matches with
 a suggested "no close match" threshold, and a 2-D picture of the gallery's embedding space.
 
-    python -m indexing.evaluate --gallery tests/data/five_celebs/train \\
-        --queries tests/data/five_celebs/val --out evaluation/
+    python -m evaluation --gallery tests/data/five_celebs/train \\
+        --queries tests/data/five_celebs/val --out evaluation-report/
 
 Writes ``report.json`` and ``embedding.png`` into ``--out``. The figures are only as meaningful as the
 weights: with stand-in test weights they measure nothing.
@@ -30,7 +30,7 @@ from lookalike.errors import LookalikeError
 from lookalike.faces import FacePipeline
 from lookalike.people import display_name
 
-log = logging.getLogger("indexing.evaluate")
+log = logging.getLogger("evaluation")
 
 PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
 KEEP_TRUE_SHARE = 0.95
@@ -368,7 +368,7 @@ def draw_embedding(points: np.ndarray, people: Sequence[str], names: dict[str, s
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m indexing.evaluate",
+        prog="python -m evaluation",
         description="Identification accuracy of the face pipeline: a gallery (as indexed) against query photos "
                     "of the same people. Works in memory; the index is not touched.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -402,7 +402,3 @@ def main(argv: Sequence[str] | None = None, pipeline: FacePipeline | None = None
     print(report.summary())
     print(f"report: {Path(args.out) / 'report.json'}")
     return 0 if report.evaluated_queries else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
