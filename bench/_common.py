@@ -363,12 +363,12 @@ def thumbnail_b64() -> str:
 def open_store(settings, engine: str):
     """The face store on ``engine``: ``edge`` (the product's embedded store, ``FaceStore.open``) or ``local``
     (qdrant-client's local mode, no longer a product option, kept here for comparison)."""
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     if engine == "edge":
         return FaceStore.open(settings)
-    from lookalike.storage.port import CollectionSettings
-    from lookalike.storage.qdrant import QdrantEngine
+    from lookalike.index.storage.port import CollectionSettings
+    from lookalike.index.storage.qdrant import QdrantEngine
 
     path = settings.data_dir / "qdrant"
     path.mkdir(parents=True, exist_ok=True)

@@ -50,8 +50,8 @@ def fill_store(store, fingerprint, vectors, person, real_points: list, batch: in
     import uuid
 
     from indexing.versions import ensure_collection
-    from lookalike.payload import FacePayload
-    from lookalike.store import FacePoint
+    from lookalike.index.payload import FacePayload
+    from lookalike.index.store import FacePoint
 
     collection = ensure_collection(store, fingerprint)
     store.upsert(real_points, collection)
@@ -68,8 +68,8 @@ def real_points(pipeline, folder: Path, settings) -> list:
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
     from indexing.versions import ensure_collection
-    from lookalike.payload import FacePayload
-    from lookalike.store import FacePoint, FaceStore
+    from lookalike.index.payload import FacePayload
+    from lookalike.index.store import FacePoint, FaceStore
 
     store = FaceStore.open(settings)
     try:

@@ -44,8 +44,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-from lookalike.payload import NAME, PERSON_ID, THUMBNAIL  # noqa: E402
-from lookalike.storage.port import CollectionSettings, PayloadFields, Point, SearchOptions  # noqa: E402
+from lookalike.index.payload import NAME, PERSON_ID, THUMBNAIL  # noqa: E402
+from lookalike.index.storage.port import CollectionSettings, PayloadFields, Point, SearchOptions  # noqa: E402
 
 STORES = ("numpy", "local", "edge", "edge-int8")
 PEOPLE_K = 5  # people a visitor sees per face (Settings.top_k)
@@ -201,7 +201,7 @@ def person_key(person: int) -> str:
 def build_people(size: int, folder: Path, args) -> dict:
     """Fill and index an edge collection of ``size`` synthetic faces through the product's adapter, once:
     a folder that already holds one is reused. Returns the build's figures (also kept in build.json)."""
-    from lookalike.storage.edge import EdgeEngine
+    from lookalike.index.storage.edge import EdgeEngine
 
     done = folder / "build.json"
     if done.exists():
@@ -281,8 +281,8 @@ def measure_spread(vectors: np.ndarray, person: np.ndarray, starts: np.ndarray, 
 def sweep_people(size: int, folder: Path, args) -> dict:
     """Person recall@5 and latency of the product's grouped query at each ``--efs`` value, on the built
     collection in ``folder``, against an exact scan of the same synthetic faces."""
-    from lookalike.storage.edge import EdgeEngine
-    from lookalike.store import FaceStore
+    from lookalike.index.storage.edge import EdgeEngine
+    from lookalike.index.store import FaceStore
 
     model = C.SyntheticPeople(args.seed)
     vectors, person, centres = model.faces(size)

@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     from lookalike.faces import FacePipeline
     from lookalike.search import LookalikeFinder
     from lookalike.settings import Settings
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     lines = [C.header(f"Speed targets (issue 13): one run, {args.faces:,} synthetic faces + five_celebs/train"),
              f"- weights: {weights_note}\n"]

@@ -28,7 +28,7 @@ import numpy as np
 
 from lookalike.errors import LookalikeError
 from lookalike.faces import FacePipeline
-from lookalike.people import display_name
+from lookalike.index.people import display_name
 
 log = logging.getLogger("evaluation")
 

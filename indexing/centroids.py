@@ -1,7 +1,7 @@
 """The per-person mean faces of a version: ``<version>_centroids``, one point per person.
 
 An offline job over every vector of a version; queries read the result through the centroids alias
-(:meth:`lookalike.store.FaceStore.query_people` with ``use_centroids``), scanning people instead of faces.
+(:meth:`lookalike.index.store.FaceStore.query_people` with ``use_centroids``), scanning people instead of faces.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import numpy as np
 
 from lookalike.batching import batched
 from lookalike.fingerprint import ModelFingerprint
-from lookalike.payload import PERSON_ID, FacePayload, person_point_id
-from lookalike.storage.port import PayloadFields
-from lookalike.store import FacePoint, FaceStore, centroids_collection
+from lookalike.index.payload import PERSON_ID, FacePayload, person_point_id
+from lookalike.index.storage.port import PayloadFields
+from lookalike.index.store import FacePoint, FaceStore, centroids_collection
 
 
 def build_centroids(store: FaceStore, collection: str, fingerprint: ModelFingerprint) -> int:

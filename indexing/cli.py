@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from indexing.indexer import Indexer, plan_rows
     from indexing.versions import ensure_version, prepare_version, version_name, versions
     from lookalike import faces
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     store = None
     created = _created_folders(settings)
@@ -245,7 +245,7 @@ def _remove_empty(created: list[Path], settings: Settings) -> None:
     if not created:
         return
     from indexing.versions import versions
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     path = settings.embedded_path
     if path.exists():

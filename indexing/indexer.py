@@ -32,9 +32,9 @@ from indexing.sources import Row, Source, open_all
 from indexing.stage import Photo, decoded_batches, main_faces
 from lookalike.batching import batched
 from lookalike.faces import Face, FacePipeline, face_thumbnail
-from lookalike.payload import (METADATA, NAME, PERSON_ID, SOURCES, THUMBNAIL_SIZE, WELL_KNOWN, FacePayload,
+from lookalike.index.payload import (METADATA, NAME, PERSON_ID, SOURCES, THUMBNAIL_SIZE, WELL_KNOWN, FacePayload,
                                point_id)
-from lookalike.store import FacePoint, FaceStore
+from lookalike.index.store import FacePoint, FaceStore
 
 Plan = list[tuple[Source, list[int]]]
 """Each source with the row indices chosen from it (:func:`plan_rows`)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from indexing.sources import Source
-from lookalike.people import display_name
+from lookalike.index.people import display_name
 
 
 POPULARITY = "popularity"

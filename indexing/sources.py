@@ -26,8 +26,8 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from indexing.shards import Shard
-from lookalike.payload import clean_metadata
-from lookalike.people import person_id
+from lookalike.index.payload import clean_metadata
+from lookalike.index.people import person_id
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Row:
         metadata: the row's other scalar columns (biography, birthday, ...), empty values dropped.
         ref: where the photo came from, e.g. ``"celebrity_mini:train:12"`` or ``"lfw_dev:Tony_Blair/x.jpg"``.
         problem: a skip reason found while reading (``"unreadable_file"``), else None.
-        person: the person id of ``raw_name`` (:func:`lookalike.people.person_id`), computed once
+        person: the person id of ``raw_name`` (:func:`lookalike.index.people.person_id`), computed once
             when the row is read ("" when the name has no letters or digits).
         sha256: the hex SHA-256 of ``data`` ("" without data): the photo's identity and point id.
     """

@@ -2,7 +2,7 @@
 
 The one place that names, parses, creates, adopts, switches and drops versions, for the indexer, the
 CLI, the tests and the benchmarks. Readers never need it: they go through the alias
-(:meth:`lookalike.store.FaceStore.current_collection`). A rebuild fills a new version and moves the alias
+(:meth:`lookalike.index.store.FaceStore.current_collection`). A rebuild fills a new version and moves the alias
 (and the centroids alias beside it) in one atomic step, so readers never see a half-built index.
 """
 
@@ -12,8 +12,8 @@ import re
 
 from lookalike.errors import ModelMismatchError
 from lookalike.fingerprint import ModelFingerprint
-from lookalike.storage.port import CollectionSettings
-from lookalike.store import FaceStore, centroids_collection
+from lookalike.index.storage.port import CollectionSettings
+from lookalike.index.store import FaceStore, centroids_collection
 
 
 def version_name(store: FaceStore, number: int) -> str:

@@ -17,10 +17,10 @@ from lookalike.errors import NoFaceError
 from lookalike.faces import NO_FACE, Face, FacePipeline
 from lookalike.images import ImageInput
 from lookalike.likeness import DEFAULT, LikenessMapping, mapping_for
-from lookalike.payload import DEPARTMENT, GENDER, WELL_KNOWN
+from lookalike.index.payload import DEPARTMENT, GENDER, WELL_KNOWN
 from lookalike.settings import Settings
-from lookalike.storage.port import Not
-from lookalike.store import FaceStore, StoredMatch
+from lookalike.index.storage.port import Not
+from lookalike.index.store import FaceStore, StoredMatch
 
 SEARCH_FILTERS = {"gender": GENDER, "department": DEPARTMENT}
 """The filters a search takes (``where`` keys) and the payload fields they match (tmdb-celeb-10k's columns)."""

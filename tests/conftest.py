@@ -130,7 +130,7 @@ def server_settings(base_settings, tmp_path: Path):
     collections are deleted afterwards); skipped where no server answers."""
     import uuid
 
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     url = server_url()
     if url is None:
@@ -171,7 +171,7 @@ def settings(base_settings, tmp_path: Path):
 @pytest.fixture
 def store(settings):
     """An empty embedded store of this test, closed afterwards."""
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     opened = FaceStore.open(settings)
     yield opened

@@ -100,8 +100,8 @@ def app_finder(pipeline, store, **options):
 def app_index(base_settings, pipeline, tmp_path_factory) -> AppIndex:
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
-    from lookalike.people import person_id
-    from lookalike.store import FaceStore
+    from lookalike.index.people import person_id
+    from lookalike.index.store import FaceStore
 
     folder = copy_photos(FIVE_TRAIN, tmp_path_factory.mktemp("app_faces"), PER_PERSON)
     photos = {person_id(person.name): image_files(person) for person in sorted(folder.iterdir())}

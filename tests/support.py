@@ -412,7 +412,7 @@ def write_standin_weights(torch_home: Path, cache_dir: Path | None = None) -> Pa
 
 def alias_payloads(settings) -> dict[str, dict]:
     """Point id -> payload of every point the store of ``settings`` serves through its alias."""
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     store = FaceStore.open(settings)
     try:
@@ -443,7 +443,7 @@ def kill_at(spec: str) -> None:
     logger.addHandler(Killer())
 
 
-INDEXING_IMPORTS = ["indexing.cli", "indexing.indexer", "lookalike.store", "facenet_pytorch"]
+INDEXING_IMPORTS = ["indexing.cli", "indexing.indexer", "lookalike.index.store", "facenet_pytorch"]
 """What ``python -m indexing`` imports before its first photo: the preload of its :class:`CommandServer`."""
 
 

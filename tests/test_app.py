@@ -202,7 +202,7 @@ def test_the_query_path_decodes_once_asks_the_store_once_per_face_and_draws_only
 
 def test_empty_index_says_how_to_fill_it(pipeline, settings, tmp_path):
     from lookalike.search import LookalikeFinder
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
     from webapp.handlers import LookalikeUI
 
     store = FaceStore.open(settings)
@@ -335,7 +335,7 @@ def test_filters_are_hidden_when_the_index_has_no_such_metadata(pipeline, settin
 
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
     from webapp.handlers import LookalikeUI
 
     folder = tmp_path / "people" / "madonna"
@@ -396,7 +396,7 @@ def test_the_core_imports_without_gradio():
     import sys
 
     root = Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, "-c", "import lookalike, lookalike.search, lookalike.store, sys; "
+    subprocess.run([sys.executable, "-c", "import lookalike, lookalike.search, lookalike.index.store, sys; "
                     "assert 'gradio' not in sys.modules"], check=True, cwd=root)
     assert not [p for p in (root / "lookalike").rglob("*.py") if re.search(r"^\s*(import|from)\s+gradio",
                                                                             p.read_text(), re.M)]

@@ -295,7 +295,7 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
     import webapp.wiring
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     settings = base_settings.model_copy(update={"data_dir": tmp_path / "data", "embedder": "torch"})
     store = FaceStore.open(settings)
@@ -304,7 +304,7 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
     finally:
         store.close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom lookalike.settings import Settings\nfrom lookalike.store import "
+        [sys.executable, "-c", "import sys\nfrom lookalike.settings import Settings\nfrom lookalike.index.store import "
          "FaceStore\ns = FaceStore.open(Settings())\nprint('held', flush=True)\nsys.stdin.readline()\ns.close()"],
         cwd=ROOT, env=_env(torch_home, tmp_path / "data"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     running = None

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 # what the scripts import, loaded once in the parent their processes are forked from
-PRELOAD = ["torch", "facenet_pytorch", "gradio", "gradio_client", "datasets", "lookalike.faces", "lookalike.store",
+PRELOAD = ["torch", "facenet_pytorch", "gradio", "gradio_client", "datasets", "lookalike.faces", "lookalike.index.store",
            "webapp.page"]
 
 
@@ -135,8 +135,8 @@ def test_person_recall_against_an_exact_store_is_one_and_a_wrong_grouping_scores
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import _common as C
 
-    from lookalike.storage.edge import EdgeEngine
-    from lookalike.storage.port import CollectionSettings, PayloadFields, Point
+    from lookalike.index.storage.edge import EdgeEngine
+    from lookalike.index.storage.port import CollectionSettings, PayloadFields, Point
 
     model = C.SyntheticPeople(seed=5)
     vectors, person, centres = model.faces(2000)

@@ -27,7 +27,7 @@ from PIL import Image
 
 from conftest import CELEBRITY_MINI, FIVE_TRAIN, ROOT, image_files
 from indexing.versions import versions as version_names
-from lookalike.payload import THUMBNAIL_SIZE
+from lookalike.index.payload import THUMBNAIL_SIZE
 from support import INDEXING_IMPORTS, CommandServer, copy_photos
 
 FAKE_QDRANT_KEY = "sk-FAKE-3f9c2a7e51d84b6c9e0a1b2c3d4e5f60"
@@ -48,13 +48,13 @@ def _index(pipeline, store, spec, **run):
 
 
 def _open_store(settings):
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     return FaceStore.open(settings)
 
 
 def _expected_id(path: Path) -> str:
-    from lookalike.payload import point_id
+    from lookalike.index.payload import point_id
 
     return point_id(hashlib.sha256(path.read_bytes()).hexdigest())
 
@@ -323,7 +323,7 @@ def test_choose_rows_sample_with_per_person_spreads_over_people():
 def test_cli_sample_and_per_person_pick_the_seeded_rows(cli, tmp_path, pipeline):
     from indexing.sampling import choose_rows
     from indexing.sources import open_sources
-    from lookalike.people import person_id
+    from lookalike.index.people import person_id
     from lookalike.settings import Settings
 
     (source,) = open_sources(str(FIVE_TRAIN))

@@ -12,8 +12,8 @@ from conftest import CORE_FIXTURES, FIVE_TRAIN, image_files
 from support import copy_photos
 from indexing.versions import create_version, ensure_collection, versions
 from lookalike.search import LookalikeFinder
-from lookalike.storage.port import PayloadFields
-from lookalike.store import FaceStore, centroids_collection
+from lookalike.index.storage.port import PayloadFields
+from lookalike.index.store import FaceStore, centroids_collection
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 

@@ -1,5 +1,6 @@
-"""The layers' promises, checked where the files live: no import circle among the product's modules,
-the core imports neither the web layer nor the indexer, and no module imports another's private names."""
+"""The layers' promises (ARCHITECTURE.md), checked where the files live: who may import whom, which
+package alone may use which outside library, no import circle, and no module importing another's
+private names."""
 
 from __future__ import annotations
 
@@ -64,11 +65,56 @@ def test_the_circle_check_finds_a_circle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c", "a"]]
 
 
-def test_the_core_imports_neither_the_web_layer_nor_the_indexer():
-    graph = project_modules()
-    upward = {(m, d) for m, deps in graph.items() if m.startswith("lookalike") for d in deps
-              if d.startswith(("webapp", "indexing"))}
-    assert upward == set()
+MAY_IMPORT = {
+    "lookalike": {"lookalike"},
+    "indexing": {"lookalike", "indexing"},
+    "webapp": {"lookalike", "indexing", "webapp"},
+    "evaluation": {"lookalike", "indexing", "evaluation"},
+}
+"""Each package and the product packages it may import (ARCHITECTURE.md, "Who imports whom")."""
+
+ONLY_IN = {
+    "gradio": "webapp", "spaces": "webapp",
+    "qdrant_client": "lookalike.index.storage", "qdrant_edge": "lookalike.index.storage",
+    "datasets": "indexing", "huggingface_hub": "indexing",
+}
+"""Outside libraries that one package alone may import: the page alone knows Gradio, the storage
+adapters alone know Qdrant, the sources alone know the Hub."""
+
+
+def layer_breaches(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(module, imported module) for each import that :data:`MAY_IMPORT` does not allow."""
+    return {(module, dep) for module, deps in graph.items() for dep in deps
+            if dep.split(".")[0] not in MAY_IMPORT[module.split(".")[0]]}
+
+
+def outside_imports() -> dict[str, set[str]]:
+    """Each product module and the top-level names of the outside libraries it imports."""
+    found = {}
+    for name, path in product_files().items():
+        tops = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                tops.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                tops |= {alias.name.split(".")[0] for alias in node.names}
+        found[name] = tops - set(PACKAGES)
+    return found
+
+
+def test_each_package_imports_only_what_the_architecture_allows():
+    assert layer_breaches(project_modules()) == set()
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = {"lookalike.search": {"webapp.page"}, "webapp.page": {"lookalike.search"}, "indexing.x": {"webapp.fill"}}
+    assert layer_breaches(graph) == {("lookalike.search", "webapp.page"), ("indexing.x", "webapp.fill")}
+
+
+def test_gradio_qdrant_and_the_hub_are_each_known_to_one_package():
+    misplaced = {(module, library) for module, libraries in outside_imports().items() for library in libraries
+                 if library in ONLY_IN and not (module + ".").startswith(ONLY_IN[library] + ".")}
+    assert misplaced == set()
 
 
 def private_imports(sources: dict[str, str]) -> set[tuple[str, str]]:

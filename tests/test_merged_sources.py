@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import BIOS, CELEBRITY_MINI, CORE_FIXTURES, LFW, image_files
-from lookalike.people import display_name, person_id
+from lookalike.index.people import display_name, person_id
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -33,7 +33,7 @@ def _sha(data: bytes) -> str:
 
 
 def _pid_of(data: bytes) -> str:
-    from lookalike.payload import point_id
+    from lookalike.index.payload import point_id
 
     return point_id(_sha(data))
 
@@ -44,7 +44,7 @@ def _records(store) -> list:
 
 
 def _open_store(base_settings, folder: Path):
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     return FaceStore.open(base_settings.model_copy(update={"data_dir": folder}))
 
@@ -503,7 +503,7 @@ def test_source_options_override_the_call_defaults(tmp_path):
 
 def test_cli_two_sources_with_different_name_columns(cli, tmp_path, capsys):
     from lookalike.settings import Settings
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     a = _save_dataset(tmp_path / "a", _lfw("Kofi_Annan", 0, 1), label=["diplomat", "diplomat"],
                       person=["Kofi Annan", "Kofi Annan"])

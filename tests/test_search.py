@@ -15,9 +15,9 @@ from conftest import BIOS, CORE_FIXTURES, FIVE_TRAIN, LFW, MULTIFACE, image_file
 from support import copy_photos
 from lookalike.errors import EmptyIndexError, ModelMismatchError, NoFaceError
 from lookalike.fingerprint import ModelFingerprint
-from lookalike.people import person_id
+from lookalike.index.people import person_id
 from lookalike.search import LookalikeFinder
-from lookalike.store import FaceStore
+from lookalike.index.store import FaceStore
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 

@@ -99,7 +99,7 @@ def test_api_key_never_shows_in_settings(clean_env):
 @pytest.mark.timeout(120)
 def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCaptureFixture,
                                                capfd: pytest.CaptureFixture, tmp_path: Path):
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     settings = Settings(qdrant_url=f"http://127.0.0.1:{free_port()}", qdrant_api_key=FAKE_KEY,
                         qdrant_timeout_s=2.0, data_dir=tmp_path)
@@ -125,7 +125,7 @@ def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCapt
 
 
 def test_core_imports_without_gradio():
-    code = "import lookalike, lookalike.search, lookalike.store, lookalike.faces, sys; assert 'gradio' not in sys.modules"
+    code = "import lookalike, lookalike.search, lookalike.index.store, lookalike.faces, sys; assert 'gradio' not in sys.modules"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,4 @@
-"""The storage port's contract (lookalike.storage.port): every adapter passes the same tests.
+"""The storage port's contract (lookalike.index.storage.port): every adapter passes the same tests.
 
 Adapters: ``edge`` (qdrant-edge-py, embedded), ``local`` (qdrant-client's in-process mode: the
 qdrant-client adapter's code without a server) and ``server`` (qdrant-client against the Qdrant at
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import NO_SERVER, server_url
-from lookalike.storage.port import (
+from lookalike.index.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
     Not,
@@ -51,12 +51,12 @@ class Engine:
 @pytest.fixture(params=ENGINES)
 def engine(request, tmp_path) -> Iterator[Engine]:
     if request.param == "edge":
-        from lookalike.storage.edge import EdgeEngine
+        from lookalike.index.storage.edge import EdgeEngine
 
         port = EdgeEngine(tmp_path / "edge")
         prefix = ""
     elif request.param == "local":
-        from lookalike.storage.qdrant import QdrantEngine
+        from lookalike.index.storage.qdrant import QdrantEngine
 
         port = QdrantEngine.in_process(str(tmp_path / "local"))
         prefix = ""
@@ -64,7 +64,7 @@ def engine(request, tmp_path) -> Iterator[Engine]:
         url = server_url()
         if url is None:
             pytest.skip(NO_SERVER)
-        from lookalike.storage.qdrant import QdrantEngine
+        from lookalike.index.storage.qdrant import QdrantEngine
 
         port = QdrantEngine.server(url, os.environ.get("QDRANT_API_KEY"), 30.0)
         prefix = f"contract_{uuid.uuid4().hex[:8]}_"
@@ -401,7 +401,7 @@ def test_int8_quantized_search_runs_and_rescoring_keeps_exact_cosines(engine):
 # -- the adapters' shape --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("adapter", ["lookalike.storage.edge:EdgeEngine", "lookalike.storage.qdrant:QdrantEngine"])
+@pytest.mark.parametrize("adapter", ["lookalike.index.storage.edge:EdgeEngine", "lookalike.index.storage.qdrant:QdrantEngine"])
 def test_adapters_have_the_ports_exact_signatures(adapter):
     """Every port operation, with the port's parameters, defaults and no catch-all ``*args``/``**kwargs``."""
     import importlib
@@ -430,8 +430,8 @@ def test_a_server_collection_is_created_with_the_free_tier_settings():
     from qdrant_client import models
 
     from lookalike.fingerprint import ModelFingerprint
-    from lookalike.storage.qdrant import QdrantEngine
-    from lookalike.store import FaceStore
+    from lookalike.index.storage.qdrant import QdrantEngine
+    from lookalike.index.store import FaceStore
 
     class Recorder:
         def __init__(self):

@@ -1,4 +1,4 @@
-"""The face store (lookalike.store) on every engine: deterministic ids, grouping by person in one query,
+"""The face store (lookalike.index.store) on every engine: deterministic ids, grouping by person in one query,
 filters, versioned collections behind the alias, fingerprints, and typed errors when the store cannot answer.
 
 Engines: ``edge`` (the embedded store, as ``FaceStore.open`` makes it), ``local`` (qdrant-client's
@@ -30,9 +30,9 @@ from indexing.versions import (
 )
 from lookalike.errors import EmptyIndexError, ModelMismatchError, StoreUnavailableError
 from lookalike.fingerprint import ModelFingerprint
-from lookalike.payload import METADATA_MAX_CHARS, POINT_NAMESPACE, FacePayload, point_id
-from lookalike.storage.port import CollectionSettings, EngineLockedError
-from lookalike.store import FacePoint, FaceStore, centroids_collection
+from lookalike.index.payload import METADATA_MAX_CHARS, POINT_NAMESPACE, FacePayload, point_id
+from lookalike.index.storage.port import CollectionSettings, EngineLockedError
+from lookalike.index.store import FacePoint, FaceStore, centroids_collection
 
 FINGERPRINT = ModelFingerprint("InceptionResnetV1", "vggface2", "a" * 64, "1")
 OTHER_WEIGHTS = ModelFingerprint("InceptionResnetV1", "vggface2", "b" * 64, "1")
@@ -64,7 +64,7 @@ def open_store(kind: str, settings) -> FaceStore:
     if kind == "edge":
         return FaceStore.open(settings)
     if kind == "local":
-        from lookalike.storage.qdrant import QdrantEngine
+        from lookalike.index.storage.qdrant import QdrantEngine
 
         path = settings.data_dir / "local"
         path.mkdir(parents=True, exist_ok=True)
@@ -285,8 +285,8 @@ def test_fingerprint_mismatch(any_store, other):
 HOLDER = textwrap.dedent("""
     import sys
     from lookalike.settings import Settings
-    from lookalike.storage.qdrant import QdrantEngine
-    from lookalike.store import FaceStore
+    from lookalike.index.storage.qdrant import QdrantEngine
+    from lookalike.index.store import FaceStore
     edge = FaceStore.open(Settings(data_dir=sys.argv[1]))
     local = QdrantEngine.in_process(sys.argv[2])
     print("holding", flush=True)
@@ -298,7 +298,7 @@ HOLDER = textwrap.dedent("""
 
 def test_second_process_gets_store_unavailable(settings, tmp_path):
     """A subprocess holds the embedded store (and a local-mode folder); opening either here is refused."""
-    from lookalike.storage.qdrant import QdrantEngine
+    from lookalike.index.storage.qdrant import QdrantEngine
 
     local = tmp_path / "local"
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(settings.data_dir), str(local)], cwd=ROOT,
@@ -535,7 +535,7 @@ def test_centroids_alias_moves_with_the_version(any_store):
 
 
 def test_urls_in_messages_lose_their_credentials():
-    from lookalike.store import _safe_url
+    from lookalike.index.store import _safe_url
 
     assert _safe_url("https://user:s3cret@xyz.cloud.qdrant.io:6333/path") == "https://xyz.cloud.qdrant.io:6333/path"
     assert _safe_url("http://localhost:6333") == "http://localhost:6333"
@@ -545,7 +545,7 @@ def test_urls_in_messages_lose_their_credentials():
 def test_grpc_errors_count_as_unreachable():
     import grpc
 
-    from lookalike.storage.qdrant import _is_connection_error
+    from lookalike.index.storage.qdrant import _is_connection_error
 
     class Unavailable(grpc.RpcError):
         pass

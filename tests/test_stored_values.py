@@ -6,8 +6,8 @@ photo again under new ids, or stop the app from reading an existing index) fails
 from __future__ import annotations
 
 from lookalike.fingerprint import ModelFingerprint
-from lookalike.payload import PAYLOAD_INDEXES, FacePayload, person_point_id, point_id
-from lookalike.people import person_id
+from lookalike.index.payload import PAYLOAD_INDEXES, FacePayload, person_point_id, point_id
+from lookalike.index.people import person_id
 
 
 def test_point_ids_are_uuid5_of_the_photos_hash_in_the_fixed_namespace():
@@ -48,7 +48,7 @@ def test_the_fingerprint_a_collection_records(store):
 
 def test_collection_names_behind_the_alias(store):
     from indexing.versions import create_version, version_name
-    from lookalike.store import centroids_collection
+    from lookalike.index.store import centroids_collection
 
     fingerprint = ModelFingerprint("InceptionResnetV1", "vggface2", "ab" * 32, "1")
     assert store.alias == "celebrities"

@@ -100,7 +100,7 @@ def tmdb_index(pipeline, base_settings, tmp_path_factory):
     from indexing.indexer import Indexer
     from indexing.sources import open_all
     from lookalike.search import LookalikeFinder
-    from lookalike.store import FaceStore
+    from lookalike.index.store import FaceStore
 
     root = tmp_path_factory.mktemp("tmdb")
     folder = root / "celebrity_set" / "Madonna"

@@ -34,7 +34,7 @@ from indexing.messages import one_line
 from indexing.sources import SMALL_DEFAULT_SOURCES
 from lookalike.faces import FacePipeline
 from lookalike.settings import Settings
-from lookalike.store import FaceStore
+from lookalike.index.store import FaceStore
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 :meth:`QdrantEngine.in_process` opens qdrant-client's local mode instead (``":memory:"`` or a folder).
 It is not a product engine (an exact scan in Python, far slower to query and to reopen than
-:class:`lookalike.storage.edge.EdgeEngine`: ``bench/RESULTS.md``); the tests use it as
+:class:`lookalike.index.storage.edge.EdgeEngine`: ``bench/RESULTS.md``); the tests use it as
 the stand-in that runs this adapter's code where no server answers. Local mode keeps no quantized
 vectors and no payload indexes, so an int8 collection is refused there, and payload indexes are
 recorded on a server only.
@@ -20,7 +20,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from lookalike.storage.port import (
+from lookalike.index.storage.port import (
     QUERY_OVERSAMPLING,
     CollectionNotFoundError,
     CollectionSettings,

@@ -1,9 +1,9 @@
-"""Vector storage behind one port (:mod:`lookalike.storage.port`) with two adapters:
-:mod:`lookalike.storage.edge` (qdrant-edge-py, embedded) and :mod:`lookalike.storage.qdrant`
+"""Vector storage behind one port (:mod:`lookalike.index.storage.port`) with two adapters:
+:mod:`lookalike.index.storage.edge` (qdrant-edge-py, embedded) and :mod:`lookalike.index.storage.qdrant`
 (qdrant-client: a Qdrant server or Cloud). The adapters are imported where they are chosen
-(:meth:`lookalike.store.FaceStore.open`), so importing this package loads neither engine."""
+(:meth:`lookalike.index.store.FaceStore.open`), so importing this package loads neither engine."""
 
-from lookalike.storage.port import (
+from lookalike.index.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
     EngineLockedError,

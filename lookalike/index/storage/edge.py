@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 import portalocker
 import qdrant_edge as qe
 
-from lookalike.storage.port import (
+from lookalike.index.storage.port import (
     QUERY_OVERSAMPLING,
     CollectionNotFoundError,
     CollectionSettings,

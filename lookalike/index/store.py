@@ -6,7 +6,7 @@ Each collection records the :class:`ModelFingerprint` of its vectors in its meta
 other weights is refused. A version's per-person mean faces live in ``<version>_centroids``, read
 through the alias ``<alias>_centroids`` that moves with the main one.
 
-The engine is a :class:`~lookalike.storage.port.StoragePort`: the embedded edge engine
+The engine is a :class:`~lookalike.index.storage.port.StoragePort`: the embedded edge engine
 (``qdrant-edge-py``) without ``QDRANT_URL``, a Qdrant server or Cloud (qdrant-client) with it.
 Grouping by person is one port call per query: ``query_points_groups`` on a server, one widened
 nearest-neighbour query on the edge engine; both give the same people in the same order.
@@ -27,7 +27,7 @@ import numpy as np
 from lookalike.batching import batched
 from lookalike.errors import EmptyIndexError, ModelMismatchError, StoreUnavailableError
 from lookalike.fingerprint import ModelFingerprint
-from lookalike.payload import (
+from lookalike.index.payload import (
     FILTER_FIELDS,
     METADATA,
     PAYLOAD_INDEXES,
@@ -37,7 +37,7 @@ from lookalike.payload import (
     clean_metadata,
 )
 from lookalike.settings import Settings
-from lookalike.storage.port import (
+from lookalike.index.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
     EngineLockedError,
@@ -70,7 +70,7 @@ def centroids_collection(collection: str) -> str:
 
 @dataclass(frozen=True)
 class FacePoint:
-    """One indexed face to write: its point id (:func:`lookalike.payload.point_id`), unit vector (512
+    """One indexed face to write: its point id (:func:`lookalike.index.payload.point_id`), unit vector (512
     float32) and payload."""
 
     id: str
@@ -122,7 +122,7 @@ class FaceStore:
             StoreUnavailableError: the embedded folder is locked by another process or unusable.
         """
         if settings.embedded:
-            from lookalike.storage.edge import EdgeEngine
+            from lookalike.index.storage.edge import EdgeEngine
 
             path = settings.embedded_path
             try:
@@ -140,7 +140,7 @@ class FaceStore:
                 ) from None
             return cls(engine, settings.collection, where=f"the embedded store at {path}", serialize=True,
                        collection_defaults=CollectionSettings.for_edge())
-        from lookalike.storage.qdrant import QdrantEngine
+        from lookalike.index.storage.qdrant import QdrantEngine
 
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         engine = QdrantEngine.server(settings.qdrant_url or "", api_key, settings.qdrant_timeout_s)
@@ -280,7 +280,7 @@ class FaceStore:
 
         With ``key`` the payload is merged into that nested object (``metadata``) instead of the top
         level, so fields the points already have and the payload lacks are kept. Metadata is cleaned
-        as every stored metadata is (:func:`lookalike.payload.clean_metadata`: strings cut to 2,000).
+        as every stored metadata is (:func:`lookalike.index.payload.clean_metadata`: strings cut to 2,000).
         """
         updates = []
         for person, payload in people.items():
@@ -310,8 +310,8 @@ class FaceStore:
             vector: the query face, 512 float32 (a unit vector).
             use_centroids: query the per-person mean faces (``indexing.centroids.build_centroids``) when
                 the current version has them; scores are then to a person's mean face.
-            where: payload path -> required value (or :class:`~lookalike.storage.port.Not` a value), each of
-                :data:`lookalike.payload.FILTER_FIELDS` (``{"metadata.gender": 1}``,
+            where: payload path -> required value (or :class:`~lookalike.index.storage.port.Not` a value), each of
+                :data:`lookalike.index.payload.FILTER_FIELDS` (``{"metadata.gender": 1}``,
                 ``{"well_known": Not(0)}``); every entry must hold.
             with_thumbnails: read the thumbnails (base64 JPEG) too; without, ``payload.thumbnail`` is None.
 
@@ -370,7 +370,7 @@ class FaceStore:
         back to scrolling that one field of every point (1,024 points per call).
 
         Raises:
-            ValueError: ``field`` is not one of :data:`lookalike.payload.FILTER_FIELDS`.
+            ValueError: ``field`` is not one of :data:`lookalike.index.payload.FILTER_FIELDS`.
         """
         if field not in FILTER_FIELDS:
             raise ValueError(f"'{field}' cannot be filtered on (use one of {', '.join(FILTER_FIELDS)})")

@@ -1,8 +1,8 @@
-"""The storage port: what :class:`lookalike.store.FaceStore` needs from a vector engine, in our own terms.
+"""The storage port: what :class:`lookalike.index.store.FaceStore` needs from a vector engine, in our own terms.
 
-Two adapters implement it: :class:`lookalike.storage.qdrant.QdrantEngine` (qdrant-client: a Qdrant
+Two adapters implement it: :class:`lookalike.index.storage.qdrant.QdrantEngine` (qdrant-client: a Qdrant
 server or Cloud; its in-process mode stands in for a server in the tests) and
-:class:`lookalike.storage.edge.EdgeEngine` (qdrant-edge-py, embedded). Both return the dataclasses
+:class:`lookalike.index.storage.edge.EdgeEngine` (qdrant-edge-py, embedded). Both return the dataclasses
 below and raise the errors below; both pass ``tests/test_storage_contract.py``.
 
 An argument an adapter cannot honour raises :class:`UnsupportedError`; nothing is silently ignored.
