@@ -4,7 +4,7 @@
     python bench/indexing_throughput.py --people 5 --per-person 4 --embedders torch
 
 Ours: ``indexing.indexer.Indexer`` over ``open_sources(<folder>)`` into a fresh embedded store, for
-each embedder (torch, onnx) and engine (default: edge), the stages timed around the pipeline's own
+each embedder (torch, auto: the runtime timed fastest) and engine (default: edge), the stages timed around the pipeline's own
 components (decode, detect, extract, embed, upsert, optimize).
 Reference (vector-twin's path), per image: decode, ``MTCNN()`` forward (largest face), resnet without
 ``no_grad``, one ``upsert`` per image with a uuid4 id into qdrant-client's local mode.
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source", default=str(C.LFW), help="image folder, one sub-folder per person")
     parser.add_argument("--people", type=int, default=0, help="only the first N people (0: all)")
     parser.add_argument("--per-person", type=int, default=0, help="only the first K photos of each (0: all)")
-    parser.add_argument("--embedders", default="torch,onnx")
+    parser.add_argument("--embedders", default="torch,auto")
     parser.add_argument("--engines", default="edge", help="edge and/or local")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-reference", action="store_true")

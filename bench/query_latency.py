@@ -6,7 +6,7 @@ app's per-image path, on the same photos and the same number of indexed faces, i
     python bench/query_latency.py --http                # also through the app's HTTP API (REST, gradio_client)
 
 Ours: every face of the photo, top-5 people each (grouped by person), through the core API, for each
-embedder (torch, onnx) x embedded engine (edge, local) x MTCNN min_face_size (40, 60).
+embedder (torch, auto: the runtime timed fastest) x embedded engine (edge, local) x MTCNN min_face_size (40, 60).
 Reference (vector-twin's path): ``MTCNN()`` with its defaults (largest face only, ``forward()`` =
 detect + extract), ``InceptionResnetV1(pretrained="vggface2").eval()`` without ``no_grad``, and a plain
 top-1 ``query_points`` on qdrant-client's local mode holding the same points.
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
     parser.add_argument("--photos", type=int, default=5, help="different photos per size (runs cycle through them)")
     parser.add_argument("--top-k", type=int, default=5, help="matches per face (ours)")
-    parser.add_argument("--embedders", default="torch,onnx")
+    parser.add_argument("--embedders", default="torch,auto")
     parser.add_argument("--engines", default="edge,local")
     parser.add_argument("--min-face-sizes", default="40,60")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference path")

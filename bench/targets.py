@@ -167,7 +167,12 @@ def main(argv=None) -> int:
         pipeline = FacePipeline(settings)
         lines.append(f"- our pipeline: detector {settings.detector}, embedder {settings.embedder}, engine "
                      f"edge, min_face_size {settings.min_face_size}; loaded in "
-                     f"{time.perf_counter() - start:.1f} s (ONNX export included on a fresh data folder)")
+                     f"{time.perf_counter() - start:.1f} s (exports and runtime timing included on a fresh data "
+                     f"folder)")
+        chosen = {pipeline.embedder.name: pipeline.embedder.runtime}
+        if pipeline.detector.fast is not None:
+            chosen.update(pipeline.detector.fast.runtimes)
+        lines.append("- runtimes: " + ", ".join(f"{name} {runtime}" for name, runtime in chosen.items()))
         vectors, person = C.identity_vectors(args.faces)
         real = QL.real_points(pipeline, C.FIVE_TRAIN, settings.model_copy(update={"data_dir": work / "scratch"}))
         store = FaceStore.open(settings)

@@ -1,9 +1,7 @@
-"""MTCNN's exported ONNX networks compiled by OpenVINO for this machine's CPU: numpy in, numpy out.
+"""The sessions :mod:`lookalike.runtime` serves a model with, one per runtime: numpy in, numpy out.
 
-P-, R- and O-Net are exported from torch once (their own graphs and weights) and run here, always in
-float32: on CPUs with AMX, OpenVINO would otherwise choose bfloat16, which moves MTCNN's boxes away from
-facenet-pytorch's. Why OpenVINO for these networks and onnxruntime for FaceNet:
-``docs/decisions/runtimes.md``.
+OpenVINO's (:class:`CompiledNetwork`) always computes in float32: on CPUs with AMX it would otherwise
+choose bfloat16, which moves MTCNN's boxes and FaceNet's vectors away from facenet-pytorch's.
 """
 
 from __future__ import annotations
@@ -13,10 +11,40 @@ import logging
 import threading
 from collections import Counter, OrderedDict, deque
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
 log = logging.getLogger(__name__)
+
+Session = Callable[[np.ndarray], Sequence[np.ndarray]]
+"""A compiled model: a contiguous float32 array in, its outputs (float32 numpy, the model's order) out."""
+
+
+def torch_session(module: torch.nn.Module, device: str = "cpu") -> Session:
+    def run(x: np.ndarray) -> list[np.ndarray]:
+        with torch.inference_mode():
+            out = module(torch.from_numpy(x).to(device))
+        return [o.float().cpu().numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
+
+    return run
+
+
+def onnxruntime_session(model: bytes | Path, threads: int) -> Session:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    # Threads spin while a run is under way and stop when it returns, so the next model gets the CPU.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
+                                   providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x})
 
 
 @functools.cache
@@ -42,8 +70,6 @@ class CompiledNetwork:
         photo size's pyramid levels recur: webcam frames, a dataset of one size; a compile has a cost, so
         a shape must recur to pay for it). 0 keeps only the dynamic model.
         """
-        import torch
-
         self.config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY",
                                           "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
                                           "INFERENCE_PRECISION_HINT": "f32"}

@@ -8,7 +8,6 @@ the full image. Cropping always reads the full-resolution image (see :mod:`looka
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -16,6 +15,8 @@ import numpy as np
 from PIL import Image
 
 from lookalike.batching import batched
+from lookalike.mtcnn import Detection
+from lookalike.runtime import AUTO
 
 # MTCNN's P-Net needs at least 12x12 pixels; smaller inputs cannot hold a face.
 MIN_DETECTABLE_SIDE = 12
@@ -28,50 +29,22 @@ def smallest_detectable_side(min_face_size: int) -> int:
     return max(MIN_DETECTABLE_SIDE, int(min_face_size))
 
 
-@dataclass(frozen=True)
-class Detection:
-    """The faces MTCNN found in one image, in pixels of that image.
-
-    Attributes:
-        boxes: (n, 4) float32 ``[x1, y1, x2, y2]``.
-        probabilities: (n,) float32 in 0..1.
-        landmarks: (n, 5, 2) float32 ``(x, y)`` of eyes, nose and mouth corners.
-    """
-
-    boxes: np.ndarray
-    probabilities: np.ndarray
-    landmarks: np.ndarray
-
-    @classmethod
-    def empty(cls) -> "Detection":
-        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
-
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-    def largest(self) -> "Detection":
-        """Only the face with the largest box (ties: the most probable); empty stays empty."""
-        if len(self) <= 1:
-            return self
-        areas = (self.boxes[:, 2] - self.boxes[:, 0]) * (self.boxes[:, 3] - self.boxes[:, 1])
-        best = max(range(len(self)), key=lambda i: (areas[i], self.probabilities[i]))
-        return Detection(self.boxes[[best]], self.probabilities[[best]], self.landmarks[[best]])
-
-
 class FaceDetector:
     """MTCNN (weights shipped in facenet-pytorch's wheel) with downscaling for large images.
 
     ``kind="fast"`` (the default) detects with :class:`lookalike.fast_mtcnn.FastMTCNN`: facenet-pytorch's
     networks, stages and thresholds, with every image, pyramid level and candidate box of a call
-    resampled in one pass and the networks compiled by OpenVINO, on the CPU. ``kind="facenet"`` calls
-    facenet-pytorch's own ``MTCNN.detect`` (on ``device``), for comparison. Both find the same boxes
-    (``tests/test_detection.py``).
+    resampled in one pass and each network in the runtime timed fastest here, on the CPU.
+    ``kind="facenet"`` calls facenet-pytorch's own ``MTCNN.detect`` (on ``device``), for comparison.
+    Both find the same boxes (``tests/test_detection.py``).
     """
 
     def __init__(self, device: str = "cpu", min_face_size: int = 40, max_side: int = 1280, batch_size: int = 32,
-                 kind: str = "fast", cache_dir: Path | None = None, wait_for_onnx: bool = True):
-        """``cache_dir`` and ``wait_for_onnx``: where the fast detector caches its ONNX exports and
-        whether it waits for one (see :class:`lookalike.fast_mtcnn.FastMTCNN`)."""
+                 kind: str = "fast", cache_dir: Path | None = None, wait_for_onnx: bool = True,
+                 runtime: str = AUTO):
+        """``runtime``, ``cache_dir`` and ``wait_for_onnx``: the fast detector's runtime, where it caches
+        its exports and runtime choices, and whether it waits for them (see
+        :class:`lookalike.fast_mtcnn.FastMTCNN`)."""
         from facenet_pytorch import MTCNN
 
         self.mtcnn = MTCNN(image_size=160, margin=0, min_face_size=min_face_size, keep_all=True,
@@ -81,7 +54,7 @@ class FaceDetector:
         if kind == "fast":
             from lookalike.fast_mtcnn import FastMTCNN
 
-            self.fast = FastMTCNN(self.mtcnn, cache_dir=cache_dir, wait=wait_for_onnx)
+            self.fast = FastMTCNN(self.mtcnn, runtime=runtime, cache_dir=cache_dir, wait=wait_for_onnx)
         elif kind != "facenet":
             raise ValueError(f"unknown detector {kind!r}: 'fast' or 'facenet'")
         self.max_side = max_side
@@ -117,7 +90,7 @@ class FaceDetector:
     def _detect(self, images: list[Image.Image]) -> list[tuple[np.ndarray | None, ...]]:
         """(boxes, probabilities, landmarks) of each image, in the shrunk images' pixels."""
         if self.fast is not None:
-            return [(r.boxes, r.probabilities, r.landmarks) for r in self.fast.detect(images)]
+            return [(d.boxes, d.probabilities, d.landmarks) for d in self.fast.detect(images)]
         boxes, probs, points = self.mtcnn.detect(images, landmarks=True)
         return list(zip(boxes, probs, points))
 

@@ -1,4 +1,5 @@
-"""FaceNet (InceptionResnetV1, vggface2 weights): loading, fingerprinting and batched embedding.
+"""FaceNet (InceptionResnetV1, vggface2 weights): loading, fingerprinting and batched embedding in the
+runtime :mod:`lookalike.runtime` chooses.
 
 The weights come through facenet-pytorch's own path, ``InceptionResnetV1(pretrained="vggface2")``,
 which reads ``$TORCH_HOME/checkpoints/20180402-114759-vggface2.pt`` and downloads it on first use;
@@ -19,6 +20,7 @@ import torch
 
 from lookalike.errors import WeightsMissingError
 from lookalike.fingerprint import EMBEDDING_SIZE, PIPELINE_VERSION, ModelFingerprint
+from lookalike.runtime import InferenceModel
 from lookalike.settings import WEIGHTS_FILE_NAME
 
 log = logging.getLogger(__name__)
@@ -89,21 +91,29 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-class TorchEmbedder:
-    """Runs FaceNet on standardised 160x160 crops in torch, in batches, under inference mode."""
+class FaceNet(InferenceModel):
+    """FaceNet on standardised crops, in batches: (n, 3, 160, 160) -> (n, 512) float32 unit vectors
+    (InceptionResnetV1's ``forward`` ends in an L2 normalisation, and so does its export)."""
 
-    def __init__(self, model: torch.nn.Module, device: str = "cpu", batch_size: int = 32):
-        self.model = model
-        self.device = device
+    name = "facenet"
+    input_name = "crops"
+    output_names = ("vectors",)
+    example_shape = (1, 3, 160, 160)
+    dynamic_axes = {"crops": {0: "n"}, "vectors": {0: "n"}}
+    warmup_shape = (1, 3, 160, 160)  # one selfie's face: the app's call
+
+    def __init__(self, model: torch.nn.Module, weights_sha256: str, *, batch_size: int = 32, **options):
+        """``model`` from :func:`load_facenet`; its weights file's hash names the cached export. ``options``:
+        :class:`lookalike.runtime.InferenceModel`'s."""
+        super().__init__(model, digest=weights_sha256[:16], **options)
         self.batch_size = batch_size
 
-    def embed(self, crops: torch.Tensor) -> np.ndarray:
-        """(n, 3, 160, 160) standardised crops -> (n, 512) float32 unit vectors (InceptionResnetV1's
-        ``forward`` ends in an L2 normalisation)."""
+    def embed(self, crops: torch.Tensor | np.ndarray) -> np.ndarray:
+        """(n, 3, 160, 160) standardised crops -> (n, 512) float32 unit vectors."""
         if len(crops) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        out = []
-        with torch.inference_mode():
-            for batch in crops.split(self.batch_size):
-                out.append(self.model(batch.to(self.device, torch.float32)).float().cpu().numpy())
-        return np.concatenate(out)
+        if isinstance(crops, torch.Tensor):
+            crops = crops.detach().cpu().numpy()
+        crops = np.ascontiguousarray(crops, np.float32)
+        run = self.served.run  # one runtime for the whole call
+        return np.concatenate([run(crops[i:i + self.batch_size])[0] for i in range(0, len(crops), self.batch_size)])

@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import threading
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -22,9 +20,10 @@ from PIL import Image
 
 from lookalike.detection import Detection, FaceDetector
 from lookalike.errors import NoFaceError
-from lookalike.facenet import TorchEmbedder, load_facenet
+from lookalike.facenet import FaceNet, load_facenet
 from lookalike.fingerprint import ModelFingerprint, detection_setting
 from lookalike.images import ImageInput, encode_jpeg, load_rgb_image
+from lookalike.runtime import prepare_all
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,44 +108,25 @@ class FacePipeline:
     def __init__(self, settings: Settings | None = None, wait_for_onnx: bool = True):
         """Load MTCNN and FaceNet as ``settings`` say.
 
-        With ``embedder="onnx"`` and no cached export yet, ``wait_for_onnx=False`` starts on torch and
-        switches to onnxruntime once a background export is done (the app starts in seconds either way;
-        both give the same vectors to ~1e-7). The fast detector's networks do the same (in OpenVINO).
-        The indexer waits, so after ``python -m indexing`` both exports lie under ``data_dir/onnx``
-        for the app.
+        Each network serves in torch at once and switches to the runtime timed fastest on this machine
+        (or the one the settings force) once it is exported and timed (:mod:`lookalike.runtime`):
+        ``wait_for_onnx=False`` does that in the background unless it is cached, so the app starts in
+        seconds; the indexer waits and leaves the exports and choices under ``data_dir/onnx``.
         """
         settings = settings or Settings()
         device = settings.resolved_device()
         self.max_image_pixels = settings.max_image_pixels
-        # The weights first: when they are missing, nothing (no ONNX export of the detector) is written.
+        # The weights first: when they are missing, nothing (no export of the detector) is written.
         model, weights_fingerprint = load_facenet(settings.weights, device)
+        cache_dir = settings.data_dir / "onnx"
         self.detector = FaceDetector(device=device, min_face_size=settings.min_face_size,
                                      max_side=settings.detect_max_side, kind=settings.detector,
-                                     cache_dir=settings.data_dir / "onnx", wait_for_onnx=wait_for_onnx)
+                                     cache_dir=cache_dir, wait_for_onnx=wait_for_onnx,
+                                     runtime=settings.detector_runtime)
         self.fingerprint = pipeline_fingerprint(settings, weights_fingerprint)
-        self.embedder: TorchEmbedder | Any = TorchEmbedder(model, device)
-        if settings.embedder == "onnx" and device == "cpu":
-            self._use_onnx(model, settings.data_dir / "onnx", wait_for_onnx)
-
-    def _use_onnx(self, model: torch.nn.Module, cache_dir: Path, wait: bool) -> None:
-        """Switch to the ONNX embedder now, or from a background thread once it is exported."""
-        try:
-            from lookalike.onnx_embedder import OnnxEmbedder, onnx_path
-        except ImportError as exc:  # onnxruntime or onnx not installed: torch gives the same vectors
-            log.warning("onnxruntime is not available (%s); FaceNet runs in torch", exc)
-            return
-        path = onnx_path(cache_dir, self.fingerprint)
-
-        def switch() -> None:
-            try:
-                self.embedder = OnnxEmbedder.for_model(model, self.fingerprint, cache_dir)
-            except Exception as exc:  # a failed export only costs speed
-                log.warning("ONNX export failed (%s); FaceNet stays in torch", type(exc).__name__)
-
-        if wait or path.exists():
-            switch()
-        else:
-            threading.Thread(target=switch, name="onnx-export", daemon=True).start()
+        self.embedder = FaceNet(model, weights_fingerprint.weights_sha256, cache_dir=cache_dir,
+                                runtime=settings.embedder, device=device)
+        prepare_all([self.embedder], wait_for_onnx, "facenet-prepare")
 
     def load(self, source: ImageInput) -> Image.Image:
         """Decode any accepted input to upright RGB (see :func:`lookalike.images.load_rgb_image`)."""

@@ -15,6 +15,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WEIGHTS_FILE_NAME = "20180402-114759-vggface2.pt"
 
+RuntimeName = Literal["auto", "openvino", "onnxruntime", "torch"]
+"""A model's runtime setting (:mod:`lookalike.runtime`): timed (``auto``) or forced."""
+
+LEGACY_EMBEDDERS = {"onnx": "onnxruntime"}
+"""Earlier values of ``LOOKALIKE_EMBEDDER`` and the runtime each meant."""
+
 
 class Settings(BaseSettings):
     """Configuration, each field from the environment variable named in its ``validation_alias``.
@@ -53,18 +59,23 @@ class Settings(BaseSettings):
     detector: Literal["fast", "facenet"] = Field(
         default="fast",
         description="'fast' runs facenet-pytorch's MTCNN networks and stages with batched resampling, the "
-        "networks compiled by OpenVINO (same boxes, CPU); 'facenet' calls facenet-pytorch's own "
-        "MTCNN.detect.",
+        "networks in the runtime detector_runtime picks (same boxes, CPU); 'facenet' calls facenet-pytorch's "
+        "own MTCNN.detect.",
     )
     use_centroids: bool = Field(
         default=False,
         description="Query the per-person mean faces built by `python -m indexing --centroids` (one point "
         "per person) instead of every face.",
     )
-    embedder: Literal["torch", "onnx"] = Field(
-        default="onnx",
-        description="'onnx' runs FaceNet in onnxruntime on the CPU (exported once, cached; ~3x faster at "
-        "batch 1, same vectors to 1e-7); 'torch' runs it in torch.",
+    embedder: RuntimeName = Field(
+        default="auto",
+        description="FaceNet's runtime: 'auto' times 'openvino', 'onnxruntime' and 'torch' the first time on a "
+        "machine and keeps the fastest (cached with the export), or one of them forced (off the CPU: torch). "
+        "The old value 'onnx' means 'onnxruntime'.",
+    )
+    detector_runtime: RuntimeName = Field(
+        default="auto",
+        description="The runtime of the fast detector's P-, R- and O-Net, chosen as the embedder's.",
     )
 
     hf_token: SecretStr | None = Field(
@@ -126,6 +137,11 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_url_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("embedder", mode="before")
+    @classmethod
+    def _legacy_embedder(cls, value: object) -> object:
+        return LEGACY_EMBEDDERS.get(value, value) if isinstance(value, str) else value
 
     @property
     def embedded(self) -> bool:

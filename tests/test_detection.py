@@ -207,17 +207,3 @@ def test_index_built_with_other_detection_settings_is_refused(pipeline, settings
     # The detector's kind finds the same boxes, so either may query the other's index.
     store.check_fingerprint(pipeline_fingerprint(settings.model_copy(update={"detector": "facenet"}),
                                                  pipeline.fingerprint))
-
-
-def test_onnx_exports_are_cached_and_reused_without_waiting(reference, tmp_path: Path):
-    """The indexer's pipeline waits and leaves the exports behind; the app's then starts in OpenVINO."""
-    first = FastMTCNN(reference, cache_dir=tmp_path, wait=True)
-    assert first.runtime == "onnx"
-    assert sorted(p.name.split("-")[1] for p in tmp_path.glob("mtcnn-*.onnx")) == ["onet", "pnet", "rnet"]
-    second = FastMTCNN(reference, cache_dir=tmp_path, wait=False)
-    assert second.runtime == "onnx"
-    in_torch = FastMTCNN(reference, runtime="torch")
-    image = np.asarray(rgb(MULTIFACE))
-    (a,), (b,) = second.detect([image]), in_torch.detect([image])
-    assert len(a.boxes) == len(b.boxes) == 6
-    assert np.allclose(a.boxes, b.boxes, atol=1e-2) and np.allclose(a.probabilities, b.probabilities, atol=1e-4)

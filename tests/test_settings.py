@@ -43,10 +43,21 @@ def test_defaults(clean_env):
     assert settings.max_image_pixels == 50_000_000
     assert settings.detect_max_side == 1280
     assert settings.min_face_size == 40
-    assert settings.embedder == "onnx"
+    assert settings.embedder == "auto" and settings.detector_runtime == "auto"
     assert settings.qdrant_timeout_s > 0
     assert Settings(device="cpu").resolved_device() == "cpu"
     assert settings.resolved_device() in {"cpu", "cuda"}
+
+
+def test_runtime_settings_take_one_word_each_and_the_old_onnx_means_onnxruntime(clean_env):
+    clean_env.setenv("LOOKALIKE_EMBEDDER", "onnx")
+    clean_env.setenv("LOOKALIKE_DETECTOR_RUNTIME", "openvino")
+    settings = Settings()
+    assert settings.embedder == "onnxruntime" and settings.detector_runtime == "openvino"
+    for word in ("openvino", "onnxruntime", "torch", "auto"):
+        assert Settings(embedder=word).embedder == word
+    with pytest.raises(ValueError, match="'openvino', 'onnxruntime' or 'torch'"):
+        Settings(detector_runtime="onnx")  # no old meaning to keep: OpenVINO or onnxruntime would be a guess
 
 
 def test_qdrant_from_environment(clean_env):
