@@ -422,9 +422,9 @@ def canvas_photos(width: int, height: int, count: int = 5) -> list[bytes]:
 def ensure_weights() -> str:
     """The weights the benchmark runs with: the real file, or stand-in weights in a temporary
     TORCH_HOME (deleted at exit) when it is missing. Timings do not depend on the weights' values."""
-    from lookalike.facenet import default_weights_path
+    from lookalike.faces.facenet import default_weights_path
 
-    from lookalike.facenet import file_sha256
+    from lookalike.faces.facenet import file_sha256
 
     given = os.environ.get("LOOKALIKE_WEIGHTS")
     path = Path(given) if given else default_weights_path()

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 WEIGHTS_FILE_NAME = "20180402-114759-vggface2.pt"
 
 RuntimeName = Literal["auto", "openvino", "onnxruntime", "torch"]
-"""A model's runtime setting (:mod:`lookalike.runtime`): timed (``auto``) or forced."""
+"""A model's runtime setting (:mod:`lookalike.faces.runtime`): timed (``auto``) or forced."""
 
 LEGACY_EMBEDDERS = {"onnx": "onnxruntime"}
 """Earlier values of ``LOOKALIKE_EMBEDDER`` and the runtime each meant."""

@@ -1,4 +1,4 @@
-"""lookalike.compiled: ONNX exports compiled by OpenVINO give torch's outputs, from any thread, on the
+"""lookalike.faces.compiled: ONNX exports compiled by OpenVINO give torch's outputs, from any thread, on the
 dynamic model and on the fixed-shape models it compiles for recurring shapes."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import torch
 from facenet_pytorch import MTCNN
 
-from lookalike.compiled import CompiledNetwork
-from lookalike.fast_mtcnn import export_networks
+from lookalike.faces.compiled import CompiledNetwork
+from lookalike.faces.fast_mtcnn import export_networks
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The fast detector (lookalike.fast_mtcnn) against facenet-pytorch's own MTCNN.detect, called directly.
+"""The fast detector (lookalike.faces.fast_mtcnn) against facenet-pytorch's own MTCNN.detect, called directly.
 
 Every test photo, plus rotated and odd-size copies, goes through both with the same settings
 (min_face_size, thresholds, factor); boxes, face counts and probabilities must agree.
@@ -16,9 +16,10 @@ from torch.nn.functional import interpolate
 from torchvision.ops import box_iou
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, FIVE_VAL, LFW, MULTIFACE, image_files
-from lookalike.detection import FaceDetector
 from lookalike.errors import ModelMismatchError
-from lookalike.fast_mtcnn import FastMTCNN, SummedAreas, table_dtype
+from lookalike.faces.detection import FaceDetector
+from lookalike.faces.fast_mtcnn import FastMTCNN
+from lookalike.faces.summed_areas import SummedAreas, table_dtype
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 

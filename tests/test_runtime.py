@@ -1,4 +1,4 @@
-"""lookalike.runtime: every runtime gives torch's outputs, the fastest is chosen once per machine and
+"""lookalike.faces.runtime: every runtime gives torch's outputs, the fastest is chosen once per machine and
 cached with the export, and a model switches runtime whole while it serves."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from facenet_pytorch import MTCNN
 from PIL import Image
 
 from conftest import CORE_FIXTURES, MULTIFACE
-from lookalike import runtime
+from lookalike.faces import runtime
 from lookalike.atomic import write_atomic
-from lookalike.facenet import FaceNet, load_facenet
-from lookalike.fast_mtcnn import FastMTCNN
-from lookalike.mtcnn import ONet, PNet, RNet
-from lookalike.runtime import RUNTIMES, InferenceModel, check_runtime, machine_key
+from lookalike.faces.facenet import FaceNet, load_facenet
+from lookalike.faces.fast_mtcnn import FastMTCNN
+from lookalike.faces.mtcnn import ONet, PNet, RNet
+from lookalike.faces.runtime import RUNTIMES, InferenceModel, check_runtime, machine_key
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 

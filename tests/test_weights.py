@@ -1,4 +1,4 @@
-"""FaceNet weights (lookalike.facenet): the real ``pretrained="vggface2"`` path, fingerprints, and a clear
+"""FaceNet weights (lookalike.faces.facenet): the real ``pretrained="vggface2"`` path, fingerprints, and a clear
 WeightsMissingError instead of a traceback when the file is missing and cannot be downloaded."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 from conftest import CORE_FIXTURES, ROOT
 from lookalike.errors import WeightsMissingError
-from lookalike.facenet import default_weights_path, file_sha256, load_facenet
+from lookalike.faces.facenet import default_weights_path, file_sha256, load_facenet
 from lookalike.fingerprint import PIPELINE_VERSION
 from lookalike.settings import WEIGHTS_FILE_NAME, Settings
 

@@ -1,5 +1,5 @@
 """FaceNet (InceptionResnetV1, vggface2 weights): loading, fingerprinting and batched embedding in the
-runtime :mod:`lookalike.runtime` chooses.
+runtime :mod:`lookalike.faces.runtime` chooses.
 
 The weights come through facenet-pytorch's own path, ``InceptionResnetV1(pretrained="vggface2")``,
 which reads ``$TORCH_HOME/checkpoints/20180402-114759-vggface2.pt`` and downloads it on first use;
@@ -20,7 +20,7 @@ import torch
 
 from lookalike.errors import WeightsMissingError
 from lookalike.fingerprint import EMBEDDING_SIZE, PIPELINE_VERSION, ModelFingerprint
-from lookalike.runtime import InferenceModel
+from lookalike.faces.runtime import InferenceModel
 from lookalike.settings import WEIGHTS_FILE_NAME
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class FaceNet(InferenceModel):
 
     def __init__(self, model: torch.nn.Module, weights_sha256: str, *, batch_size: int = 32, **options):
         """``model`` from :func:`load_facenet`; its weights file's hash names the cached export. ``options``:
-        :class:`lookalike.runtime.InferenceModel`'s."""
+        :class:`lookalike.faces.runtime.InferenceModel`'s."""
         super().__init__(model, digest=weights_sha256[:16], **options)
         self.batch_size = batch_size
 

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lookalike.detection import Detection, FaceDetector
+from lookalike.faces.detection import Detection, FaceDetector
 from lookalike.errors import NoFaceError
-from lookalike.facenet import FaceNet, load_facenet
+from lookalike.faces.facenet import FaceNet, load_facenet
 from lookalike.fingerprint import ModelFingerprint, detection_setting
 from lookalike.images import ImageInput, encode_jpeg, load_rgb_image
-from lookalike.runtime import prepare_all
+from lookalike.faces.runtime import prepare_all
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class FacePipeline:
         """Load MTCNN and FaceNet as ``settings`` say.
 
         Each network serves in torch at once and switches to the runtime timed fastest on this machine
-        (or the one the settings force) once it is exported and timed (:mod:`lookalike.runtime`):
+        (or the one the settings force) once it is exported and timed (:mod:`lookalike.faces.runtime`):
         ``wait_for_onnx=False`` does that in the background unless it is cached, so the app starts in
         seconds; the indexer waits and leaves the exports and choices under ``data_dir/onnx``.
         """

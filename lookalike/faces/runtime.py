@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from lookalike.atomic import write_atomic
-from lookalike.compiled import CompiledNetwork, Session, onnxruntime_session, torch_session
+from lookalike.faces.compiled import CompiledNetwork, Session, onnxruntime_session, torch_session
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class InferenceModel(ABC):
     tolerance: ClassVar[float] = 1e-4
     """The largest difference from torch's outputs a runtime may give on the warm-up input."""
     static_shapes: ClassVar[int] = 0
-    """Input shapes OpenVINO may compile a fixed-shape model for (:class:`lookalike.compiled.CompiledNetwork`)."""
+    """Input shapes OpenVINO may compile a fixed-shape model for (:class:`lookalike.faces.compiled.CompiledNetwork`)."""
     timed_runs: ClassVar[int] = 3
 
     def __init__(self, module: torch.nn.Module, *, cache_dir: Path | None = None, runtime: str = AUTO,

@@ -1,8 +1,8 @@
 """facenet-pytorch's MTCNN detection, stage for stage, without its per-box Python loops.
 
-The same three networks and weights (:mod:`lookalike.mtcnn`), image pyramid, thresholds, non-maximum
+The same three networks and weights (:mod:`lookalike.faces.mtcnn`), image pyramid, thresholds, non-maximum
 suppression and box calibration as ``facenet_pytorch.models.utils.detect_face.detect_face``. What
-differs is resampling: summed-area tables (:mod:`lookalike.summed_areas`) serve every pyramid level and
+differs is resampling: summed-area tables (:mod:`lookalike.faces.summed_areas`) serve every pyramid level and
 candidate crop of every image in one gather, images of any sizes go through in one call, pyramid levels
 of equal size share one P-Net pass, and R-Net and O-Net see every candidate of the call in one batch.
 
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
-from lookalike.mtcnn import Detection, MtcnnNetwork, ONet, PNet, RNet
-from lookalike.runtime import AUTO, export_onnx, prepare_all
-from lookalike.summed_areas import SummedAreas, table_dtype  # noqa: F401  (table_dtype: tested here)
+from lookalike.faces.mtcnn import Detection, MtcnnNetwork, ONet, PNet, RNet
+from lookalike.faces.runtime import AUTO, export_onnx, prepare_all
+from lookalike.faces.summed_areas import SummedAreas
 
 CROP_CHUNK = 64
 """Candidate boxes resampled per gather: the gather's index grid takes 4 * 3 * side^2 int64 per box, and
@@ -74,7 +74,7 @@ class FastMTCNN:
 
         Args:
             runtime: ``"auto"`` (each network in the runtime timed fastest here) or ``"openvino"``,
-                ``"onnxruntime"``, ``"torch"`` for all three (see :mod:`lookalike.runtime`).
+                ``"onnxruntime"``, ``"torch"`` for all three (see :mod:`lookalike.faces.runtime`).
             cache_dir: where the ONNX exports and runtime choices are kept; ``None``: in memory.
             wait: with ``wait=False`` and work to do (an export, a timing), serve in torch and switch
                 once a background thread has prepared the networks.

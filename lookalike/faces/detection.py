@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image
 
 from lookalike.batching import batched
-from lookalike.mtcnn import Detection
-from lookalike.runtime import AUTO
+from lookalike.faces.mtcnn import Detection
+from lookalike.faces.runtime import AUTO
 
 # MTCNN's P-Net needs at least 12x12 pixels; smaller inputs cannot hold a face.
 MIN_DETECTABLE_SIDE = 12
@@ -32,7 +32,7 @@ def smallest_detectable_side(min_face_size: int) -> int:
 class FaceDetector:
     """MTCNN (weights shipped in facenet-pytorch's wheel) with downscaling for large images.
 
-    ``kind="fast"`` (the default) detects with :class:`lookalike.fast_mtcnn.FastMTCNN`: facenet-pytorch's
+    ``kind="fast"`` (the default) detects with :class:`lookalike.faces.fast_mtcnn.FastMTCNN`: facenet-pytorch's
     networks, stages and thresholds, with every image, pyramid level and candidate box of a call
     resampled in one pass and each network in the runtime timed fastest here, on the CPU.
     ``kind="facenet"`` calls facenet-pytorch's own ``MTCNN.detect`` (on ``device``), for comparison.
@@ -44,7 +44,7 @@ class FaceDetector:
                  runtime: str = AUTO):
         """``runtime``, ``cache_dir`` and ``wait_for_onnx``: the fast detector's runtime, where it caches
         its exports and runtime choices, and whether it waits for them (see
-        :class:`lookalike.fast_mtcnn.FastMTCNN`)."""
+        :class:`lookalike.faces.fast_mtcnn.FastMTCNN`)."""
         from facenet_pytorch import MTCNN
 
         self.mtcnn = MTCNN(image_size=160, margin=0, min_face_size=min_face_size, keep_all=True,
@@ -52,7 +52,7 @@ class FaceDetector:
         self.kind = kind
         self.fast = None
         if kind == "fast":
-            from lookalike.fast_mtcnn import FastMTCNN
+            from lookalike.faces.fast_mtcnn import FastMTCNN
 
             self.fast = FastMTCNN(self.mtcnn, runtime=runtime, cache_dir=cache_dir, wait=wait_for_onnx)
         elif kind != "facenet":

@@ -1,7 +1,7 @@
 """MTCNN's three networks as inference models, and the record of what detection finds.
 
 P-, R- and O-Net are facenet-pytorch's (their weights ship in its wheel); each runs in the runtime
-:mod:`lookalike.runtime` chooses for it, so the stages of :mod:`lookalike.fast_mtcnn` call them as numpy
+:mod:`lookalike.faces.runtime` chooses for it, so the stages of :mod:`lookalike.faces.fast_mtcnn` call them as numpy
 in, numpy out.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lookalike.runtime import InferenceModel
+from lookalike.faces.runtime import InferenceModel
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The sessions :mod:`lookalike.runtime` serves a model with, one per runtime: numpy in, numpy out.
+"""The sessions :mod:`lookalike.faces.runtime` serves a model with, one per runtime: numpy in, numpy out.
 
 OpenVINO's (:class:`CompiledNetwork`) always computes in float32: on CPUs with AMX it would otherwise
 choose bfloat16, which moves MTCNN's boxes and FaceNet's vectors away from facenet-pytorch's.
