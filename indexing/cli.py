@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "sources, then move the alias to V and drop older versions (reads only "
                                "names and metadata, no photo: parquet datasets are streamed without "
                                "their image column)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no INFO log lines")
     return parser
 
 
@@ -135,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--finalize needs --version V (the version the shards wrote)")
     if args.prepare and (args.version is not None or args.finalize or args.shard):
         parser.error("--prepare stands alone: it prints the V that --version takes")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
     overrides = {"collection": args.collection} if args.collection else {}
     try:
         settings = Settings(**overrides)

@@ -26,6 +26,7 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from indexing.shards import Shard
+from lookalike.errors import caused_by
 from lookalike.index.payload import clean_metadata
 from lookalike.index.people import person_id
 
@@ -612,13 +613,7 @@ def _check_hub(repo_id: str, token: str | None) -> None:
 
 def _is_network_error(exc: BaseException) -> bool:
     """True for a transport failure (DNS, refused, timeout) in ``exc`` or what caused it."""
-    kinds = _network_error_types()
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, kinds):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return caused_by(exc, _network_error_types())
 
 
 def _network_error_types() -> tuple[type[BaseException], ...]:

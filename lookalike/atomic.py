@@ -16,6 +16,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
+            out.flush()
+            os.fsync(out.fileno())  # on disk before the rename, so a crash leaves the old file or the new
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -57,3 +57,13 @@ class WeightsMissingError(LookalikeError):
     """The FaceNet weights file is missing and could not be downloaded."""
 
     reason = "weights_missing"
+
+
+def caused_by(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
+    """True when ``exc``, or an error it was raised from or while handling, is one of ``kinds``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kinds):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     qdrant_timeout_s: float = Field(default=10.0, description="Timeout of one Qdrant request, seconds.")
     collection: str = Field(default="celebrities", description="The alias the app reads through.")
     data_dir: Path = Field(default=Path("data"), description="Folder of the embedded Qdrant store.")
+    model_cache_dir: Path | None = Field(
+        default=None,
+        description="Folder of the models' ONNX exports and timed runtime choices; unset means data_dir/onnx.",
+    )
     device: str = Field(default="auto", description="'auto' (CUDA when available), 'cpu' or 'cuda'.")
     top_k: int = Field(default=5, ge=1, le=50, description="Matches shown per face by default.")
     weights: Path | None = Field(
@@ -147,6 +151,11 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when no Qdrant URL is set and the store lives under ``data_dir``."""
         return self.qdrant_url is None
+
+    @property
+    def model_cache(self) -> Path:
+        """Where the models' exports and runtime choices are kept (:mod:`lookalike.faces.runtime`)."""
+        return self.model_cache_dir or self.data_dir / "onnx"
 
     @property
     def embedded_path(self) -> Path:

@@ -43,6 +43,10 @@ os.environ["GRADIO_TEMP_DIR"] = str(GRADIO_TEMP)
 # the rows cached before.
 os.environ["HF_DATASETS_CACHE"] = str(Path(tempfile.mkdtemp(prefix="lookalike-test-hf-datasets-")))
 
+# One cache of ONNX exports and timed runtime choices for the session (its processes too): they depend on
+# the weights and the machine, not on a test's data folder, so each test need not export and time again.
+os.environ["LOOKALIKE_MODEL_CACHE_DIR"] = str(Path(tempfile.mkdtemp(prefix="lookalike-test-models-")))
+
 # Where a real vggface2 file would be, read before the session points TORCH_HOME at the stand-ins.
 REAL_WEIGHTS = Path(os.environ.get("LOOKALIKE_REAL_WEIGHTS") or Path(
     os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "torch"

@@ -37,6 +37,8 @@ def test_defaults(clean_env):
     assert settings.collection == "celebrities"
     assert settings.data_dir == Path("data")
     assert settings.embedded_path.parent == Path("data")
+    assert settings.model_cache == Path("data") / "onnx"
+    assert Settings(model_cache_dir=Path("/cache")).model_cache == Path("/cache")
     assert settings.device == "auto"
     assert settings.top_k == 5
     assert settings.weights is None

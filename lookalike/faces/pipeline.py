@@ -111,14 +111,14 @@ class FacePipeline:
         Each network serves in torch at once and switches to the runtime timed fastest on this machine
         (or the one the settings force) once it is exported and timed (:mod:`lookalike.faces.runtime`):
         ``wait_for_onnx=False`` does that in the background unless it is cached, so the app starts in
-        seconds; the indexer waits and leaves the exports and choices under ``data_dir/onnx``.
+        seconds; the indexer waits and leaves the exports and choices in ``settings.model_cache``.
         """
         settings = settings or Settings()
         device = settings.resolved_device()
         self.max_image_pixels = settings.max_image_pixels
         # The weights first: when they are missing, nothing (no export of the detector) is written.
         model, weights_fingerprint = load_facenet(settings.weights, device)
-        cache_dir = settings.data_dir / "onnx"
+        cache_dir = settings.model_cache
         self.detector = FaceDetector(device=device, min_face_size=settings.min_face_size,
                                      max_side=settings.detect_max_side, kind=settings.detector,
                                      cache_dir=cache_dir, wait_for_onnx=wait_for_onnx,

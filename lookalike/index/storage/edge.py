@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import portalocker
 import qdrant_edge as qe
 
+from lookalike.atomic import write_atomic
 from lookalike.index.storage.port import (
     QUERY_OVERSAMPLING,
     CollectionNotFoundError,
@@ -159,7 +159,7 @@ class EdgeEngine:
                 raise CollectionNotFoundError(f"Collection {collection} not found")
             else:
                 aliases[alias] = collection
-        _write_json(self.path / "aliases.json", aliases)  # os.replace: the old file or the new one, whole
+        _write_json(self.path / "aliases.json", aliases)
         self._aliases = aliases
 
     # -- points ----------------------------------------------------------------------------------
@@ -288,11 +288,5 @@ def _record(record: Any) -> Record:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    """Write JSON atomically (a reader sees the old or the new file, never half of one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        json.dump(value, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    """Write JSON whole (:func:`lookalike.atomic.write_atomic`)."""
+    write_atomic(path, json.dumps(value).encode())

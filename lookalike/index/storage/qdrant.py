@@ -20,6 +20,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from lookalike.errors import caused_by
 from lookalike.index.storage.port import (
     QUERY_OVERSAMPLING,
     CollectionNotFoundError,
@@ -289,11 +290,6 @@ def _is_connection_error(exc: BaseException) -> bool:
     import grpc
     import httpx
 
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, (httpx.TransportError, ResponseHandlingException, ConnectionError, TimeoutError,
-                             grpc.RpcError)):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return caused_by(exc, (httpx.TransportError, ResponseHandlingException, ConnectionError, TimeoutError,
+                           grpc.RpcError))
 
