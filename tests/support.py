@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import socket
 import threading
@@ -404,9 +405,11 @@ def write_standin_weights(torch_home: Path, cache_dir: Path | None = None) -> Pa
         shutil.copyfile(cached, path)
         return path
     torch.save(make_standin_state_dict(), path)
-    if cached is not None:
+    if cached is not None:  # whole or not at all: another test process may be reading the cache
         cached.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, cached)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}")
+        shutil.copyfile(path, partial)
+        os.replace(partial, cached)
     return path
 
 

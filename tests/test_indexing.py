@@ -342,9 +342,8 @@ def test_cli_sample_and_per_person_pick_the_seeded_rows(cli, tmp_path, pipeline)
 # -- CLI -----------------------------------------------------------------------------------------------
 
 
-def test_cli_help_documents_every_option(torch_home, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "indexing", "--help"], cwd=ROOT, capture_output=True,
-                            text=True, env=_cli_env(tmp_path, torch_home), timeout=120)
+def test_cli_help_documents_every_option(torch_home, indexing_server, tmp_path):
+    result = indexing_server.run(["-m", "indexing", "--help"], _cli_env(tmp_path, torch_home))
     assert result.returncode == 0
     for option in ("--source", "--split", "--config", "--image-column", "--name-column", "--sample",
                    "--per-person", "--seed", "--batch-size", "--recreate", "--if-empty", "--collection",
@@ -358,10 +357,9 @@ def test_cli_help_documents_every_option(torch_home, tmp_path):
         assert " ".join(entry.split()).count("default") <= 1, entry
 
 
-def test_cli_bad_source_exits_2_with_one_line_and_no_secret(torch_home, tmp_path):
+def test_cli_bad_source_exits_2_with_one_line_and_no_secret(torch_home, indexing_server, tmp_path):
     env = _cli_env(tmp_path / "data", torch_home, QDRANT_API_KEY=FAKE_QDRANT_KEY, HF_TOKEN=FAKE_HF_TOKEN)
-    result = subprocess.run([sys.executable, "-m", "indexing", "--source", str(tmp_path / "no_such_folder"),
-                             "--quiet"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    result = indexing_server.run(["-m", "indexing", "--source", str(tmp_path / "no_such_folder"), "--quiet"], env)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("error: ") and "no_such_folder" in errors[0], result.stderr
@@ -416,14 +414,13 @@ def test_cli_people_counts_only_people_with_a_face_indexed(cli, tmp_path, capsys
     assert "people with a face indexed: 5\n" in out  # not 6: "Nobody Withaface" has no face indexed
 
 
-def test_cli_missing_weights_fail_before_any_row_and_leave_no_store_folder(tmp_path):
+def test_cli_missing_weights_fail_before_any_row_and_leave_no_store_folder(indexing_server, tmp_path):
     empty_home = tmp_path / "torch_home"
     empty_home.mkdir()
     data = tmp_path / "data"
     env = _cli_env(data, empty_home, HF_TOKEN=FAKE_HF_TOKEN)
     # a hub source, offline and not downloaded: reading it fails at once, so the weights must come first
-    result = subprocess.run([sys.executable, "-m", "indexing", "--source", "owner/not-downloaded", "--quiet"],
-                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    result = indexing_server.run(["-m", "indexing", "--source", "owner/not-downloaded", "--quiet"], env)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "weights" in errors[0].lower() and "not-downloaded" not in errors[0], result.stderr

@@ -42,9 +42,11 @@ def stage_space(folder: Path) -> Path:
 
 def app_env(torch_home: Path, data_dir: Path, fill: Path, port: int, **extra: str) -> dict[str, str]:
     """The Space's environment: no Qdrant (the embedded store under ``data_dir``), stand-in weights, the
-    fill pointed at ``fill``, no Hub, and nothing of the test session's import path."""
+    fill pointed at ``fill``, no Hub, and nothing of the test session's import path; the session's cache of
+    model exports (data, like the weights, not code the upload must carry)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QDRANT", "LOOKALIKE_", "PYTHON", "SPACES_"))}
     env.update(TORCH_HOME=str(torch_home), LOOKALIKE_DATA_DIR=str(data_dir), LOOKALIKE_DEVICE="auto",
+               LOOKALIKE_MODEL_CACHE_DIR=os.environ["LOOKALIKE_MODEL_CACHE_DIR"],
                LOOKALIKE_FILL_SOURCES=json.dumps([str(fill)]), LOOKALIKE_FILL_SAMPLE="10",
                GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), HF_HUB_OFFLINE="1",
                GRADIO_ANALYTICS_ENABLED="False", **extra)
