@@ -16,7 +16,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import CELEBRITY_MINI, FIVE_TRAIN, ROOT, image_files
+from conftest import CELEBRITY_MINI, FIVE_TRAIN, image_files
 from indexing.versions import versions as version_names
 from lookalike.index.payload import THUMBNAIL_SIZE
 from support import INDEXING_IMPORTS, CommandServer, copy_photos
