@@ -75,9 +75,10 @@ def open_browser(playwright, *extra: str):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser(playwright):
-    """A fresh Chromium for one test, closed after it (tests with a fake camera open their own)."""
+    """One Chromium for the module; each test's page is in a context of its own (no shared storage or
+    cookies). Tests with a fake camera open their own Chromium."""
     browser = open_browser(playwright)
     yield browser
     browser.close()
