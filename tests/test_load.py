@@ -2,7 +2,7 @@
 ``fixtures_app.py``, queue as ``webapp.page.build_app`` configures it: 2 searches at once, 16 waiting).
 
 96 requests by default (12 from each client, all 8 in flight at once); set
-``LOOKALIKE_LOAD_REQUESTS`` for a longer run (the README's figures: 200). Figures are printed (``pytest -s``)
+``LOOKALIKE_LOAD_REQUESTS`` for a longer run (the README's figures: 200). Figures are printed (``pytest -s -n 0``)
 and written to ``test-output/load.json``; nothing is asserted about time except a bound on the whole run.
 """
 
