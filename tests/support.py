@@ -428,7 +428,6 @@ def kill_at(spec: str) -> None:
     """Makes this process kill itself with SIGKILL the ``n``-th time (``<point>[:<n>]``, default 1) the
     indexer logs the write point ``<point>`` (``indexing.indexer._reached``): a crash at an exact place."""
     import logging
-    import os
     import signal
 
     point, _, nth = spec.partition(":")
@@ -496,7 +495,6 @@ class CommandServer:
 def _serve_commands(preload: list[str]) -> None:
     """The warm parent of :class:`CommandServer`: one JSON request per stdin line, one answer per line."""
     import importlib
-    import os
     import runpy
     import signal
     import sys
