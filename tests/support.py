@@ -495,7 +495,6 @@ class CommandServer:
 def _serve_commands(preload: list[str]) -> None:
     """The warm parent of :class:`CommandServer`: one JSON request per stdin line, one answer per line."""
     import importlib
-    import runpy
     import signal
     import sys
 
@@ -517,7 +516,8 @@ def _serve_commands(preload: list[str]) -> None:
                 if request["setup"]:
                     name, *args = request["setup"]
                     getattr(sys.modules[__name__], name)(*args)
-                code = _run_command(request["command"], runpy, sys)
+                _run_command(request["command"])
+                code = 0
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
                 if exit_.code is not None and not isinstance(exit_.code, int):
@@ -530,13 +530,15 @@ def _serve_commands(preload: list[str]) -> None:
                 sys.stderr.flush()
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
-        returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        answers.write(json.dumps({"returncode": returncode}) + "\n")
+        answers.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
         answers.flush()
 
 
-def _run_command(command: list[str], runpy, sys) -> int:
+def _run_command(command: list[str]) -> None:
     """Runs ``python COMMAND`` in this process as the interpreter would: ``-m module ARGS`` or ``script ARGS``."""
+    import runpy
+    import sys
+
     if command[0] == "-m":
         sys.argv = [command[1], *command[2:]]
         runpy.run_module(command[1], run_name="__main__", alter_sys=True)
@@ -544,7 +546,6 @@ def _run_command(command: list[str], runpy, sys) -> int:
         sys.argv = list(command)
         sys.path.insert(0, str(Path(command[0]).resolve().parent))  # the script's folder first, as python does
         runpy.run_path(command[0], run_name="__main__")
-    return 0
 
 
 if __name__ == "__main__":  # python tests/support.py TORCH_HOME: stand-in weights for a benchmark or a try
