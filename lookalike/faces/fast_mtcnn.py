@@ -2,14 +2,14 @@
 
 The same three networks and weights (:mod:`lookalike.faces.mtcnn`), image pyramid, thresholds, non-maximum
 suppression and box calibration as ``facenet_pytorch.models.utils.detect_face.detect_face``. What
-differs is resampling: summed-area tables (:mod:`lookalike.faces.summed_areas`) serve every pyramid level and
-candidate crop of every image in one gather, images of any sizes go through in one call, pyramid levels
-of equal size share one P-Net pass, and R-Net and O-Net see every candidate of the call in one batch.
+differs is the batching: summed-area tables (:mod:`lookalike.faces.summed_areas`) resample the pyramid
+levels and candidate crops of all images of a call, images of any sizes go through one call, pyramid
+levels of equal size share one P-Net pass, and R-Net and O-Net each see every candidate of the call in
+one batch.
 
-``tests/test_detection.py`` holds the result to facenet-pytorch's on every test photo and on rotated and
-odd-sized copies: boxes at IoU >= 0.95 for 99 % of faces, probabilities within 0.01, and the same face
-count for all but 1 % of photos (float32 arithmetic in another runtime can tip a candidate across a
-threshold).
+Close to facenet-pytorch's result, not equal to it: float32 arithmetic in another runtime can tip a
+candidate across a threshold. ``tests/test_detection.py`` requires boxes at IoU >= 0.95 for 99 % of
+faces, probabilities within 0.01, and the same face count for all but 1 % of photos.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from lookalike.faces.runtime import AUTO, export_onnx, prepare_all
 from lookalike.faces.summed_areas import SummedAreas
 
 CROP_CHUNK = 64
-"""Candidate boxes resampled per gather: the gather's index grid takes 4 * 3 * side^2 int64 per box, and
-a larger grid outgrows the CPU's caches."""
+"""Candidate boxes resampled per gather: each box reads (2 side)^2 table corners of 3 channels, and a
+larger chunk's grid outgrows the CPU's caches (``docs/decisions/runtimes.md``)."""
 
 Network = Callable[[np.ndarray], Sequence[np.ndarray]]
 """A network: (n, 3, h, w) float32 in, its outputs (float32 numpy) out."""

@@ -60,8 +60,8 @@ class PNet(MtcnnNetwork):
     output_names = ("reg", "prob")
     example_shape = (1, 3, 24, 24)
     dynamic_axes = {"x": {0: "n", 2: "h", 3: "w"}}
-    warmup_shape = (1, 3, 144, 192)  # the first pyramid level of a 640x480 photo at min_face_size 40
-    static_shapes = 64  # a 640x480 photo's pyramid has 8 levels
+    warmup_shape = (1, 3, 144, 192)  # about the first pyramid level (145x193) of a 640x480 photo, min face 40
+    static_shapes = 64  # the levels of about 8 recurring photo sizes (a 640x480 photo's pyramid has 8)
 
 
 class RNet(MtcnnNetwork):

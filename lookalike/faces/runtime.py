@@ -2,7 +2,7 @@
 
 A model serves in torch (its own module) from the start. :meth:`InferenceModel.prepare` exports it to
 ONNX once (cached as ``<cache_dir>/<name>-<digest>.onnx``), and, the first time on a machine, times the
-runtimes that are installed on a warm-up input and keeps the fastest whose outputs equal torch's. The
+runtimes that are installed on a warm-up input and keeps the fastest whose outputs match torch's. The
 choice is cached beside the export (``<name>-<digest>.runtime.json``) under :func:`machine_key`, so a
 later start only compiles the chosen runtime. What serves is one immutable :class:`Served`, replaced
 whole: a call that began on the old one finishes on it.

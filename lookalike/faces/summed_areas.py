@@ -2,7 +2,7 @@
 
 ``interpolate(mode="area")`` averages each output pixel's bin of input pixels; a summed-area table gives
 any bin's sum from four look-ups, exactly (the table holds integer sums). One buffer holds the tables of
-all images of a call, so the crops of every image come from one gather.
+all images of a call, so crops of different images share one gather.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 class SummedAreas:
     """Summed-area tables of a list of (H, W, 3) uint8 images (numpy, exact integer sums).
 
-    :meth:`levels` and :meth:`crops` average pixel rectangles onto grids exactly as
-    ``torch.nn.functional.interpolate(mode="area")`` (adaptive average pooling) does: each output
-    pixel is the mean of its bin, here four look-ups in the table instead of a sum over the bin.
+    :meth:`levels` and :meth:`crops` average pixel rectangles onto the same bins as
+    ``torch.nn.functional.interpolate(mode="area")`` (adaptive average pooling): each bin's sum is exact
+    (four look-ups in the table), its mean equal to torch's up to float32 rounding.
     """
 
     def __init__(self, images: Sequence[np.ndarray]):
