@@ -38,6 +38,6 @@ class ModelFingerprint:
 def detection_setting(min_face_size: int, detect_max_side: int) -> str:
     """The fingerprint's ``detection`` text for these settings, e.g. ``"min face 40 px, max side 1280 px"``.
 
-    The detector's kind (``fast`` or ``facenet``) is not part of it: ``tests/test_detection.py`` holds
-    their boxes together, so either can query an index the other built."""
+    The detector's kind (``fast`` or ``facenet``) is not part of it: their boxes agree closely enough
+    (``tests/test_detection.py``) for either to query an index the other built."""
     return f"min face {int(min_face_size)} px, max side {int(detect_max_side)} px"

@@ -1,37 +1,14 @@
 """Likeness: the 0-100 % a visitor reads, one documented mapping of FaceNet's cosine.
 
-The raw cosine reads badly as a percentage: two photos of one person score about 0.7-0.9, and the best
-look-alike of *another* person, however striking, rarely passes 0.7, so a good look-alike shows as "36 %"
-and reads as "not alike". The likeness places a cosine between the two score distributions of the model:
+A raw cosine reads badly as a percentage (a striking look-alike of another person rarely passes 0.7), so
+the likeness places a cosine between the model's different-person and same-person scores:
 
     likeness(c) = 100 * (s(c) - s(-1)) / (s(1) - s(-1)),    s(c) = 1 / (1 + exp(-(c - center) / width))
 
-a logistic curve with ``center`` halfway between the median different-person score and the median
-same-person score and ``width`` such that those medians read about 10 % and 90 %; the stretch makes the
-same photo (cosine 1) read 100 % and the opposite vector 0 %. :func:`fit_likeness` fits it from two
-lists of scores (``python -m evaluation`` prints the fit of its own same-person and
-different-person scores, so a run with the real weights on real photos re-fits it; set
-``LOOKALIKE_LIKENESS_CENTER`` / ``LOOKALIKE_LIKENESS_WIDTH`` to use a fit).
-
-Default constants (:data:`DEFAULT`), from published scores of the real vggface2 FaceNet
-(``20180402-114759``, the weights facenet-pytorch loads; the real weights are not available on the
-machines this was written on, so nothing here was measured by us):
-
-* different people: :data:`PUBLISHED_DIFFERENT`, the 10 pairs of facenet-pytorch's
-  ``examples/infer.ipynb`` (5 actors, one photo each; its printed distances between unit embeddings,
-  ``cos = 1 - d**2 / 2``): median 0.153; the best look-alike of each actor among the other four has
-  median cosine 0.603 (the two women 0.695, the men 0.51-0.60).
-* the same person: :data:`PUBLISHED_SAME`, the closest and farthest same-person pairs behind DeepFace's
-  published cosine confidence fit for ``Facenet512`` (the same 20180402-114759 model converted to Keras:
-  ``w=-5.868, b=0.867, normalizer=1.384``, ``denorm_max_true=62.19``, ``denorm_min_true=40.70``,
-  inverted to cosines 0.913 and 0.707): median 0.810. DeepFace's verification threshold for this model,
-  cosine distance 0.30 (cosine 0.70), agrees.
-
-Fitted: center 0.4815, width 0.1494. Read: cosine 0 4 %, unrelated strangers (0.15) 10 %, cosine 0.36 (the
-"36 %" of the issue) 32 %, 0.50 55 %, a typical best look-alike (0.60) 71 %, the verification threshold
-(0.70) 84 %, the same person (0.81) 93 %, the same photo 100 %. The default "no close match" threshold,
-25 % (``LOOKALIKE_MIN_LIKENESS``), is cosine 0.31: above 6 of the 10 published stranger pairs (all
-cross-gender ones) and below every best look-alike of them and every same-person pair.
+with ``center`` halfway between the two medians and ``width`` such that they read about 10 % and 90 %.
+:data:`DEFAULT` is fitted from published scores of the real vggface2 weights; :func:`fit_likeness` fits
+other scores (``python -m evaluation`` prints a fit; ``LOOKALIKE_LIKENESS_CENTER`` and
+``LOOKALIKE_LIKENESS_WIDTH`` apply one). Sources and readings: ``docs/decisions/likeness.md``.
 """
 
 from __future__ import annotations
@@ -48,7 +25,7 @@ MEDIAN_LIKENESS = (10.0, 90.0)
 _INFER_IPYNB_DISTANCES = (1.344806, 0.781201, 1.425579, 1.448495, 1.256238, 0.922126, 0.891145, 1.366423,
                           1.416447, 0.985438)
 PUBLISHED_DIFFERENT: tuple[float, ...] = tuple(round(1 - d * d / 2, 4) for d in _INFER_IPYNB_DISTANCES)
-"""Different-person cosines of the real vggface2 FaceNet: facenet-pytorch ``examples/infer.ipynb``."""
+"""Different-person cosines of the real vggface2 FaceNet: the 10 pairs of facenet-pytorch's ``examples/infer.ipynb``."""
 
 
 def _deepface_cosine(confidence: float, w: float = -5.868251768046832, b: float = 0.8674084834913275,
@@ -123,7 +100,7 @@ def fit_likeness(same_scores: Sequence[float], different_scores: Sequence[float]
 
 
 DEFAULT = fit_likeness(PUBLISHED_SAME, PUBLISHED_DIFFERENT)
-"""The mapping fitted from the published real-weights scores above (center 0.4815, width 0.1494)."""
+"""The mapping fitted from :data:`PUBLISHED_SAME` and :data:`PUBLISHED_DIFFERENT`."""
 
 
 def mapping_for(center: float | None = None, width: float | None = None) -> LikenessMapping:
