@@ -84,14 +84,14 @@ class FacePayload:
 
     Attributes:
         name: display name. person_id: grouping key (``"tony-blair"``).
-        content_sha256: hex SHA-256 of the photo's bytes ("" on a centroid of an old index).
+        content_sha256: hex SHA-256 of the photo's bytes ("" when the stored point has none).
         sources: where the photo came from (``"<source>:<ref>"``).
         thumbnail: base64 JPEG of the face, or None (not stored, or not asked for).
         metadata: the person's own fields (``biography``, ``gender``, ...), cleaned by :func:`clean_metadata`.
         box: ``[x1, y1, x2, y2]`` pixels of the upright photo, or None. probability: MTCNN's, or None.
         photos: faces of the person (centroid points only), else None.
         well_known: whether the person is among the well-known (``indexing.precedence.mark_well_known``),
-            or None where the person pass has not said (an older index: counted as well-known).
+            or None where the person pass has not said (counted as well-known).
     """
 
     name: str

@@ -232,7 +232,7 @@ class EdgeEngine:
         return [FacetCount(hit.value, int(hit.count)) for hit in response.hits]
 
     def optimize(self, collection: str) -> None:
-        """Build the HNSW index (and int8 copies) of segments past the indexing threshold; seconds per 10k points."""
+        """Build the HNSW index (and int8 copies) of segments past the indexing threshold; blocks until done."""
         self._shard(collection).optimize()
 
     def indexed_vectors(self, collection: str) -> int:

@@ -72,13 +72,9 @@ WithPayload = Union[bool, PayloadFields]
 
 QUERY_HNSW_EF = 384
 """The HNSW beam width of every query unless told otherwise: the default of :class:`SearchOptions`, which
-both adapters pass to Qdrant (raised to the query's hit limit when smaller).
-
-Measured with ``bench/search_scale.py --people`` (``bench/RESULTS.md``, "Person-level recall@5 at
-scale"): at 1M synthetic faces in the edge preset (HNSW m=16, ef_construct=100) the 5 people a visitor
-sees match the exact 5 with recall@5 0.993 at 384, against 0.953 at the former 128 and 0.985 at 256,
-for a p50 of 4.0-4.9 ms on 2 shared cores (512: 0.996 but 4.4-5.6 ms); at 100k faces 384 gives 0.999
-for about 1.2 ms more than 128."""
+both adapters pass to Qdrant (raised to the query's hit limit when smaller). The smallest value that kept
+the people a visitor sees at recall@5 >= 0.99 with 1M faces in the edge preset (``bench/RESULTS.md``,
+"Person-level recall@5 at scale")."""
 
 
 QUERY_OVERSAMPLING = 2.0
