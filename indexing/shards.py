@@ -1,26 +1,10 @@
 """``--shard I/N``: which part of the sources one of N parallel runners indexes. The split is decided here.
 
-**By file** (parquet datasets: hub ids and local dataset folders). Every shard lists the parquet files of
-every source's split (as ``datasets`` resolves them) with their row counts, all sources' files in one
-list, and spreads them over the N shards by rows, largest file first onto the shard with the fewest rows
-so far (:meth:`Shard.files`). Every shard computes the same list and so the same assignment: the shards
-read disjoint files that together are every file once, and a runner downloads only its files, about 1/N
-of the data when there are several files per shard. A file is never split (``datasets`` loads whole
-files), so a source with fewer files than shards is read by some shards only, and the balance is as fine
-as the files are. Rows count, not bytes: the time of a shard is the time it takes to embed its photos.
-
-**By content hash** (image folders and ``save_to_disk`` folders, which are local: nothing to download;
-a hub dataset whose files are not parquet; and every sharded run with ``--sample``/``--per-person``,
-whose choice needs every row of a source).
-Shard ``I`` of ``N`` owns the photos whose SHA-256 (read as a number) is ``I`` modulo ``N``
-(:meth:`Shard.owns`). The same photo is always in the same shard, whichever source or row it comes from.
-Rows without a photo (nothing to index, only a reason to count) belong to shard 0, so the counts of the
-shards add up to an unsharded run's.
-
-Either way the N shards write the points of one unsharded run: point ids are the photos' hashes, a photo
-found by two shards (the same bytes in two files) is merged into one point in precedence order
-(:class:`indexing.indexer.Indexer`), and ``--finalize`` spreads each person's name and metadata over all
-of their points.
+Parquet datasets (hub ids, local dataset folders) are split **by file** (:meth:`Shard.files`): every shard
+lists every source's files with their row counts and computes the same assignment, so each runner reads,
+and downloads, only its files. Other sources, and every run with ``--sample``/``--per-person`` (whose
+choice needs every row of a source), are split **by content hash** (:meth:`Shard.owns`). Either way the N
+shards write the points of one unsharded run (README, "Sharded builds").
 """
 
 from __future__ import annotations
@@ -62,7 +46,10 @@ class Shard:
             raise ValueError(f"a shard is I/N with 0 <= I < N (e.g. 0/4), not {text!r}") from None
 
     def owns(self, row: Hashed) -> bool:
-        """True when this shard indexes ``row`` of a source split by content hash."""
+        """True when this shard indexes ``row`` of a source split by content hash: shard ``I`` owns the
+        photos whose SHA-256 (its first 16 hex digits as a number) is ``I`` modulo ``N``, so a photo is in
+        the same shard whichever source or row it comes from. Rows without a photo belong to shard 0, so
+        the shards' skip counts add up to an unsharded run's."""
         if self.count == 1:
             return True
         if not row.sha256:
@@ -75,7 +62,7 @@ class Shard:
 
         Largest file first (ties: the earlier file), each onto the shard with the fewest rows so far
         (ties: the lower shard): every file goes to exactly one shard, and no shard gets more rows than
-        another plus the largest file.
+        another plus the largest file. Rows, not bytes: a shard's time is the time to embed its photos.
         """
         if self.count == 1:
             return list(range(len(rows)))

@@ -2,14 +2,10 @@
 ``save_to_disk`` folders) and image folders with one sub-folder per person, all through ``datasets``.
 
 Each source yields :class:`Row` records with the photo's encoded bytes (never decoded here), the
-person's raw name, metadata columns and a reference to where the photo came from.
-
-A parquet dataset (a hub id, or a local folder in the hub's layout) can also be opened as part of its
-files (:func:`parquet_files` lists them as ``datasets`` resolves them; a shard reads its share, see
-:mod:`indexing.shards`): only those files are downloaded and read, and rows keep the row numbers they
-have in the whole split, so a photo's reference is the same whichever shard read it. The person pass
-opens sources without their photos (``photos=False``): parquet datasets are streamed with only the
-name and metadata columns, so the image bytes are never downloaded.
+person's raw name, metadata columns and a reference to where the photo came from. A parquet dataset can
+also be opened as some of its files (a shard's share, :mod:`indexing.shards`): only those files are
+downloaded, and rows keep their row numbers in the whole split, so a photo's reference is the same
+whichever shard read it. The person pass opens sources without their photos (``photos=False``).
 """
 
 from __future__ import annotations
@@ -34,9 +30,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SOURCES = ("ashraq/tmdb-celeb-10k", "ashraq/tmdb-people-image", "tonyassi/celebrity-1000",
                    "lansinuote/simple_facenet")
-"""The default index, in precedence order (names and metadata of earlier sources win): 10,000 TMDB
-people with biographies (one photo each), 116,403 more TMDB people (one photo each, most not famous;
-joined to the first set by TMDB id), 997 people with ~18k photos, 105 people with 17,334 photos."""
+"""The default index, in precedence order (names and metadata of earlier sources win); README "Default
+sources" describes each, :data:`KNOWN_SOURCES` their columns."""
 
 SMALL_DEFAULT_SOURCES = tuple(s for s in DEFAULT_SOURCES if s != "ashraq/tmdb-people-image")
 """The default sources less the 3.7 GB one: what the app's background fill samples (it downloads whole
@@ -124,7 +119,7 @@ class Identities:
     in the same order, so every shard decides the same): an id's person id is that of the first name seen
     with it, so a later source's row with that id joins the person however it spells the name; a name that
     another id of the same space already holds gets the id appended (two TMDB people called "John Smith"
-    stay two). Rows of sources without ids join by name, as before.
+    stay two). Rows of sources without ids join by name.
     """
 
     def __init__(self) -> None:
@@ -344,7 +339,7 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     elif share is not None or not photos:
         if files is None:
             files = parquet_files(spec, split, config, token)
-        if files is None:  # not parquet files: the whole dataset, as before
+        if files is None:  # not parquet files: the whole dataset
             loaded = _load(where, token)
         else:
             image_column = image_column or known.get("image_column")
@@ -583,9 +578,9 @@ def _is_repo_id(spec: str) -> bool:
 def _check_hub(repo_id: str, token: str | None) -> None:
     """Fail within ``HUB_TIMEOUT_S`` when the Hub cannot be reached or has no such dataset.
 
-    Without this look-up an unreachable Hub costs ``datasets`` about 30 s of retries, each logged.
-    With ``HF_HUB_OFFLINE=1`` nothing is asked: ``datasets`` reads its cache (and says at once when the
-    dataset is not there).
+    Without it an unreachable Hub would cost ``datasets``' retries, each logged, before the run failed
+    (``docs/decisions/indexing.md``). With ``HF_HUB_OFFLINE=1`` nothing is asked: ``datasets`` reads its
+    cache (and says at once when the dataset is not there).
 
     Raises:
         ConnectionError: the Hub cannot be reached (one sentence, with what to do).
