@@ -131,11 +131,9 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         gr.Markdown(f"<small>{CREDITS}<br>{PRIVACY}</small>", elem_id="credits")
 
         # The public API (and MCP tool find_lookalikes): a photo in, JSON out, typed by the signature below.
-        # gr.api needs no hidden components (Gradio builds a session of every component for each REST call,
-        # so fewer components cost less a call). It passes the upload's FileData and the raw values on
-        # unprocessed (the handler takes the path, clamps and checks the rest itself) and still refuses a file
-        # that is not in Gradio's upload folder. The default is the app's: a client that leaves top_k out
-        # gets its setting.
+        # gr.api, not hidden components: each REST call builds a session of every component. It hands the
+        # upload's FileData and the raw values over unprocessed (the handler checks them) and still refuses
+        # a file outside Gradio's upload folder. A client that leaves top_k out gets the app's setting.
         def find_lookalikes(photo: FileData, top_k: int = ui.default_top_k, gender: str = "",
                             department: str = "", well_known_only: bool = True,
                             request: gr.Request = None) -> dict[str, Any]:
@@ -154,9 +152,8 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         picker.input(ui.pick_face, [picker, faces_state], [gallery, compare, details], api_visibility="private",
                      queue=False)
         gallery.select(ui.pick_match, [picker, faces_state], compare, api_visibility="private", queue=False)
-        # No trigger_mode here: with "always_last" Gradio 6.31 runs a webcam stream's handler on its first
-        # frame only. Without it, a stream sends its next frame only when the handler is free (measured:
-        # a 2.5 s handler at stream_every=1 s ran every 2.5 s, nothing queued, nothing after the stop).
+        # No trigger_mode: with "always_last" Gradio 6.31 runs a webcam stream's handler on its first frame
+        # only. Without it a stream sends its next frame when the handler is free (docs/decisions/webapp.md).
         cam.stream(ui.live, [cam, top_k, gender, department, well_known], [live_boxed, live_status, live_gallery, live_details],
                    api_visibility="private", stream_every=1.0, concurrency_limit=1, concurrency_id="live",
                    show_progress="hidden", time_limit=300)
@@ -170,8 +167,9 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
 
 def _forget_session(demo: gr.Blocks, request: gr.Request | None) -> None:
     """Drop the session Gradio made for an API call. Each REST or MCP call gets a new one, holding a copy of
-    every component's configuration, and Gradio keeps up to 10,000 of them: memory that grew with every
-    call. The call itself holds its session until it ends; the page's own sessions are left alone."""
+    every component's configuration, and Gradio keeps up to 10,000 of them, so memory would grow with every
+    call (``bench/RESULTS.md``, "Public traffic"). The call holds its session until it ends; the page's own
+    sessions are left alone."""
     holder = getattr(demo, "state_holder", None)
     session = getattr(request, "session_hash", None)
     if holder is None or session is None:
