@@ -226,7 +226,7 @@ def evaluate(pipeline: FacePipeline, gallery_sources: Sequence[Any], query_sourc
     per_person: dict[str, list[int]] = defaultdict(list)
     confusions: Counter = Counter()
     true_scores, false_scores = [], []
-    different_scores: list[float] = []  # every query against every other person (web: the likeness fit)
+    different_scores: list[float] = []  # every query against every other person: for the likeness fit
     for i in known:
         truth = column[queries.people[i]]
         order = np.argsort(-best[i], kind="stable")
@@ -294,7 +294,8 @@ def _share(part: int, whole: int) -> float:
 # -- the picture -----------------------------------------------------------------------------------------
 
 def project_2d(vectors: np.ndarray, method: str = "auto") -> tuple[np.ndarray, str]:
-    """(n, 2) coordinates: UMAP when installed and asked for (``auto`` or ``umap``), else PCA."""
+    """(n, 2) coordinates: UMAP when installed, asked for (``auto`` or ``umap``) and given at least 10
+    vectors, else PCA."""
     if method in ("auto", "umap") and len(vectors) >= 10:
         try:
             import umap  # type: ignore
