@@ -1,18 +1,12 @@
-"""The embedded adapter of the storage port, over Qdrant's own engine in-process (``qdrant-edge-py``).
+"""The embedded adapter of the storage port, over Qdrant's own engine in-process (``qdrant-edge-py``): an
+HNSW index that reopens at once, unlike qdrant-client's local mode (README "Which store at which size").
 
-Why this engine: an edge shard answers from an HNSW index and reopens at once, where qdrant-client's
-local mode scans every point in Python and reopens slowly (``bench/RESULTS.md``, README "Which store at
-which size").
-
-Qdrant Edge has shards, not collections or aliases, so this adapter keeps one shard folder per
-collection under ``<path>/collections/<name>/shard`` with the collection's metadata in
-``collection.json`` beside it, and the aliases in ``<path>/aliases.json``, replaced atomically so
-that a switch is one step. One process holds the folder at a time (an exclusive lock on
-``<path>/.lock``, as qdrant-client's local mode does); it therefore keeps the names and aliases in
-memory and never touches the file system on the query path.
-
-Grouping: Qdrant Edge has no groups API, so :meth:`EdgeEngine.query_groups` keeps the best point of
-each group over one nearest-neighbour query, widened (4x) only when its hits hold too few groups.
+Qdrant Edge has shards, not collections or aliases: each collection is a shard folder
+``<path>/collections/<name>/shard`` with ``collection.json`` (its metadata) beside it, and the aliases
+live in ``<path>/aliases.json``, replaced atomically so that a switch is one step. One process holds the
+folder at a time (an exclusive lock on ``<path>/.lock``), so names and aliases are kept in memory and the
+query path never touches the file system. Qdrant Edge has no groups API: :meth:`EdgeEngine.query_groups`
+keeps each group's best point over one nearest-neighbour query, widened 4x while it holds too few groups.
 """
 
 from __future__ import annotations
