@@ -6,7 +6,8 @@ Qdrant Edge has shards, not collections or aliases: each collection is a shard f
 live in ``<path>/aliases.json``, replaced atomically so that a switch is one step. One process holds the
 folder at a time (an exclusive lock on ``<path>/.lock``), so names and aliases are kept in memory and the
 query path never touches the file system. Qdrant Edge has no groups API: :meth:`EdgeEngine.query_groups`
-keeps each group's best point over one nearest-neighbour query, widened 4x while it holds too few groups.
+keeps each group's best point over one nearest-neighbour query, widened 4x while its hits fill the limit
+and hold too few groups.
 """
 
 from __future__ import annotations
