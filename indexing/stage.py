@@ -125,9 +125,8 @@ def decoded_batches(pipeline: FacePipeline, batches: Iterable[Sequence[Row]],
 def main_faces(pipeline: FacePipeline, photos: Sequence[Photo]) -> list[Face | None]:
     """The main face of each decoded photo (None where there is none: ``skip`` is set to why).
 
-    Photos are detected and embedded in one batch; when one photo breaks the batch (say a 3000x20 px
-    sliver), each is retried alone and a photo that fails again is skipped as ``detection_failed``
-    instead of ending a long run.
+    Photos are detected and embedded in one batch; when the batch fails, each photo is retried alone
+    and a photo that fails again is skipped as ``detection_failed`` instead of ending a long run.
     """
     if not photos:
         return []
