@@ -223,7 +223,7 @@ class Source:
     def facts(self, indices: Sequence[int]) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(person id, raw name, metadata) of the rows at ``indices``, without reading any image.
 
-        The person-level pass (:func:`indexing.people.collect_people`) needs nothing else, so it can
+        The person-level pass (:func:`indexing.precedence.collect_people`) needs nothing else, so it can
         run after sharded runs without decoding or even reading a photo.
         """
         columns = [self.name_column, *self.metadata_columns]
