@@ -62,7 +62,7 @@ class QdrantEngine:
 
     @classmethod
     def in_process(cls, path: str = ":memory:") -> "QdrantEngine":
-        """qdrant-client's local mode in memory or in a folder (tests only).
+        """qdrant-client's local mode in memory or in a folder (for the tests and benchmarks, not the product).
 
         Raises:
             EngineLockedError: another process holds the folder.
