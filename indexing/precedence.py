@@ -1,15 +1,14 @@
 """The person-level facts of a run: each person's display name and metadata, by source precedence.
 
 Sources are read in order and the order is the precedence: a person's display name is the first
-spelling seen, each metadata field (``biography``, ...) the first value seen. Only the name and
-metadata columns are read (no photo), so the pass that spreads these facts over every point of a
-person can run once after all shards of a sharded run, and gives what one unsharded run gives.
+spelling seen, each metadata field (``biography``, ...) the first value seen. Only the name and metadata
+columns are read (no photo), so the person pass can run once after all shards of a sharded run and give
+what one unsharded run gives.
 
-**Well-known people** (:func:`mark_well_known`): the page shows well-known people only by default, so
-that a visitor's look-alikes are people they may know; everyone stays searchable with the option off.
-A source without a ``popularity`` column is a celebrities set, so its people are all well-known; of the
-others (the TMDB sets), the most popular fill the rest of :data:`WELL_KNOWN_PEOPLE`. The threshold is a
-rank, not a fixed popularity: TMDB's popularity drifts from week to week, the count does not.
+:func:`mark_well_known` marks about :data:`WELL_KNOWN_PEOPLE` people well-known; the page shows only them by
+default, so that a visitor's look-alikes are people they may know. They are everyone of a source without a
+``popularity`` column (a celebrities set), then the most popular of the others (the TMDB sets): a rank, not
+a fixed popularity, which on TMDB drifts from week to week.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """The storage port over qdrant-client: a Qdrant server or Qdrant Cloud (``QDRANT_URL``).
 
-:meth:`QdrantEngine.in_process` opens qdrant-client's local mode instead (``":memory:"`` or a folder).
-It is not a product engine (an exact scan in Python, far slower to query and to reopen than
-:class:`lookalike.index.storage.edge.EdgeEngine`: ``bench/RESULTS.md``); the tests use it as
-the stand-in that runs this adapter's code where no server answers. Local mode keeps no quantized
-vectors and no payload indexes, so an int8 collection is refused there, and payload indexes are
-recorded on a server only.
-
-Grouping uses Qdrant's ``query_points_groups`` (by the keyword-indexed ``person_id`` on a server):
-one request per query, payloads included.
+:meth:`QdrantEngine.in_process` opens qdrant-client's local mode instead (``":memory:"`` or a folder): not a
+product engine (an exact scan in Python, slow to query and to reopen: README "Which store at which size"),
+but the stand-in that runs this adapter's code where no server answers. Local mode keeps no quantized
+vectors and no payload indexes, so an int8 collection is refused there and payload indexes are created on
+a server only. Grouping is Qdrant's ``query_points_groups``: one request per query, payloads included.
 """
 
 from __future__ import annotations
