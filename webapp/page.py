@@ -9,6 +9,7 @@ results follow the one photo directly. The page's own events are private.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -85,84 +86,138 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         banner = gr.Markdown(start_banner, elem_id="banner")
         with gr.Tabs():
             with gr.Tab("Photo", id="photo-tab"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(min_width=300):
-                        photo = gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath",
-                                         label="Your photo (upload or webcam snapshot)", elem_id="photo",
-                                         format="jpeg", webcam_options=FRONT_CAMERA, height=420)
-                        photo.preprocess = _raw_path  # type: ignore[method-assign]
-                        boxed = gr.Image(label="Faces found", interactive=False, format="jpeg", elem_id="boxed",
-                                         visible=False, height=420)
-                        with gr.Row():
-                            go = gr.Button("Find look-alikes", variant="primary", elem_id="find")
-                            again = gr.Button("New photo", elem_id="new-photo", visible=False)
-                        with gr.Accordion("Options", open=False, elem_id="options"):
-                            top_k = gr.Slider(1, MAX_TOP_K, value=ui.default_top_k, step=1, label="Matches per face",
-                                              elem_id="top-k")
-                            gender = gr.Dropdown(choices=choices.get("gender", [("Anyone", "")]), value="",
-                                                 label="Gender", elem_id="gender", visible="gender" in choices)
-                            department = gr.Dropdown(choices=choices.get("department", [("Any field", "")]),
-                                                     value="", label="Known for", elem_id="department",
-                                                     visible="department" in choices)
-                            well_known = gr.Checkbox(value=True, label="Well-known people only",
-                                                     info="Untick to search everyone in the index, "
-                                                          "film crews and little-known people too.",
-                                                     elem_id="well-known")
-                    with gr.Column(min_width=300):
-                        status = gr.Markdown(elem_id="status")
-                        picker = gr.Radio(label="Face", choices=[], visible=False, elem_id="face-picker")
-                        gallery = gr.Gallery(label="Look-alikes (pick one to compare)", columns=3, height="auto",
-                                             object_fit="cover", allow_preview=False, elem_id="gallery")
-                        compare = gr.HTML(elem_id="compare")
-                        details = gr.Markdown(elem_id="details")
-                faces_state = gr.State([], time_to_live=600)
+                tab = _photo_tab(ui, choices)
             with gr.Tab("Live", id="live"):
-                gr.Markdown("Start the webcam: the matches refresh about once a second (frames are dropped "
-                            "while a search runs, never queued).")
-                with gr.Row(equal_height=False):
-                    cam = gr.Image(sources=["webcam"], streaming=True, type="pil", label="Webcam",
-                                   elem_id="live-cam", webcam_options=FRONT_CAMERA)
-                    live_boxed = gr.Image(label="Faces found", interactive=False, format="jpeg",
-                                          elem_id="live-boxed")
-                live_status = gr.Markdown(elem_id="live-status")
-                live_gallery = gr.Gallery(label="Look-alikes of the largest face", columns=5, height="auto",
-                                          object_fit="cover", allow_preview=False, elem_id="live-gallery")
-                live_details = gr.Markdown(elem_id="live-details")
+                live = _live_tab()
         gr.Markdown(f"<small>{CREDITS}<br>{PRIVACY}</small>", elem_id="credits")
-
-        # The public API (and MCP tool find_lookalikes): a photo in, JSON out, typed by the signature below.
-        # gr.api, not hidden components: each REST call builds a session of every component. It hands the
-        # upload's FileData and the raw values over unprocessed (the handler checks them) and still refuses
-        # a file outside Gradio's upload folder. A client that leaves top_k out gets the app's setting.
-        def find_lookalikes(photo: FileData, top_k: int = ui.default_top_k, gender: str = "",
-                            department: str = "", well_known_only: bool = True,
-                            request: gr.Request = None) -> dict[str, Any]:
-            try:
-                return ui.find_lookalikes(photo, top_k, gender, department, well_known_only)
-            finally:
-                _forget_session(demo, request)
-
-        find_lookalikes.__doc__ = ui.find_lookalikes.__doc__  # the MCP tool's description and arguments
-        gr.api(find_lookalikes, api_name="lookalike", api_description=API_DESCRIPTION, concurrency_id="search")
-
-        results = [photo, boxed, again, status, picker, gallery, compare, details, faces_state, go]
-        go.click(ui.submit, [photo, top_k, gender, department, well_known], results, api_visibility="private",
-                 concurrency_id="search", trigger_mode="once")
-        again.click(ui.new_photo, None, results, api_visibility="private", queue=False)
-        picker.input(ui.pick_face, [picker, faces_state], [gallery, compare, details], api_visibility="private",
-                     queue=False)
-        gallery.select(ui.pick_match, [picker, faces_state], compare, api_visibility="private", queue=False)
+        _public_api(demo, ui)
+        _photo_events(ui, tab)
+        filters = [tab.top_k, tab.gender, tab.department, tab.well_known]
         # No trigger_mode: with "always_last" Gradio 6.31 runs a webcam stream's handler on its first frame
         # only. Without it a stream sends its next frame when the handler is free (docs/decisions/webapp.md).
-        cam.stream(ui.live, [cam, top_k, gender, department, well_known], [live_boxed, live_status, live_gallery, live_details],
-                   api_visibility="private", stream_every=1.0, concurrency_limit=1, concurrency_id="live",
-                   show_progress="hidden", time_limit=300)
+        live.cam.stream(ui.live, [live.cam, *filters], live.outputs, api_visibility="private", stream_every=1.0,
+                        concurrency_limit=1, concurrency_id="live", show_progress="hidden", time_limit=300)
         demo.load(ui.banner, None, banner, api_visibility="private", queue=False)
         # While the index is being filled in the background, the banner shows the progress every 2 s.
         filling = gr.Timer(2.0, active=ui.finders.fill_progress() is not None)
         filling.tick(ui.fill_tick, None, [banner, filling], api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=2, max_size=16)
     return demo
+
+
+@dataclass
+class PhotoTab:
+    """The photo tab's components: the inputs, the options and what a search fills in."""
+
+    photo: gr.Image
+    boxed: gr.Image
+    go: gr.Button
+    again: gr.Button
+    top_k: gr.Slider
+    gender: gr.Dropdown
+    department: gr.Dropdown
+    well_known: gr.Checkbox
+    status: gr.Markdown
+    picker: gr.Radio
+    gallery: gr.Gallery
+    compare: gr.HTML
+    details: gr.Markdown
+    faces: gr.State
+
+    @property
+    def results(self) -> list[gr.components.Component]:
+        """What a search (and "New photo") updates, in :meth:`LookalikeUI.submit`'s order."""
+        return [self.photo, self.boxed, self.again, self.status, self.picker, self.gallery, self.compare,
+                self.details, self.faces, self.go]
+
+
+@dataclass
+class LiveTab:
+    """The live tab's webcam stream and what each frame's search fills in."""
+
+    cam: gr.Image
+    outputs: list[gr.components.Component]
+
+
+def _photo_tab(ui: LookalikeUI, choices: dict[str, list[tuple[str, Any]]]) -> PhotoTab:
+    """The photo tab: the photo and options left, the results right (one column on a phone)."""
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=300):
+            photo = gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath",
+                             label="Your photo (upload or webcam snapshot)", elem_id="photo",
+                             format="jpeg", webcam_options=FRONT_CAMERA, height=420)
+            photo.preprocess = _raw_path  # type: ignore[method-assign]
+            boxed = gr.Image(label="Faces found", interactive=False, format="jpeg", elem_id="boxed",
+                             visible=False, height=420)
+            with gr.Row():
+                go = gr.Button("Find look-alikes", variant="primary", elem_id="find")
+                again = gr.Button("New photo", elem_id="new-photo", visible=False)
+            with gr.Accordion("Options", open=False, elem_id="options"):
+                top_k = gr.Slider(1, MAX_TOP_K, value=ui.default_top_k, step=1, label="Matches per face",
+                                  elem_id="top-k")
+                gender = gr.Dropdown(choices=choices.get("gender", [("Anyone", "")]), value="",
+                                     label="Gender", elem_id="gender", visible="gender" in choices)
+                department = gr.Dropdown(choices=choices.get("department", [("Any field", "")]),
+                                         value="", label="Known for", elem_id="department",
+                                         visible="department" in choices)
+                well_known = gr.Checkbox(value=True, label="Well-known people only",
+                                         info="Untick to search everyone in the index, "
+                                              "film crews and little-known people too.",
+                                         elem_id="well-known")
+        with gr.Column(min_width=300):
+            status = gr.Markdown(elem_id="status")
+            picker = gr.Radio(label="Face", choices=[], visible=False, elem_id="face-picker")
+            gallery = gr.Gallery(label="Look-alikes (pick one to compare)", columns=3, height="auto",
+                                 object_fit="cover", allow_preview=False, elem_id="gallery")
+            compare = gr.HTML(elem_id="compare")
+            details = gr.Markdown(elem_id="details")
+    faces = gr.State([], time_to_live=600)
+    return PhotoTab(photo, boxed, go, again, top_k, gender, department, well_known, status, picker, gallery,
+                    compare, details, faces)
+
+
+def _live_tab() -> LiveTab:
+    """The live tab: the webcam beside its boxed frame, the largest face's matches below."""
+    gr.Markdown("Start the webcam: the matches refresh about once a second (frames are dropped "
+                "while a search runs, never queued).")
+    with gr.Row(equal_height=False):
+        cam = gr.Image(sources=["webcam"], streaming=True, type="pil", label="Webcam",
+                       elem_id="live-cam", webcam_options=FRONT_CAMERA)
+        boxed = gr.Image(label="Faces found", interactive=False, format="jpeg", elem_id="live-boxed")
+    status = gr.Markdown(elem_id="live-status")
+    gallery = gr.Gallery(label="Look-alikes of the largest face", columns=5, height="auto",
+                         object_fit="cover", allow_preview=False, elem_id="live-gallery")
+    details = gr.Markdown(elem_id="live-details")
+    return LiveTab(cam, [boxed, status, gallery, details])
+
+
+def _photo_events(ui: LookalikeUI, tab: PhotoTab) -> None:
+    """The photo tab's private events: search, new photo, pick a face, pick a match."""
+    tab.go.click(ui.submit, [tab.photo, tab.top_k, tab.gender, tab.department, tab.well_known], tab.results,
+                 api_visibility="private", concurrency_id="search", trigger_mode="once")
+    tab.again.click(ui.new_photo, None, tab.results, api_visibility="private", queue=False)
+    tab.picker.input(ui.pick_face, [tab.picker, tab.faces], [tab.gallery, tab.compare, tab.details],
+                     api_visibility="private", queue=False)
+    tab.gallery.select(ui.pick_match, [tab.picker, tab.faces], tab.compare, api_visibility="private", queue=False)
+
+
+def _public_api(demo: gr.Blocks, ui: LookalikeUI) -> None:
+    """The public API (and MCP tool find_lookalikes): a photo in, JSON out, typed by the signature below.
+
+    ``gr.api``, not hidden components: each REST call builds a session of every component. It hands the
+    upload's FileData and the raw values over unprocessed (the handler checks them) and still refuses a
+    file outside Gradio's upload folder. A client that leaves top_k out gets the app's setting.
+    """
+    def find_lookalikes(photo: FileData, top_k: int = ui.default_top_k, gender: str = "",
+                        department: str = "", well_known_only: bool = True,
+                        request: gr.Request = None) -> dict[str, Any]:
+        try:
+            return ui.find_lookalikes(photo, top_k, gender, department, well_known_only)
+        finally:
+            _forget_session(demo, request)
+
+    find_lookalikes.__doc__ = ui.find_lookalikes.__doc__  # the MCP tool's description and arguments
+    gr.api(find_lookalikes, api_name="lookalike", api_description=API_DESCRIPTION, concurrency_id="search")
 
 
 def _forget_session(demo: gr.Blocks, request: gr.Request | None) -> None:
