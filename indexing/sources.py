@@ -324,42 +324,19 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
     known = KNOWN_SOURCES.get(where.spec, {})
     id_column = where.options.get("id_column", known.get("id_column"))
     id_space = where.options.get("id_space", known.get("id_space")) or id_column or ""
-    path, split, config = where.path, where.split, where.config
-    base_dir = None
-    ignored: list[str] = []
+    base_dir = where.path if where.image_folder else None
     numbers: dict[str, list[int]] = {}
-    if where.saved:
-        loaded: Any = datasets.load_from_disk(str(path))
-    elif where.image_folder:
-        ignored = [str(p.relative_to(path)) for p in path.rglob("*")
-                   if p.is_file() and p.suffix.lower() not in IMAGE_EXTENSIONS]
-        images = [str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
-        loaded = datasets.load_dataset("imagefolder", data_files={"train": images}, drop_labels=False)
-        base_dir = path
-    elif share is not None or not photos:
-        if files is None:
-            files = parquet_files(spec, split, config, token)
-        if files is None:  # not parquet files: the whole dataset
-            loaded = _load(where, token)
-        else:
-            image_column = image_column or known.get("image_column")
-            loaded, numbers, dropped = _load_files(where, files, share, image_column, token, photos,
-                                                   columns, name_column or known.get("name_column"))
-            image_column = image_column or dropped
+    if not where.saved and not where.image_folder and (share is not None or not photos):
+        image_column = image_column or known.get("image_column")
+        loaded, numbers, dropped = _load_parquet(where, spec, token, files, share, image_column, photos, columns,
+                                                 name_column or known.get("name_column"))
+        image_column = image_column or dropped
     else:
-        loaded = _load(where, token)
-    label = path.name if path.exists() else where.spec
-    if isinstance(loaded, datasets.DatasetDict):
-        if split == "all":
-            chosen = list(loaded.items())
-        elif split in loaded:
-            chosen = [(split, loaded[split])]
-        else:
-            raise ValueError(f"{label} has no split '{split}' (it has {', '.join(loaded)}).")
-    else:
-        chosen = [(split, loaded)]
+        loaded = _load_whole(where, token)
+    label = where.path.name if where.path.exists() else where.spec
+    ignored = _ignored_files(where)
     out = []
-    for split_name, dataset in chosen:
+    for split_name, dataset in _splits(loaded, where.split, label):
         image_col = image_column or known.get("image_column") or _image_column(dataset.features)
         name_col = name_column or known.get("name_column") or _name_column(dataset.features)
         for column in ((image_col, name_col) if photos else (name_col,)) + ((id_column,) if id_column else ()):
@@ -370,6 +347,50 @@ def open_sources(spec: str, split: str | None = None, image_column: str | None =
         out.append(Source(label, split_name, dataset, image_col, name_col, base_dir, ignored,
                           numbers.get(split_name), share is not None and photos, id_column, id_space))
     return out
+
+
+def _load_whole(where: _Where, token: str | None) -> Any:
+    """A saved dataset, an image folder (one sub-folder per person) or a whole dataset, loaded."""
+    if where.saved:
+        return datasets.load_from_disk(str(where.path))
+    if where.image_folder:
+        images = [str(p) for p in sorted(where.path.rglob("*"))
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+        return datasets.load_dataset("imagefolder", data_files={"train": images}, drop_labels=False)
+    return _load(where, token)
+
+
+def _load_parquet(where: _Where, spec: str, token: str | None, files: Sequence[DataFile] | None,
+                  share: Sequence[DataFile] | None, image_column: str | None, photos: bool,
+                  columns: Sequence[str] | None, name_column: str | None
+                  ) -> tuple[Any, dict[str, list[int]], str | None]:
+    """Some of a parquet dataset's files (``share``), or its name and metadata columns only: the dataset,
+    each split's file numbers and the image column found, as :func:`_load_files`; a dataset that is not
+    parquet files loads whole."""
+    if files is None:
+        files = parquet_files(spec, where.split, where.config, token)
+    if files is None:
+        return _load(where, token), {}, None
+    return _load_files(where, files, share, image_column, token, photos, columns, name_column)
+
+
+def _ignored_files(where: _Where) -> list[str]:
+    """An image folder's files that are not images (reported, not read); none for other sources."""
+    if not where.image_folder:
+        return []
+    return [str(p.relative_to(where.path)) for p in where.path.rglob("*")
+            if p.is_file() and p.suffix.lower() not in IMAGE_EXTENSIONS]
+
+
+def _splits(loaded: Any, split: str, label: str) -> list[tuple[str, Any]]:
+    """(split name, dataset) of each split ``split`` names (``"all"``: every split)."""
+    if not isinstance(loaded, datasets.DatasetDict):
+        return [(split, loaded)]
+    if split == "all":
+        return list(loaded.items())
+    if split in loaded:
+        return [(split, loaded[split])]
+    raise ValueError(f"{label} has no split '{split}' (it has {', '.join(loaded)}).")
 
 
 def link_identities(sources: Sequence[Source], rows_of: Sequence[Source] | None = None) -> None:
