@@ -202,43 +202,10 @@ class Indexer:
     def _index_batch(self, batch: list[Photo], collection: str, report: IndexReport,
                      indexed_people: set[str]) -> None:
         report.images_seen += len(batch)
-        candidates: dict[str, tuple[Photo, list[str]]] = {}
-        for photo in batch:
-            row = photo.row
-            if photo.skip:
-                report.skipped[photo.skip] += 1
-                continue
-            pid = point_id(row.sha256)
-            if pid in candidates:  # the same photo twice in one batch: one point, both sources
-                report.skipped["duplicate"] += 1
-                first = candidates[pid][0].row
-                if first.person != row.person:
-                    report.name_conflicts.append(f"{row.ref} is '{first.raw_name}' in {first.ref}, "
-                                                 f"'{row.raw_name}' here")
-                candidates[pid][1].append(row.ref)
-            else:
-                candidates[pid] = (photo, [row.ref])
+        candidates = self._candidates(batch, report)
         existing = self.store.payloads(list(candidates), collection)
         for pid, payload in existing.items():
-            report.already_indexed += 1
-            photo, refs = candidates.pop(pid)
-            row = photo.row
-            indexed_people.add(payload.get(PERSON_ID) or row.person)
-            if payload.get(PERSON_ID) not in (None, row.person):
-                report.name_conflicts.append(f"{row.ref} is '{payload.get(NAME)}' elsewhere, '{row.raw_name}' here")
-            known = list(payload.get(SOURCES, []))
-            merged = sorted(dict.fromkeys(known + refs), key=self._order)
-            update: dict = {SOURCES: merged} if merged != known else {}
-            if known and row.person and payload.get(PERSON_ID) != row.person \
-                    and self._order(refs[0]) < self._order(known[0]):
-                # Another shard wrote this photo first from a later row (the same bytes in a file of its
-                # share): the point belongs to the person of the row that comes first in precedence, as
-                # in one run. The person pass then spreads that person's full name and metadata over it.
-                person = self.people[row.person]
-                update.update({PERSON_ID: row.person, NAME: person.name, METADATA: dict(person.metadata)})
-                indexed_people.add(row.person)
-            if update:
-                self.store.set_payload([pid], update, collection)
+            self._merge_existing(pid, payload, candidates.pop(pid), collection, report, indexed_people)
         pending = list(candidates.values())
         for photo, _ in pending:
             if photo.image is None:  # the read-ahead saw its point, which is gone now: decode it here
@@ -259,6 +226,51 @@ class Indexer:
         report.faces_indexed += len(points)
         if points:
             _reached("after_upsert")
+
+    @staticmethod
+    def _candidates(batch: list[Photo], report: IndexReport) -> dict[str, tuple[Photo, list[str]]]:
+        """The batch's photos to index by point id, each with the refs of its rows: a photo twice in one
+        batch is one point with both sources; skipped photos are counted."""
+        candidates: dict[str, tuple[Photo, list[str]]] = {}
+        for photo in batch:
+            row = photo.row
+            if photo.skip:
+                report.skipped[photo.skip] += 1
+                continue
+            pid = point_id(row.sha256)
+            if pid not in candidates:
+                candidates[pid] = (photo, [row.ref])
+                continue
+            report.skipped["duplicate"] += 1
+            first = candidates[pid][0].row
+            if first.person != row.person:
+                report.name_conflicts.append(f"{row.ref} is '{first.raw_name}' in {first.ref}, "
+                                             f"'{row.raw_name}' here")
+            candidates[pid][1].append(row.ref)
+        return candidates
+
+    def _merge_existing(self, pid: str, payload: dict, candidate: tuple[Photo, list[str]], collection: str,
+                        report: IndexReport, indexed_people: set[str]) -> None:
+        """A photo already indexed: its sources gain the new refs, and it moves to the person of the row
+        that comes first in precedence (as one run would have written it)."""
+        report.already_indexed += 1
+        photo, refs = candidate
+        row = photo.row
+        indexed_people.add(payload.get(PERSON_ID) or row.person)
+        if payload.get(PERSON_ID) not in (None, row.person):
+            report.name_conflicts.append(f"{row.ref} is '{payload.get(NAME)}' elsewhere, '{row.raw_name}' here")
+        known = list(payload.get(SOURCES, []))
+        merged = sorted(dict.fromkeys(known + refs), key=self._order)
+        update: dict = {SOURCES: merged} if merged != known else {}
+        if known and row.person and payload.get(PERSON_ID) != row.person \
+                and self._order(refs[0]) < self._order(known[0]):
+            # Another shard wrote this photo first from a later row (the same bytes in a file of its share).
+            # The person pass then spreads that person's full name and metadata over it.
+            person = self.people[row.person]
+            update.update({PERSON_ID: row.person, NAME: person.name, METADATA: dict(person.metadata)})
+            indexed_people.add(row.person)
+        if update:
+            self.store.set_payload([pid], update, collection)
 
     # -- phase 2: people, alias ------------------------------------------------------------------
 
