@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="bench_soak_"))
     try:
         settings = Settings(data_dir=data_dir, device="cpu", qdrant_url=None)
-        pipeline = FacePipeline(settings)
+        pipeline = FacePipeline(settings.face_config())
         real = real_points(pipeline, C.FIVE_TRAIN, settings.model_copy(update={"data_dir": data_dir / "scratch"}))
         vectors, person = C.identity_vectors(max(0, args.faces - len(real)))
         store = C.open_store(settings, "edge")

@@ -2,18 +2,21 @@
 
 Qdrant's own variables keep their usual names (``QDRANT_URL``, ``QDRANT_API_KEY``); everything
 else is prefixed ``LOOKALIKE_``. The API key is a ``SecretStr``: it never shows in ``repr``,
-``str``, logs or error messages.
+``str``, logs or error messages. The face pipeline takes its share as a
+:class:`lookalike.faces.FaceConfig` (:meth:`Settings.face_config`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-WEIGHTS_FILE_NAME = "20180402-114759-vggface2.pt"
+if TYPE_CHECKING:
+    from lookalike.faces.config import FaceConfig
 
 RuntimeName = Literal["auto", "openvino", "onnxruntime", "torch"]
 """A model's runtime setting (:mod:`lookalike.faces.runtime`): timed (``auto``) or forced."""
@@ -162,10 +165,9 @@ class Settings(BaseSettings):
         """Folder of the embedded store (Qdrant Edge shards)."""
         return self.data_dir / "edge"
 
-    def resolved_device(self) -> str:
-        """``"cuda"`` or ``"cpu"``: ``auto`` picks CUDA when torch sees a GPU."""
-        if self.device != "auto":
-            return self.device
-        import torch
+    def face_config(self) -> FaceConfig:
+        """The face pipeline's share of these settings: each :class:`~lookalike.faces.FaceConfig` field
+        from the setting of the same name."""
+        from lookalike.faces.config import FaceConfig
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return FaceConfig(**{field.name: getattr(self, field.name) for field in dataclasses.fields(FaceConfig)})

@@ -16,7 +16,7 @@ from webapp.fill import BackgroundFill
 from webapp.finders import FinderHolder
 from webapp.page import CSS, build_app
 from webapp.traffic import launch_options
-from webapp.zerogpu import decorate_face_step, query_settings, scheduled_on_gpu
+from webapp.zerogpu import decorate_face_step, query_face_config, scheduled_on_gpu
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +35,18 @@ def warm_up(finder: LookalikeFinder) -> None:
 
 def create_app(settings: Settings | None = None) -> gr.Blocks:
     """The app for ``settings`` (default: the environment), models loaded before it is returned."""
-    settings = query_settings(settings or Settings())
+    settings = settings or Settings()
     import torch
 
     # The queue runs 2 searches at once (webapp.page): one torch thread each by default, so that they share
     # the CPU instead of fighting over it (OpenMP threads spin-wait badly when cores are oversubscribed).
     torch.set_num_threads(settings.torch_threads)
     try:
-        pipeline = FacePipeline(settings, wait_for_onnx=False)
+        pipeline = FacePipeline(query_face_config(settings.face_config()), wait_for_onnx=False)
     except LookalikeError as exc:  # weights missing: the page says so instead of crashing
         log.error("cannot search: %s", exc)
         return build_app(FinderHolder(None, exc))
-    device = settings.resolved_device()
-    decorate_face_step(pipeline, device)
+    decorate_face_step(pipeline, pipeline.device)
 
     def open_finder() -> LookalikeFinder:
         return LookalikeFinder.from_settings(settings, pipeline=pipeline)
@@ -64,7 +63,7 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
     else:
         fill = None
     try:
-        if not scheduled_on_gpu(device):  # a ZeroGPU call needs a visitor's request and quota
+        if not scheduled_on_gpu(pipeline.device):  # a ZeroGPU call needs a visitor's request and quota
             warm_up(finder)
     except Exception as exc:  # warming up is an optimisation only
         log.warning("warm-up skipped: %s", type(exc).__name__)
