@@ -154,10 +154,11 @@ def main(argv=None) -> int:
     from lookalike.search import LookalikeFinder
     from lookalike.settings import Settings
     from query_latency import fill_store, real_points
+    from webapp.settings import AppSettings
 
     import torch
 
-    torch.set_num_threads(Settings().torch_threads)  # as webapp.wiring.create_app: one thread per search
+    torch.set_num_threads(AppSettings().torch_threads)  # as webapp.wiring.create_app: one thread per search
     print(C.header(f"Public traffic: {args.clients} REST clients, {args.faces:,} faces"))
     print(f"- weights: {weights_note}")
     data_dir = Path(tempfile.mkdtemp(prefix="bench_soak_"))

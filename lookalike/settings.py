@@ -1,8 +1,9 @@
-"""One settings object for the app, the indexer and the benchmarks, read from the environment.
+"""The settings of the core and the indexer, read from the environment.
 
 Qdrant's own variables keep their usual names (``QDRANT_URL``, ``QDRANT_API_KEY``); everything
 else is prefixed ``LOOKALIKE_``. The API key is a ``SecretStr``: it never shows in ``repr``,
-``str``, logs or error messages. The face pipeline takes its share as a
+``str``, logs or error messages. The web app's own settings extend these in
+:class:`webapp.settings.AppSettings`; the face pipeline takes its share as a
 :class:`lookalike.faces.FaceConfig` (:meth:`Settings.face_config`).
 """
 
@@ -90,30 +91,6 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
         description="Hugging Face token for gated or private datasets (a secret: never printed).",
     )
-    fill_sources: tuple[str, ...] = Field(
-        default=(),
-        description="Sources the app's background fill reads when the embedded store is empty, as a JSON "
-        'list (e.g. \'["path/to/people"]\'); empty means the default sources of `python -m indexing` less '
-        "ashraq/tmdb-people-image (3.7 GB of whole files to download for a sample).",
-    )
-    fill_sample: int = Field(
-        default=1000, ge=0,
-        description="Photos the background fill indexes per source (one per person, chosen at random); "
-        "0 turns the background fill off.",
-    )
-    torch_threads: int = Field(
-        default=1, ge=1, description="torch threads per search in the app (the queue runs 2 searches at once).")
-    mcp: bool = Field(default=True, description="Serve the /lookalike endpoint as an MCP tool too.")
-    server_name: str = Field(
-        default="0.0.0.0",
-        validation_alias=AliasChoices("LOOKALIKE_SERVER_NAME", "GRADIO_SERVER_NAME"),
-        description="Address the app listens on.",
-    )
-    server_port: int = Field(
-        default=7860, ge=1, le=65535,
-        validation_alias=AliasChoices("LOOKALIKE_SERVER_PORT", "GRADIO_SERVER_PORT"),
-        description="Port the app listens on.",
-    )
     min_face_probability: float = Field(
         default=0.95, ge=0.0, le=1.0,
         description="Faces MTCNN is less sure of than this are boxed but not searched (a drawn face or a "
@@ -124,17 +101,6 @@ class Settings(BaseSettings):
         description="When even a face's best match is less alike than this (likeness, %), the face is "
         "answered as 'no close match'.",
     )
-    max_upload_mb: float = Field(
-        default=15.0, gt=0,
-        description="Uploads larger than this (MB) are refused at the upload route, before they are written.")
-    api_calls_per_minute: int = Field(
-        default=60, ge=0,
-        description="API and MCP tool calls one client may make in any minute (the page is not counted); "
-        "0: no limit.")
-    proxy_hops: int = Field(
-        default=1, ge=0,
-        description="Trusted proxies in front of the app (a Space has one): the client is the address the "
-        "nearest of them appended to X-Forwarded-For; 0: the connection's peer, the header ignored.")
     likeness_center: float | None = Field(
         default=None, description="Cosine that reads 50 % likeness; unset: lookalike.likeness's default.")
     likeness_width: float | None = Field(

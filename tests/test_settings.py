@@ -1,5 +1,5 @@
-"""Settings (lookalike.settings): defaults, the environment, the face pipeline's share, and the API key
-that never shows."""
+"""Settings (lookalike.settings, webapp.settings): defaults, the environment, the face pipeline's share,
+and the API key that never shows."""
 
 from __future__ import annotations
 
@@ -62,6 +62,22 @@ def test_the_face_config_takes_the_face_settings_and_defaults_to_them(clean_env,
     config = Settings(data_dir=tmp_path, weights=tmp_path / "w.pt", device="cpu").face_config()
     assert config == FaceConfig(weights=tmp_path / "w.pt", device="cpu", model_cache=tmp_path / "onnx",
                                 detector="facenet", embedder="onnxruntime", min_face_size=60)
+
+
+def test_the_app_settings_read_the_same_environment_and_the_core_settings_lack_the_apps_own(clean_env):
+    from webapp.settings import AppSettings
+
+    clean_env.delenv("GRADIO_SERVER_NAME", raising=False)
+    clean_env.setenv("LOOKALIKE_TOP_K", "7")
+    clean_env.setenv("LOOKALIKE_FILL_SAMPLE", "12")
+    clean_env.setenv("GRADIO_SERVER_PORT", "7999")
+    clean_env.setenv("LOOKALIKE_MAX_UPLOAD_MB", "2.5")
+    app = AppSettings()
+    assert (app.top_k, app.fill_sample, app.server_port, app.max_upload_mb) == (7, 12, 7999, 2.5)
+    assert (app.server_name, app.mcp, app.torch_threads, app.api_calls_per_minute, app.proxy_hops) == (
+        "0.0.0.0", True, 1, 60, 1)
+    assert set(Settings.model_fields) < set(AppSettings.model_fields)
+    assert not hasattr(Settings(), "fill_sample") and not hasattr(Settings(), "server_port")
 
 
 def test_runtime_settings_take_one_word_each_and_the_old_onnx_means_onnxruntime(clean_env):

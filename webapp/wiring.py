@@ -1,5 +1,6 @@
-"""Wiring: settings -> face pipeline + store -> finder -> the page. The only module that knows both the
-core's construction and the web layer; the finder's lifecycle is :class:`webapp.finders.FinderHolder`'s.
+"""Wiring: the app's settings (:class:`webapp.settings.AppSettings`) -> face pipeline + store -> finder ->
+the page. The only module that knows both the core's construction and the web layer; the finder's
+lifecycle is :class:`webapp.finders.FinderHolder`'s.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import gradio as gr
 from lookalike.errors import LookalikeError
 from lookalike.faces import FacePipeline
 from lookalike.search import LookalikeFinder
-from lookalike.settings import Settings
 from webapp.fill import BackgroundFill
 from webapp.finders import FinderHolder
 from webapp.page import CSS, build_app
+from webapp.settings import AppSettings
 from webapp.traffic import launch_options
 from webapp.zerogpu import decorate_face_step, query_face_config, scheduled_on_gpu
 
@@ -33,9 +34,9 @@ def warm_up(finder: LookalikeFinder) -> None:
     finder.pipeline.embedder.embed(crops)
 
 
-def create_app(settings: Settings | None = None) -> gr.Blocks:
+def create_app(settings: AppSettings | None = None) -> gr.Blocks:
     """The app for ``settings`` (default: the environment), models loaded before it is returned."""
-    settings = settings or Settings()
+    settings = settings or AppSettings()
     import torch
 
     # The queue runs 2 searches at once (webapp.page): one torch thread each by default, so that they share
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
     return build_app(FinderHolder(finder, fill=fill))
 
 
-def launch_kwargs(settings: Settings | None = None) -> dict:
+def launch_kwargs(settings: AppSettings | None = None) -> dict:
     """What :meth:`gr.Blocks.launch` needs: no Gradio-side error details, no run history kept in the
     visitor's browser (Gradio 6 keeps every run's photo and result there by default), the page's CSS, the
     upload limit and middleware of :mod:`webapp.traffic`, and, with ``settings``, where to listen, whether to
