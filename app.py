@@ -1,6 +1,6 @@
 """The Space's entry point: ``python app.py`` serves the look-alike app on 0.0.0.0:7860.
 
-Every setting comes from :class:`lookalike.settings.Settings` (the environment: ``QDRANT_URL`` /
+Every setting comes from :class:`webapp.settings.AppSettings` (the environment: ``QDRANT_URL`` /
 ``QDRANT_API_KEY`` as Space secrets, ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``, ``LOOKALIKE_MCP``,
 ``LOOKALIKE_TORCH_THREADS``, ...); the wiring is :mod:`webapp.wiring`.
 """
@@ -12,13 +12,13 @@ import spaces  # noqa: F401, I001
 
 import logging
 
-from lookalike.settings import Settings
+from webapp.settings import AppSettings
 from webapp.wiring import create_app, launch_kwargs
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = Settings()
+    settings = AppSettings()
     create_app(settings).launch(**launch_kwargs(settings))
 
 

@@ -56,7 +56,7 @@ def ours(folder: Path, settings, batch_size: int, engine: str = "edge") -> tuple
     from indexing.sources import open_sources
     from lookalike.faces import FacePipeline
 
-    pipeline = FacePipeline(settings)
+    pipeline = FacePipeline(settings.face_config())
     pipeline.embedder.embed(__import__("torch").zeros(1, 3, 160, 160))  # model load and ONNX export out of the timing
     watch = C.Stopwatch()
     watch.wrap(pipeline, "load", "decode")

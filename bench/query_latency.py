@@ -197,7 +197,7 @@ def main(argv=None) -> int:
         if not args.no_reference and "local" not in engines:
             engines.append("local")  # the reference queries the local-mode store
         sizes = C.parse_list(args.min_face_sizes, int)
-        pipelines = {(e, m): FacePipeline(base.model_copy(update={"embedder": e, "min_face_size": m}))
+        pipelines = {(e, m): FacePipeline(base.model_copy(update={"embedder": e, "min_face_size": m}).face_config())
                      for e in embedders for m in sizes}
         any_pipeline = next(iter(pipelines.values()))
         vectors, person = C.identity_vectors(args.faces)

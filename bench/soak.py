@@ -154,16 +154,17 @@ def main(argv=None) -> int:
     from lookalike.search import LookalikeFinder
     from lookalike.settings import Settings
     from query_latency import fill_store, real_points
+    from webapp.settings import AppSettings
 
     import torch
 
-    torch.set_num_threads(Settings().torch_threads)  # as webapp.wiring.create_app: one thread per search
+    torch.set_num_threads(AppSettings().torch_threads)  # as webapp.wiring.create_app: one thread per search
     print(C.header(f"Public traffic: {args.clients} REST clients, {args.faces:,} faces"))
     print(f"- weights: {weights_note}")
     data_dir = Path(tempfile.mkdtemp(prefix="bench_soak_"))
     try:
         settings = Settings(data_dir=data_dir, device="cpu", qdrant_url=None)
-        pipeline = FacePipeline(settings)
+        pipeline = FacePipeline(settings.face_config())
         real = real_points(pipeline, C.FIVE_TRAIN, settings.model_copy(update={"data_dir": data_dir / "scratch"}))
         vectors, person = C.identity_vectors(max(0, args.faces - len(real)))
         store = C.open_store(settings, "edge")

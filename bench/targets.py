@@ -164,7 +164,7 @@ def main(argv=None) -> int:
     try:
         settings = Settings(data_dir=work / "data", device="cpu", qdrant_url=None)
         start = time.perf_counter()
-        pipeline = FacePipeline(settings)
+        pipeline = FacePipeline(settings.face_config())
         lines.append(f"- our pipeline: detector {settings.detector}, embedder {settings.embedder}, engine "
                      f"edge, min_face_size {settings.min_face_size}; loaded in "
                      f"{time.perf_counter() - start:.1f} s (exports and runtime timing included on a fresh data "

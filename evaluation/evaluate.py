@@ -394,7 +394,7 @@ def main(argv: Sequence[str] | None = None, pipeline: FacePipeline | None = None
     try:
         gallery = open_sources(args.gallery, args.gallery_split)
         queries = open_sources(args.queries, args.queries_split)
-        pipeline = pipeline or FacePipeline(Settings())
+        pipeline = pipeline or FacePipeline(Settings().face_config())
         report = evaluate(pipeline, gallery, queries, args.top_k, Path(args.out), args.gallery, args.queries,
                           args.projection, args.batch_size)
     except (LookalikeError, ValueError, OSError) as exc:

@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for spec in specs:  # a mistyped folder is reported before any model loads
             check_source_spec(spec)
         # Then the weights: a missing file is reported before any source row is read or downloaded.
-        pipeline = faces.FacePipeline(settings)
+        pipeline = faces.FacePipeline(settings.face_config())
         store = FaceStore.open(settings)
         quantization = _quantization(args.quantization)
         if args.prepare:

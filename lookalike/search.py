@@ -140,7 +140,8 @@ class LookalikeFinder:
     def from_settings(cls, settings: Settings, wait_for_onnx: bool = True,
                       pipeline: FacePipeline | None = None) -> "LookalikeFinder":
         """Pipeline and store as ``settings`` say (see :class:`FacePipeline` for ``wait_for_onnx``)."""
-        return cls(pipeline or FacePipeline(settings, wait_for_onnx=wait_for_onnx), FaceStore.open(settings),
+        pipeline = pipeline or FacePipeline(settings.face_config(), wait_for_onnx=wait_for_onnx)
+        return cls(pipeline, FaceStore.open(settings),
                    settings.top_k, settings.use_centroids, settings.min_face_probability, settings.min_likeness,
                    mapping_for(settings.likeness_center, settings.likeness_width))
 

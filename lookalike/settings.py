@@ -1,19 +1,23 @@
-"""One settings object for the app, the indexer and the benchmarks, read from the environment.
+"""The settings of the core and the indexer, read from the environment.
 
 Qdrant's own variables keep their usual names (``QDRANT_URL``, ``QDRANT_API_KEY``); everything
 else is prefixed ``LOOKALIKE_``. The API key is a ``SecretStr``: it never shows in ``repr``,
-``str``, logs or error messages.
+``str``, logs or error messages. The web app's own settings extend these in
+:class:`webapp.settings.AppSettings`; the face pipeline takes its share as a
+:class:`lookalike.faces.FaceConfig` (:meth:`Settings.face_config`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-WEIGHTS_FILE_NAME = "20180402-114759-vggface2.pt"
+if TYPE_CHECKING:
+    from lookalike.faces.config import FaceConfig
 
 RuntimeName = Literal["auto", "openvino", "onnxruntime", "torch"]
 """A model's runtime setting (:mod:`lookalike.faces.runtime`): timed (``auto``) or forced."""
@@ -87,30 +91,6 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
         description="Hugging Face token for gated or private datasets (a secret: never printed).",
     )
-    fill_sources: tuple[str, ...] = Field(
-        default=(),
-        description="Sources the app's background fill reads when the embedded store is empty, as a JSON "
-        'list (e.g. \'["path/to/people"]\'); empty means the default sources of `python -m indexing` less '
-        "ashraq/tmdb-people-image (3.7 GB of whole files to download for a sample).",
-    )
-    fill_sample: int = Field(
-        default=1000, ge=0,
-        description="Photos the background fill indexes per source (one per person, chosen at random); "
-        "0 turns the background fill off.",
-    )
-    torch_threads: int = Field(
-        default=1, ge=1, description="torch threads per search in the app (the queue runs 2 searches at once).")
-    mcp: bool = Field(default=True, description="Serve the /lookalike endpoint as an MCP tool too.")
-    server_name: str = Field(
-        default="0.0.0.0",
-        validation_alias=AliasChoices("LOOKALIKE_SERVER_NAME", "GRADIO_SERVER_NAME"),
-        description="Address the app listens on.",
-    )
-    server_port: int = Field(
-        default=7860, ge=1, le=65535,
-        validation_alias=AliasChoices("LOOKALIKE_SERVER_PORT", "GRADIO_SERVER_PORT"),
-        description="Port the app listens on.",
-    )
     min_face_probability: float = Field(
         default=0.95, ge=0.0, le=1.0,
         description="Faces MTCNN is less sure of than this are boxed but not searched (a drawn face or a "
@@ -121,17 +101,6 @@ class Settings(BaseSettings):
         description="When even a face's best match is less alike than this (likeness, %), the face is "
         "answered as 'no close match'.",
     )
-    max_upload_mb: float = Field(
-        default=15.0, gt=0,
-        description="Uploads larger than this (MB) are refused at the upload route, before they are written.")
-    api_calls_per_minute: int = Field(
-        default=60, ge=0,
-        description="API and MCP tool calls one client may make in any minute (the page is not counted); "
-        "0: no limit.")
-    proxy_hops: int = Field(
-        default=1, ge=0,
-        description="Trusted proxies in front of the app (a Space has one): the client is the address the "
-        "nearest of them appended to X-Forwarded-For; 0: the connection's peer, the header ignored.")
     likeness_center: float | None = Field(
         default=None, description="Cosine that reads 50 % likeness; unset: lookalike.likeness's default.")
     likeness_width: float | None = Field(
@@ -162,10 +131,9 @@ class Settings(BaseSettings):
         """Folder of the embedded store (Qdrant Edge shards)."""
         return self.data_dir / "edge"
 
-    def resolved_device(self) -> str:
-        """``"cuda"`` or ``"cpu"``: ``auto`` picks CUDA when torch sees a GPU."""
-        if self.device != "auto":
-            return self.device
-        import torch
+    def face_config(self) -> FaceConfig:
+        """The face pipeline's share of these settings: each :class:`~lookalike.faces.FaceConfig` field
+        from the setting of the same name."""
+        from lookalike.faces.config import FaceConfig
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return FaceConfig(**{field.name: getattr(self, field.name) for field in dataclasses.fields(FaceConfig)})

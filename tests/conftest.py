@@ -163,7 +163,7 @@ def pipeline(base_settings):
     """One face pipeline (real MTCNN, stand-in FaceNet weights) for the whole session."""
     from lookalike.faces import FacePipeline
 
-    return FacePipeline(base_settings)
+    return FacePipeline(base_settings.face_config())
 
 
 @pytest.fixture
@@ -212,5 +212,5 @@ def cli(monkeypatch, pipeline, tmp_path):
     monkeypatch.setenv("LOOKALIKE_DEVICE", "cpu")
     for name in ("QDRANT_URL", "QDRANT_API_KEY", "LOOKALIKE_QDRANT_URL", "LOOKALIKE_COLLECTION"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(lookalike.faces, "FacePipeline", lambda settings=None: pipeline)
+    monkeypatch.setattr(lookalike.faces, "FacePipeline", lambda config=None: pipeline)
     return main

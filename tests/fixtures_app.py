@@ -39,8 +39,8 @@ class RunningApp:
 
 def launch(finder, problem=None, mcp: bool = False, traffic=None) -> RunningApp:
     """``build_app`` launched in this process on a free port of 127.0.0.1 (with ``launch_kwargs``);
-    ``traffic``: Settings whose upload limit, rate limit and proxy hops the app takes (default: the
-    default upload limit and no rate limit)."""
+    ``traffic``: app settings (``webapp.settings.AppSettings``) whose upload limit, rate limit and proxy
+    hops the app takes (default: the default upload limit and no rate limit)."""
     from webapp.finders import FinderHolder
     from webapp.page import build_app
     from webapp.traffic import launch_options

@@ -65,6 +65,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def app_settings(settings, **fields):
+    """The web app's settings (``webapp.settings.AppSettings``) with the core ``settings``' values and ``fields``."""
+    from webapp.settings import AppSettings
+
+    return AppSettings(**{**settings.model_dump(), **fields})
+
+
 def space_upload():
     """``.github/space_upload.py`` (the Space sync script) as a module."""
     import importlib.util

@@ -374,14 +374,14 @@ def test_app_without_models_explains_why_on_the_page_and_in_the_api(tmp_path):
 
 
 def test_every_app_setting_comes_from_settings(monkeypatch):
-    from lookalike.settings import Settings
+    from webapp.settings import AppSettings
     from webapp.wiring import launch_kwargs
 
     monkeypatch.setenv("GRADIO_SERVER_NAME", "127.0.0.9")
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     monkeypatch.setenv("LOOKALIKE_MCP", "0")
     monkeypatch.setenv("LOOKALIKE_TORCH_THREADS", "3")
-    settings = Settings()
+    settings = AppSettings()
     assert (settings.server_name, settings.server_port, settings.mcp, settings.torch_threads) == (
         "127.0.0.9", 7999, False, 3)
     kwargs = launch_kwargs(settings)

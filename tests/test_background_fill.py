@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, image_files
-from support import copy_photos
+from support import app_settings, copy_photos
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -21,7 +21,7 @@ def test_fill_of_an_empty_store_reports_filling_then_answers(pipeline, store, se
     from lookalike.errors import EmptyIndexError
 
     folder = copy_photos(FIVE_TRAIN, tmp_path / "people", per_person=3)
-    fill_settings = settings.model_copy(update={"fill_sources": (str(folder),), "fill_sample": 4})
+    fill_settings = app_settings(settings, fill_sources=(str(folder),), fill_sample=4)
     fill = webapp.fill.BackgroundFill(store, pipeline, fill_settings)
     assert fill.progress().state == "idle"
     assert fill.needed()
@@ -56,8 +56,7 @@ def test_fill_of_an_empty_store_reports_filling_then_answers(pipeline, store, se
 def test_fill_that_cannot_read_its_source_fails_with_one_sentence(pipeline, store, settings, tmp_path):
     from webapp.fill import BackgroundFill
 
-    fill = BackgroundFill(store, pipeline, settings.model_copy(
-        update={"fill_sources": (str(tmp_path / "no_such_folder"),)}))
+    fill = BackgroundFill(store, pipeline, app_settings(settings, fill_sources=(str(tmp_path / "no_such_folder"),)))
     assert fill.start()
     failed = fill.wait(120)
     assert failed.state == "failed"
@@ -70,11 +69,11 @@ def test_fill_is_not_needed_with_a_server_a_zero_sample_or_faces_in_place(pipeli
     from indexing.sources import open_sources
     from webapp.fill import BackgroundFill
 
-    assert not BackgroundFill(store, pipeline, settings.model_copy(update={"fill_sample": 0})).needed()
-    server = settings.model_copy(update={"qdrant_url": "http://127.0.0.1:9"})
+    assert not BackgroundFill(store, pipeline, app_settings(settings, fill_sample=0)).needed()
+    server = app_settings(settings, qdrant_url="http://127.0.0.1:9")
     assert not BackgroundFill(store, pipeline, server).needed()  # decided without asking any store
     Indexer(pipeline, store).run(open_sources(str(copy_photos(FIVE_TRAIN, tmp_path / "one", 1))), sample=1, progress=False)
-    assert not BackgroundFill(store, pipeline, settings).needed()
+    assert not BackgroundFill(store, pipeline, app_settings(settings)).needed()
 
 
 def test_app_on_an_empty_store_says_it_is_filling_then_answers(base_settings, pipeline, tmp_path, monkeypatch):
@@ -100,10 +99,9 @@ def test_app_on_an_empty_store_says_it_is_filling_then_answers(base_settings, pi
         return write(self, *args, **kwargs)
 
     monkeypatch.setattr(indexing.indexer.Indexer, "write", held)
-    monkeypatch.setattr(webapp.wiring, "FacePipeline", lambda settings, wait_for_onnx=False: pipeline)
+    monkeypatch.setattr(webapp.wiring, "FacePipeline", lambda config, wait_for_onnx=False: pipeline)
     folder = copy_photos(FIVE_TRAIN, tmp_path / "people", per_person=1)  # the fill takes each person's one photo
-    settings = base_settings.model_copy(update={"data_dir": tmp_path / "data", "fill_sources": (str(folder),),
-                                                "fill_sample": 5})
+    settings = app_settings(base_settings, data_dir=tmp_path / "data", fill_sources=(str(folder),), fill_sample=5)
     demo = create_app(settings)
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())

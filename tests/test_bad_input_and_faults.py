@@ -28,7 +28,7 @@ import pytest
 from PIL import Image
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, LFW, ROOT, image_files
-from support import INDEXING_IMPORTS, CommandServer, copy_photos, free_port, predict, predict_once_past
+from support import INDEXING_IMPORTS, CommandServer, app_settings, copy_photos, free_port, predict, predict_once_past
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -297,7 +297,7 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
     from indexing.sources import open_sources
     from lookalike.index.store import FaceStore
 
-    settings = base_settings.model_copy(update={"data_dir": tmp_path / "data", "embedder": "torch"})
+    settings = app_settings(base_settings, data_dir=tmp_path / "data", embedder="torch")
     store = FaceStore.open(settings)
     try:
         Indexer(pipeline, store, 4).run(open_sources(str(copy_photos(FIVE_TRAIN, tmp_path / "photos", 1))), progress=False)
@@ -311,7 +311,7 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
     try:
         assert holder.stdout.readline().strip() == "held"
         monkeypatch.setattr(webapp.finders, "STORE_RETRY_S", 0.5)
-        monkeypatch.setattr(webapp.wiring, "FacePipeline", lambda settings=None, wait_for_onnx=True: pipeline)
+        monkeypatch.setattr(webapp.wiring, "FacePipeline", lambda config=None, wait_for_onnx=True: pipeline)
         demo = webapp.wiring.create_app(settings)
         port = free_port()
         demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,

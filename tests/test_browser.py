@@ -382,12 +382,12 @@ def test_match_shows_its_biography(browser, app_server, tmp_path):
     screenshot(page, tmp_path, "biography.png")
 
 
-def test_a_photo_over_the_upload_limit_is_refused_in_the_page_with_the_limit_named(browser, base_settings, pipeline,
-                                                                                    app_index, tmp_path):
+def test_a_photo_over_the_upload_limit_is_refused_in_the_page_with_the_limit_named(browser, pipeline, app_index,
+                                                                                    tmp_path):
     from fixtures_app import app_finder, launch
+    from webapp.settings import AppSettings
 
-    small = launch(app_finder(pipeline, app_index.store),
-                   traffic=base_settings.model_copy(update={"max_upload_mb": 0.25}))
+    small = launch(app_finder(pipeline, app_index.store), traffic=AppSettings(max_upload_mb=0.25))
     try:
         photo = tmp_path / "big.jpg"  # a real photo with padding after its end: 0.3 MB
         photo.write_bytes(bio_photo(tmp_path, "Angelina Jolie").read_bytes().ljust(300_000, b"\0"))

@@ -194,17 +194,18 @@ def test_summed_areas_equal_torch_area_interpolation():
 
 
 def test_index_built_with_other_detection_settings_is_refused(pipeline, settings, store):
+    from dataclasses import replace
+
     from indexing.versions import ensure_collection
     from lookalike.faces import FacePipeline, pipeline_fingerprint
 
     ensure_collection(store, pipeline.fingerprint)
     store.check_fingerprint(pipeline.fingerprint)  # the same settings pass
-    other = FacePipeline(settings.model_copy(update={"min_face_size": 60, "embedder": "torch"}))
+    config = settings.face_config()
+    other = FacePipeline(replace(config, min_face_size=60, embedder="torch"))
     with pytest.raises(ModelMismatchError):
         store.check_fingerprint(other.fingerprint)
     with pytest.raises(ModelMismatchError):
-        store.check_fingerprint(pipeline_fingerprint(settings.model_copy(update={"detect_max_side": 960}),
-                                                     pipeline.fingerprint))
+        store.check_fingerprint(pipeline_fingerprint(replace(config, detect_max_side=960), pipeline.fingerprint))
     # The detector's kind finds the same boxes, so either may query the other's index.
-    store.check_fingerprint(pipeline_fingerprint(settings.model_copy(update={"detector": "facenet"}),
-                                                 pipeline.fingerprint))
+    store.check_fingerprint(pipeline_fingerprint(replace(config, detector="facenet"), pipeline.fingerprint))

@@ -1,11 +1,13 @@
 """The layers' promises (ARCHITECTURE.md), checked where the files live: who may import whom, which
-package alone may use which outside library, no import circle, and no module importing another's
-private names."""
+package alone may use which outside library, no import circle, no module importing another's
+private names, and which settings the core holds and which packages never read them."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+from typing import Iterable
 
 from conftest import ROOT
 
@@ -136,3 +138,45 @@ def test_no_module_imports_a_private_name_of_another():
 def test_the_private_import_check_finds_one():
     source = "def f():\n    from indexing.cli import _one_line, main\n    from os import _exit\n"
     assert private_imports({"webapp.fill": source}) == {("webapp.fill", "indexing.cli._one_line")}
+
+
+SETTINGS_FREE = ("lookalike.faces",)
+"""Packages built from small configs and plain arguments (ARCHITECTURE.md, "Composition roots"): none of
+their modules imports the settings."""
+
+SETTINGS_MODULES = {"lookalike.settings", "webapp.settings"}
+
+
+def settings_readers(graph: dict[str, set[str]]) -> set[str]:
+    """The modules of :data:`SETTINGS_FREE` that import a settings module."""
+    return {module for module, deps in graph.items()
+            if (module + ".").startswith(tuple(p + "." for p in SETTINGS_FREE)) and deps & SETTINGS_MODULES}
+
+
+def test_the_face_pipeline_is_built_from_its_config_not_from_the_settings():
+    assert settings_readers(project_modules()) == set()
+
+
+def test_the_settings_check_finds_a_face_module_that_reads_the_settings():
+    graph = {"lookalike.faces.pipeline": {"lookalike.settings"}, "lookalike.faces.detection": {"lookalike.errors"},
+             "lookalike.search": {"lookalike.settings"}}
+    assert settings_readers(graph) == {"lookalike.faces.pipeline"}
+
+
+def fields_only_the_app_reads(fields: Iterable[str], sources: dict[str, str]) -> set[str]:
+    """The ``fields`` that no module outside ``webapp`` reads as an attribute (``settings.field``)."""
+    read = {node.attr for name, text in sources.items() if name.split(".")[0] != "webapp"
+            for node in ast.walk(ast.parse(text)) if isinstance(node, ast.Attribute)}
+    return set(fields) - read
+
+
+def test_the_core_settings_hold_no_field_that_only_the_app_reads():
+    from lookalike.settings import Settings
+
+    sources = {name: path.read_text() for name, path in product_files().items()}
+    assert fields_only_the_app_reads(Settings.model_fields, sources) == set()
+
+
+def test_the_app_field_check_finds_a_field_only_the_app_reads():
+    sources = {"lookalike.search": "k = settings.top_k\n", "webapp.wiring": "k, m = settings.top_k, settings.mcp\n"}
+    assert fields_only_the_app_reads({"top_k", "mcp"}, sources) == {"mcp"}

@@ -1,4 +1,5 @@
-"""Settings (lookalike.settings): defaults, the environment, and the API key that never shows."""
+"""Settings (lookalike.settings, webapp.settings): defaults, the environment, the face pipeline's share,
+and the API key that never shows."""
 
 from __future__ import annotations
 
@@ -47,8 +48,36 @@ def test_defaults(clean_env):
     assert settings.min_face_size == 40
     assert settings.embedder == "auto" and settings.detector_runtime == "auto"
     assert settings.qdrant_timeout_s > 0
-    assert Settings(device="cpu").resolved_device() == "cpu"
-    assert settings.resolved_device() in {"cpu", "cuda"}
+    assert Settings(device="cpu").face_config().resolved_device() == "cpu"
+    assert settings.face_config().resolved_device() in {"cpu", "cuda"}
+
+
+def test_the_face_config_takes_the_face_settings_and_defaults_to_them(clean_env, tmp_path: Path):
+    from lookalike.faces import FaceConfig
+
+    assert Settings().face_config() == FaceConfig()  # one set of defaults, whichever way a pipeline is built
+    clean_env.setenv("LOOKALIKE_MIN_FACE_SIZE", "60")
+    clean_env.setenv("LOOKALIKE_DETECTOR", "facenet")
+    clean_env.setenv("LOOKALIKE_EMBEDDER", "onnx")
+    config = Settings(data_dir=tmp_path, weights=tmp_path / "w.pt", device="cpu").face_config()
+    assert config == FaceConfig(weights=tmp_path / "w.pt", device="cpu", model_cache=tmp_path / "onnx",
+                                detector="facenet", embedder="onnxruntime", min_face_size=60)
+
+
+def test_the_app_settings_read_the_same_environment_and_the_core_settings_lack_the_apps_own(clean_env):
+    from webapp.settings import AppSettings
+
+    clean_env.delenv("GRADIO_SERVER_NAME", raising=False)
+    clean_env.setenv("LOOKALIKE_TOP_K", "7")
+    clean_env.setenv("LOOKALIKE_FILL_SAMPLE", "12")
+    clean_env.setenv("GRADIO_SERVER_PORT", "7999")
+    clean_env.setenv("LOOKALIKE_MAX_UPLOAD_MB", "2.5")
+    app = AppSettings()
+    assert (app.top_k, app.fill_sample, app.server_port, app.max_upload_mb) == (7, 12, 7999, 2.5)
+    assert (app.server_name, app.mcp, app.torch_threads, app.api_calls_per_minute, app.proxy_hops) == (
+        "0.0.0.0", True, 1, 60, 1)
+    assert set(Settings.model_fields) < set(AppSettings.model_fields)
+    assert not hasattr(Settings(), "fill_sample") and not hasattr(Settings(), "server_port")
 
 
 def test_runtime_settings_take_one_word_each_and_the_old_onnx_means_onnxruntime(clean_env):
@@ -86,7 +115,7 @@ def test_prefixed_settings_from_environment(clean_env, tmp_path: Path):
     assert settings.top_k == 7
     assert settings.data_dir == tmp_path / "store"
     assert settings.embedded_path.parent == tmp_path / "store"
-    assert settings.device == "cpu" and settings.resolved_device() == "cpu"
+    assert settings.device == "cpu" and settings.face_config().device == "cpu"
     assert settings.collection == "faces"
     assert settings.weights == tmp_path / "w.pt"
 

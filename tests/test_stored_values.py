@@ -36,10 +36,9 @@ def test_payload_keys_as_stored():
 
 def test_the_fingerprint_a_collection_records(store):
     from indexing.versions import create_version
-    from lookalike.faces import pipeline_fingerprint
-    from lookalike.settings import Settings
+    from lookalike.faces import FaceConfig, pipeline_fingerprint
 
-    fingerprint = pipeline_fingerprint(Settings(), ModelFingerprint("InceptionResnetV1", "vggface2", "ab" * 32, "1"))
+    fingerprint = pipeline_fingerprint(FaceConfig(), ModelFingerprint("InceptionResnetV1", "vggface2", "ab" * 32, "1"))
     name = create_version(store, fingerprint)
     assert store.engine.collection_metadata(name) == {"fingerprint": {
         "model": "InceptionResnetV1", "weights": "vggface2", "weights_sha256": "ab" * 32, "pipeline": "1",

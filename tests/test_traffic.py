@@ -91,9 +91,11 @@ def test_a_search_released_while_an_upload_lands_waits_for_it(tmp_path, monkeypa
 
 
 @pytest.fixture(scope="module")
-def limited_app(base_settings, pipeline, app_index):
+def limited_app(pipeline, app_index):
     """The app with a 0.25 MB upload limit and 3 API calls a minute per client, behind one proxy."""
-    traffic = base_settings.model_copy(update={"max_upload_mb": 0.25, "api_calls_per_minute": 3, "proxy_hops": 1})
+    from webapp.settings import AppSettings
+
+    traffic = AppSettings(max_upload_mb=0.25, api_calls_per_minute=3, proxy_hops=1)
     running = launch(app_finder(pipeline, app_index.store), traffic=traffic, mcp=True)
     yield running
     running.demo.close()

@@ -18,9 +18,9 @@ import torch
 
 from conftest import CORE_FIXTURES, ROOT
 from lookalike.errors import WeightsMissingError
-from lookalike.faces.facenet import default_weights_path, file_sha256, load_facenet
+from lookalike.faces.facenet import WEIGHTS_FILE_NAME, default_weights_path, file_sha256, load_facenet
 from lookalike.fingerprint import PIPELINE_VERSION
-from lookalike.settings import WEIGHTS_FILE_NAME, Settings
+from lookalike.settings import Settings
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -115,7 +115,7 @@ def test_missing_weights_offline_subprocess(tmp_path: Path):
         from lookalike.faces import FacePipeline
         from lookalike.settings import Settings
         try:
-            FacePipeline(Settings(device="cpu", data_dir="unused"))
+            FacePipeline(Settings(device="cpu", data_dir="unused").face_config())
         except LookalikeError as exc:
             print(type(exc).__name__)
             print(exc)

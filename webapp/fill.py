@@ -33,8 +33,8 @@ from indexing.indexer import index_sources
 from indexing.messages import one_line
 from indexing.sources import SMALL_DEFAULT_SOURCES
 from lookalike.faces import FacePipeline
-from lookalike.settings import Settings
 from lookalike.index.store import FaceStore
+from webapp.settings import AppSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class FillProgress:
 class BackgroundFill:
     """Fills an empty embedded store with a small sample of the default sources, in a daemon thread."""
 
-    def __init__(self, store: FaceStore, pipeline: FacePipeline, settings: Settings,
+    def __init__(self, store: FaceStore, pipeline: FacePipeline, settings: AppSettings,
                  sources: Sequence[str] | None = None, sample: int | None = None, per_person: int = 1,
                  batch_size: int = 16, seed: int = 0):
         """

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from webapp.settings import AppSettings
+
 API_NAME = "lookalike"
 MULTIPART_SLACK = 64 * 1024
 """Bytes of a multipart request beside the file itself (boundaries, part headers) that the
@@ -406,15 +408,13 @@ def _megabytes(size: float) -> str:
     return f"{size / 2**20:g} MB"
 
 
-def launch_options(settings=None) -> dict:
+def launch_options(settings: AppSettings | None = None) -> dict:
     """What :meth:`gr.Blocks.launch` needs for the above: Gradio's own size limit (which the page also
     checks before it uploads) and the middleware. Without ``settings`` (the tests' and benchmarks' apps):
     the default upload limit and no rate limit."""
     from starlette.middleware import Middleware
 
-    from lookalike.settings import Settings
-
-    upload_mb = settings.max_upload_mb if settings else Settings.model_fields["max_upload_mb"].default
+    upload_mb = settings.max_upload_mb if settings else AppSettings.model_fields["max_upload_mb"].default
     limit = int(upload_mb * 2**20)
     return {"max_file_size": limit, "app_kwargs": {"middleware": [Middleware(
         TrafficMiddleware, max_upload_bytes=limit,

@@ -1,5 +1,6 @@
-"""Wiring: settings -> face pipeline + store -> finder -> the page. The only module that knows both the
-core's construction and the web layer; the finder's lifecycle is :class:`webapp.finders.FinderHolder`'s.
+"""Wiring: the app's settings (:class:`webapp.settings.AppSettings`) -> face pipeline + store -> finder ->
+the page. The only module that knows both the core's construction and the web layer; the finder's
+lifecycle is :class:`webapp.finders.FinderHolder`'s.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import gradio as gr
 from lookalike.errors import LookalikeError
 from lookalike.faces import FacePipeline
 from lookalike.search import LookalikeFinder
-from lookalike.settings import Settings
 from webapp.fill import BackgroundFill
 from webapp.finders import FinderHolder
 from webapp.page import CSS, build_app
+from webapp.settings import AppSettings
 from webapp.traffic import launch_options
-from webapp.zerogpu import decorate_face_step, query_settings, scheduled_on_gpu
+from webapp.zerogpu import decorate_face_step, query_face_config, scheduled_on_gpu
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +34,20 @@ def warm_up(finder: LookalikeFinder) -> None:
     finder.pipeline.embedder.embed(crops)
 
 
-def create_app(settings: Settings | None = None) -> gr.Blocks:
+def create_app(settings: AppSettings | None = None) -> gr.Blocks:
     """The app for ``settings`` (default: the environment), models loaded before it is returned."""
-    settings = query_settings(settings or Settings())
+    settings = settings or AppSettings()
     import torch
 
     # The queue runs 2 searches at once (webapp.page): one torch thread each by default, so that they share
     # the CPU instead of fighting over it (OpenMP threads spin-wait badly when cores are oversubscribed).
     torch.set_num_threads(settings.torch_threads)
     try:
-        pipeline = FacePipeline(settings, wait_for_onnx=False)
+        pipeline = FacePipeline(query_face_config(settings.face_config()), wait_for_onnx=False)
     except LookalikeError as exc:  # weights missing: the page says so instead of crashing
         log.error("cannot search: %s", exc)
         return build_app(FinderHolder(None, exc))
-    device = settings.resolved_device()
-    decorate_face_step(pipeline, device)
+    decorate_face_step(pipeline, pipeline.device)
 
     def open_finder() -> LookalikeFinder:
         return LookalikeFinder.from_settings(settings, pipeline=pipeline)
@@ -64,14 +64,14 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
     else:
         fill = None
     try:
-        if not scheduled_on_gpu(device):  # a ZeroGPU call needs a visitor's request and quota
+        if not scheduled_on_gpu(pipeline.device):  # a ZeroGPU call needs a visitor's request and quota
             warm_up(finder)
     except Exception as exc:  # warming up is an optimisation only
         log.warning("warm-up skipped: %s", type(exc).__name__)
     return build_app(FinderHolder(finder, fill=fill))
 
 
-def launch_kwargs(settings: Settings | None = None) -> dict:
+def launch_kwargs(settings: AppSettings | None = None) -> dict:
     """What :meth:`gr.Blocks.launch` needs: no Gradio-side error details, no run history kept in the
     visitor's browser (Gradio 6 keeps every run's photo and result there by default), the page's CSS, the
     upload limit and middleware of :mod:`webapp.traffic`, and, with ``settings``, where to listen, whether to

@@ -14,13 +14,13 @@ refuses to start a Space without a decorated function, so the step is decorated 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import spaces
 from spaces.config import Config
 
-from lookalike.faces import FacePipeline
-from lookalike.settings import Settings
+from lookalike.faces import FaceConfig, FacePipeline
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,14 @@ GPU_SECONDS = 10
 """The GPU time each decorated call asks for; ZeroGPU checks it against the visitor's quota left."""
 
 
-def query_settings(settings: Settings) -> Settings:
-    """``settings`` as queries run them here: on ZeroGPU ``auto`` means the CPU, and ``cuda`` means
+def query_face_config(config: FaceConfig) -> FaceConfig:
+    """``config`` as queries run it here: on ZeroGPU ``auto`` means the CPU, and ``cuda`` means
     facenet-pytorch's own MTCNN on the GPU (the compiled CPU detector stays out of the GPU worker)."""
     if not ON_ZERO_GPU:
-        return settings
-    if settings.device == "cuda":
-        return settings.model_copy(update={"detector": "facenet"})
-    return settings.model_copy(update={"device": "cpu"})
+        return config
+    if config.device == "cuda":
+        return dataclasses.replace(config, detector="facenet")
+    return dataclasses.replace(config, device="cpu")
 
 
 def scheduled_on_gpu(device: str) -> bool:

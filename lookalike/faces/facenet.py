@@ -21,9 +21,11 @@ import torch
 from lookalike.errors import WeightsMissingError
 from lookalike.fingerprint import EMBEDDING_SIZE, PIPELINE_VERSION, ModelFingerprint
 from lookalike.faces.runtime import InferenceModel
-from lookalike.settings import WEIGHTS_FILE_NAME
 
 log = logging.getLogger(__name__)
+
+WEIGHTS_FILE_NAME = "20180402-114759-vggface2.pt"
+"""The vggface2 weights' file name in facenet-pytorch's release."""
 
 VGGFACE2_CLASSES = 8631
 """Classes of the vggface2 checkpoint's logits layer (unused for embedding, present in the file)."""

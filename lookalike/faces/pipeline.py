@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from lookalike.faces.config import FaceConfig
 from lookalike.faces.detection import Detection, FaceDetector
 from lookalike.errors import NoFaceError
 from lookalike.faces.facenet import FaceNet, load_facenet
 from lookalike.fingerprint import ModelFingerprint, detection_setting
 from lookalike.images import ImageInput, encode_jpeg, load_rgb_image
 from lookalike.faces.runtime import prepare_all
-from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -93,39 +93,40 @@ def crops_to_images(crops: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(p) for p in pixels]
 
 
-def pipeline_fingerprint(settings: Settings, weights: ModelFingerprint) -> ModelFingerprint:
-    """The fingerprint of vectors made with ``weights`` under ``settings``: the weights' fingerprint
+def pipeline_fingerprint(config: FaceConfig, weights: ModelFingerprint) -> ModelFingerprint:
+    """The fingerprint of vectors made with ``weights`` under ``config``: the weights' fingerprint
     plus every detection setting that changes the faces found or their crops."""
-    return dataclasses.replace(weights, detection=detection_setting(settings.min_face_size, settings.detect_max_side))
+    return dataclasses.replace(weights, detection=detection_setting(config.min_face_size, config.detect_max_side))
 
 
 class FacePipeline:
     """MTCNN + FaceNet with one configuration for indexing and search.
 
-    ``fingerprint`` names the weights and pipeline version that made the vectors.
+    ``fingerprint`` names the weights and pipeline version that made the vectors; ``device`` is where
+    they run (``"cpu"`` or ``"cuda"``).
     """
 
-    def __init__(self, settings: Settings | None = None, wait_for_onnx: bool = True):
-        """Load MTCNN and FaceNet as ``settings`` say.
+    def __init__(self, config: FaceConfig | None = None, wait_for_onnx: bool = True):
+        """Load MTCNN and FaceNet as ``config`` says (default: :class:`FaceConfig`'s defaults).
 
         Each network serves in torch at once and switches to the runtime timed fastest on this machine
-        (or the one the settings force) once it is exported and timed (:mod:`lookalike.faces.runtime`):
+        (or the one the config forces) once it is exported and timed (:mod:`lookalike.faces.runtime`):
         ``wait_for_onnx=False`` does that in the background unless it is cached, so the app starts in
-        seconds; the indexer waits and leaves the exports and choices in ``settings.model_cache``.
+        seconds; the indexer waits and leaves the exports and choices in ``config.model_cache``.
         """
-        settings = settings or Settings()
-        device = settings.resolved_device()
-        self.max_image_pixels = settings.max_image_pixels
+        config = config or FaceConfig()
+        self.device = device = config.resolved_device()
+        self.max_image_pixels = config.max_image_pixels
         # The weights first: when they are missing, nothing (no export of the detector) is written.
-        model, weights_fingerprint = load_facenet(settings.weights, device)
-        cache_dir = settings.model_cache
-        self.detector = FaceDetector(device=device, min_face_size=settings.min_face_size,
-                                     max_side=settings.detect_max_side, kind=settings.detector,
+        model, weights_fingerprint = load_facenet(config.weights, device)
+        cache_dir = config.model_cache
+        self.detector = FaceDetector(device=device, min_face_size=config.min_face_size,
+                                     max_side=config.detect_max_side, kind=config.detector,
                                      cache_dir=cache_dir, wait_for_onnx=wait_for_onnx,
-                                     runtime=settings.detector_runtime)
-        self.fingerprint = pipeline_fingerprint(settings, weights_fingerprint)
+                                     runtime=config.detector_runtime)
+        self.fingerprint = pipeline_fingerprint(config, weights_fingerprint)
         self.embedder = FaceNet(model, weights_fingerprint.weights_sha256, cache_dir=cache_dir,
-                                runtime=settings.embedder, device=device)
+                                runtime=config.embedder, device=device)
         prepare_all([self.embedder], wait_for_onnx, "facenet-prepare")
 
     def load(self, source: ImageInput) -> Image.Image:
