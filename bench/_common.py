@@ -363,10 +363,11 @@ def thumbnail_b64() -> str:
 def open_store(settings, engine: str):
     """The face store on ``engine``: ``edge`` (the product's embedded store, ``FaceStore.open``) or ``local``
     (qdrant-client's local mode, no longer a product option, kept here for comparison)."""
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
     if engine == "edge":
-        return FaceStore.open(settings)
+        return FaceStore.open(StoreConfig.from_settings(settings))
     from lookalike.index.storage.port import CollectionSettings
     from lookalike.index.storage.qdrant import QdrantEngine
 

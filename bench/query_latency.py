@@ -69,9 +69,10 @@ def real_points(pipeline, folder: Path, settings) -> list:
     from indexing.sources import open_sources
     from indexing.versions import ensure_collection
     from lookalike.index.payload import FacePayload
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FacePoint, FaceStore
 
-    store = FaceStore.open(settings)
+    store = FaceStore.open(StoreConfig.from_settings(settings))
     try:
         collection = ensure_collection(store, pipeline.fingerprint)
         Indexer(pipeline, store).run(open_sources(str(folder)), progress=False)

@@ -156,6 +156,7 @@ def main(argv=None) -> int:
     from lookalike.faces import FacePipeline
     from lookalike.search import LookalikeFinder
     from lookalike.settings import Settings
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
     lines = [C.header(f"Speed targets (issue 13): one run, {args.faces:,} synthetic faces + five_celebs/train"),
@@ -175,7 +176,7 @@ def main(argv=None) -> int:
         lines.append("- runtimes: " + ", ".join(f"{name} {runtime}" for name, runtime in chosen.items()))
         vectors, person = C.identity_vectors(args.faces)
         real = QL.real_points(pipeline, C.FIVE_TRAIN, settings.model_copy(update={"data_dir": work / "scratch"}))
-        store = FaceStore.open(settings)
+        store = FaceStore.open(StoreConfig.from_settings(settings))
         count = QL.fill_store(store, pipeline.fingerprint, vectors, person, real)
         lines.append(f"- store: {count:,} points\n")
         finder = LookalikeFinder(pipeline, store, top_k=5)

@@ -147,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from indexing.indexer import Indexer, plan_rows
     from indexing.versions import ensure_version, prepare_version, version_name, versions
     from lookalike import faces
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
     store = None
@@ -158,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_source_spec(spec)
         # Then the weights: a missing file is reported before any source row is read or downloaded.
         pipeline = faces.FacePipeline(settings)
-        store = FaceStore.open(settings)
+        store = FaceStore.open(StoreConfig.from_settings(settings))
         quantization = _quantization(args.quantization)
         if args.prepare:
             version = prepare_version(store, pipeline.fingerprint, quantization)
@@ -246,12 +247,13 @@ def _remove_empty(created: list[Path], settings: Settings) -> None:
     if not created:
         return
     from indexing.versions import versions
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
     path = settings.embedded_path
     if path.exists():
         try:
-            store = FaceStore.open(settings)
+            store = FaceStore.open(StoreConfig.from_settings(settings))
         except LookalikeError:
             return
         try:

@@ -20,6 +20,7 @@ from lookalike.likeness import DEFAULT, LikenessMapping, mapping_for
 from lookalike.index.payload import DEPARTMENT, GENDER, WELL_KNOWN
 from lookalike.settings import Settings
 from lookalike.index.storage.port import Not
+from lookalike.index.connection import StoreConfig
 from lookalike.index.store import FaceStore, StoredMatch
 
 SEARCH_FILTERS = {"gender": GENDER, "department": DEPARTMENT}
@@ -140,7 +141,8 @@ class LookalikeFinder:
     def from_settings(cls, settings: Settings, wait_for_onnx: bool = True,
                       pipeline: FacePipeline | None = None) -> "LookalikeFinder":
         """Pipeline and store as ``settings`` say (see :class:`FacePipeline` for ``wait_for_onnx``)."""
-        return cls(pipeline or FacePipeline(settings, wait_for_onnx=wait_for_onnx), FaceStore.open(settings),
+        return cls(pipeline or FacePipeline(settings, wait_for_onnx=wait_for_onnx),
+                   FaceStore.open(StoreConfig.from_settings(settings)),
                    settings.top_k, settings.use_centroids, settings.min_face_probability, settings.min_likeness,
                    mapping_for(settings.likeness_center, settings.likeness_width))
 

@@ -134,6 +134,7 @@ def server_settings(base_settings, tmp_path: Path):
     collections are deleted afterwards); skipped where no server answers."""
     import uuid
 
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
     url = server_url()
@@ -142,7 +143,7 @@ def server_settings(base_settings, tmp_path: Path):
     alias = f"test_{uuid.uuid4().hex[:10]}"
     settings = base_settings.model_copy(update={"qdrant_url": url, "collection": alias, "data_dir": tmp_path / "data"})
     yield settings
-    cleanup = FaceStore.open(settings)
+    cleanup = FaceStore.open(StoreConfig.from_settings(settings))
     cleanup.engine.switch_aliases({a: None for a in cleanup.engine.aliases() if a.startswith(alias)})
     for name in cleanup.collections():
         if name.startswith(alias):
@@ -175,9 +176,10 @@ def settings(base_settings, tmp_path: Path):
 @pytest.fixture
 def store(settings):
     """An empty embedded store of this test, closed afterwards."""
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
-    opened = FaceStore.open(settings)
+    opened = FaceStore.open(StoreConfig.from_settings(settings))
     yield opened
     opened.close()
 

@@ -101,12 +101,13 @@ def app_index(base_settings, pipeline, tmp_path_factory) -> AppIndex:
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
     from lookalike.index.people import person_id
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
     folder = copy_photos(FIVE_TRAIN, tmp_path_factory.mktemp("app_faces"), PER_PERSON)
     photos = {person_id(person.name): image_files(person) for person in sorted(folder.iterdir())}
     settings = base_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("app_data")})
-    store = FaceStore.open(settings)
+    store = FaceStore.open(StoreConfig.from_settings(settings))
     report = Indexer(pipeline, store).run(open_sources(str(folder)) + open_sources(str(BIOS)), progress=False)
     assert report.faces_indexed >= 30, report.summary()
     yield AppIndex(store, photos)

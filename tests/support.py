@@ -415,9 +415,10 @@ def write_standin_weights(torch_home: Path, cache_dir: Path | None = None) -> Pa
 
 def alias_payloads(settings) -> dict[str, dict]:
     """Point id -> payload of every point the store of ``settings`` serves through its alias."""
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
-    store = FaceStore.open(settings)
+    store = FaceStore.open(StoreConfig.from_settings(settings))
     try:
         return {str(p.id): p.payload for p in store.points(store.alias)}
     finally:

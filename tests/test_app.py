@@ -202,10 +202,11 @@ def test_the_query_path_decodes_once_asks_the_store_once_per_face_and_draws_only
 
 def test_empty_index_says_how_to_fill_it(pipeline, settings, tmp_path):
     from lookalike.search import LookalikeFinder
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
     from webapp.handlers import LookalikeUI
 
-    store = FaceStore.open(settings)
+    store = FaceStore.open(StoreConfig.from_settings(settings))
     finder = LookalikeFinder(pipeline, store)
     running = launch(finder)
     try:
@@ -335,6 +336,7 @@ def test_filters_are_hidden_when_the_index_has_no_such_metadata(pipeline, settin
 
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
     from webapp.handlers import LookalikeUI
 
@@ -342,7 +344,7 @@ def test_filters_are_hidden_when_the_index_has_no_such_metadata(pipeline, settin
     folder.mkdir(parents=True)
     for src in sorted((TEST_DATA / "five_celebs" / "train" / "madonna").glob("*.jpg"))[:2]:
         shutil.copy(src, folder / src.name)
-    store = FaceStore.open(settings)
+    store = FaceStore.open(StoreConfig.from_settings(settings))
     try:
         Indexer(pipeline, store).run(open_sources(str(tmp_path / "people")), progress=False)
         assert LookalikeUI(app_finder(pipeline, store)).filter_choices() == {}

@@ -47,9 +47,10 @@ def _index(pipeline, store, spec, **run):
 
 
 def _open_store(settings):
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
-    return FaceStore.open(settings)
+    return FaceStore.open(StoreConfig.from_settings(settings))
 
 
 def _expected_id(path: Path) -> str:

@@ -44,9 +44,10 @@ def _records(store) -> list:
 
 
 def _open_store(base_settings, folder: Path):
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
-    return FaceStore.open(base_settings.model_copy(update={"data_dir": folder}))
+    return FaceStore.open(StoreConfig.from_settings(base_settings.model_copy(update={"data_dir": folder})))
 
 
 def _run(pipeline, store, *specs, **options):
@@ -503,6 +504,7 @@ def test_source_options_override_the_call_defaults(tmp_path):
 
 def test_cli_two_sources_with_different_name_columns(cli, tmp_path, capsys):
     from lookalike.settings import Settings
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
     a = _save_dataset(tmp_path / "a", _lfw("Kofi_Annan", 0, 1), label=["diplomat", "diplomat"],
@@ -513,7 +515,7 @@ def test_cli_two_sources_with_different_name_columns(cli, tmp_path, capsys):
                 "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "faces indexed: 3" in out and "people with a face indexed: 2" in out
-    store = FaceStore.open(Settings())
+    store = FaceStore.open(StoreConfig.from_settings(Settings()))
     try:
         people = Counter(r.payload["person_id"] for r in _records(store))
         assert people == Counter({"kofi-annan": 2, "hans-blix": 1})

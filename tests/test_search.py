@@ -17,6 +17,7 @@ from lookalike.errors import EmptyIndexError, ModelMismatchError, NoFaceError
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.index.people import person_id
 from lookalike.search import LookalikeFinder
+from lookalike.index.connection import StoreConfig
 from lookalike.index.store import FaceStore
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
@@ -46,7 +47,7 @@ def index(pipeline, base_settings, photo_folder, tmp_path_factory):
     from indexing.sources import open_sources
 
     settings = base_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("search_data")})
-    store = FaceStore.open(settings)
+    store = FaceStore.open(StoreConfig.from_settings(settings))
     sources = open_sources(str(photo_folder)) + open_sources(str(BIOS))
     report = Indexer(pipeline, store).run(sources, progress=False)
     yield SimpleNamespace(store=store, report=report, finder=LookalikeFinder(pipeline, store, top_k=5))
@@ -154,7 +155,7 @@ def test_no_face_and_empty_index(index, pipeline, settings, tmp_path: Path):
     Image.new("RGB", (320, 240), (200, 200, 200)).save(blank)
     with pytest.raises(NoFaceError):
         index.finder.find(blank)
-    empty = FaceStore.open(settings)
+    empty = FaceStore.open(StoreConfig.from_settings(settings))
     try:
         finder = LookalikeFinder(pipeline, empty)
         assert finder.check_index() == 0
@@ -204,7 +205,7 @@ def test_a_qdrant_server_gives_the_same_people_and_scores(index, pipeline, photo
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
 
-    server = FaceStore.open(server_settings)
+    server = FaceStore.open(StoreConfig.from_settings(server_settings))
     try:
         report = Indexer(pipeline, server).run(open_sources(str(photo_folder)) + open_sources(str(BIOS)),
                                                progress=False)

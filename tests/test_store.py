@@ -13,9 +13,11 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 from conftest import CORE_FIXTURES, ROOT
 from support import free_port
@@ -30,6 +32,7 @@ from indexing.versions import (
 )
 from lookalike.errors import EmptyIndexError, ModelMismatchError, StoreUnavailableError
 from lookalike.fingerprint import ModelFingerprint
+from lookalike.index.connection import StoreConfig
 from lookalike.index.payload import METADATA_MAX_CHARS, POINT_NAMESPACE, FacePayload, point_id
 from lookalike.index.storage.port import CollectionSettings, EngineLockedError
 from lookalike.index.store import FacePoint, FaceStore, centroids_collection
@@ -62,7 +65,7 @@ def make_point(vector, person: str, tag: str, **metadata) -> FacePoint:
 def open_store(kind: str, settings) -> FaceStore:
     """A store of ``kind`` on ``settings``' data folder (edge, local) or on the server (alias in settings)."""
     if kind == "edge":
-        return FaceStore.open(settings)
+        return FaceStore.open(StoreConfig.from_settings(settings))
     if kind == "local":
         from lookalike.index.storage.qdrant import QdrantEngine
 
@@ -70,7 +73,7 @@ def open_store(kind: str, settings) -> FaceStore:
         path.mkdir(parents=True, exist_ok=True)
         return FaceStore(QdrantEngine.in_process(str(path)), settings.collection, where=f"local mode at {path}",
                          serialize=True, collection_defaults=CollectionSettings.for_server(quantization=None))
-    return FaceStore.open(settings)
+    return FaceStore.open(StoreConfig.from_settings(settings))
 
 
 @pytest.fixture(params=ENGINES)
@@ -286,8 +289,9 @@ HOLDER = textwrap.dedent("""
     import sys
     from lookalike.settings import Settings
     from lookalike.index.storage.qdrant import QdrantEngine
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
-    edge = FaceStore.open(Settings(data_dir=sys.argv[1]))
+    edge = FaceStore.open(StoreConfig.from_settings(Settings(data_dir=sys.argv[1])))
     local = QdrantEngine.in_process(sys.argv[2])
     print("holding", flush=True)
     sys.stdin.readline()
@@ -307,7 +311,7 @@ def test_second_process_gets_store_unavailable(settings, tmp_path):
         line = holder.stdout.readline()
         assert line.strip() == "holding", holder.stderr.read()
         with pytest.raises(StoreUnavailableError) as info:
-            FaceStore.open(settings)
+            FaceStore.open(StoreConfig.from_settings(settings))
         message = str(info.value)
         assert str(settings.embedded_path) in message
         assert "another process" in message
@@ -317,7 +321,7 @@ def test_second_process_gets_store_unavailable(settings, tmp_path):
         holder.stdin.close()
         holder.wait(timeout=60)
     assert holder.returncode == 0, holder.stderr.read()
-    FaceStore.open(settings).close()  # free again once the holder is gone
+    FaceStore.open(StoreConfig.from_settings(settings)).close()  # free again once the holder is gone
     QdrantEngine.in_process(str(local)).close()
 
 
@@ -325,7 +329,7 @@ def test_second_process_gets_store_unavailable(settings, tmp_path):
 def test_closed_port_is_store_unavailable(settings):
     url = f"http://127.0.0.1:{free_port()}"
     remote = settings.model_copy(update={"qdrant_url": url, "qdrant_timeout_s": 2.0})
-    store = FaceStore.open(remote)
+    store = FaceStore.open(StoreConfig.from_settings(remote))
     assert not store.embedded
     for call in (store.count, lambda: store.query_people(unit(np.ones(512)), 3),
                  store.current_collection, lambda: ensure_collection(store, FINGERPRINT)):
@@ -429,7 +433,7 @@ def test_filter_values_lists_what_the_index_holds(people):
 
 def test_filter_values_without_a_payload_index_scroll_the_field(settings):
     """An older edge collection without the metadata indexes: the values come from a scroll."""
-    store = FaceStore.open(settings)
+    store = FaceStore.open(StoreConfig.from_settings(settings))
     try:
         assert store.filter_values("metadata.gender") == []  # no index yet
         older = CollectionSettings.for_edge(payload_indexes={"person_id": "keyword"})
@@ -535,11 +539,24 @@ def test_centroids_alias_moves_with_the_version(any_store):
 
 
 def test_urls_in_messages_lose_their_credentials():
-    from lookalike.index.store import _safe_url
+    def where(url):
+        return StoreConfig("faces", Path("data/edge"), url=url).where
 
-    assert _safe_url("https://user:s3cret@xyz.cloud.qdrant.io:6333/path") == "https://xyz.cloud.qdrant.io:6333/path"
-    assert _safe_url("http://localhost:6333") == "http://localhost:6333"
-    assert _safe_url(None) == ""
+    assert where("https://user:s3cret@xyz.cloud.qdrant.io:6333/p") == "Qdrant at https://xyz.cloud.qdrant.io:6333/p"
+    assert where("http://localhost:6333") == "Qdrant at http://localhost:6333"
+    assert where(None) == where("") == "the embedded store at data/edge"
+
+
+def test_store_config_from_settings_keeps_the_api_key_secret(settings):
+    remote = settings.model_copy(update={"qdrant_url": "https://xyz.cloud.qdrant.io", "collection": "faces",
+                                         "qdrant_api_key": SecretStr("sk-s3cret"), "qdrant_timeout_s": 3.0})
+    config = StoreConfig.from_settings(remote)
+    assert (config.alias, config.url, config.timeout_s, config.embedded) == (
+        "faces", "https://xyz.cloud.qdrant.io", 3.0, False)
+    assert config.api_key.get_secret_value() == "sk-s3cret"
+    assert "sk-s3cret" not in f"{config!r} {config} {config.where}"
+    local = StoreConfig.from_settings(settings)
+    assert local.embedded and local.embedded_path == settings.embedded_path
 
 
 def test_grpc_errors_count_as_unreachable():

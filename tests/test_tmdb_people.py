@@ -100,13 +100,14 @@ def tmdb_index(pipeline, base_settings, tmp_path_factory):
     from indexing.indexer import Indexer
     from indexing.sources import open_all
     from lookalike.search import LookalikeFinder
+    from lookalike.index.connection import StoreConfig
     from lookalike.index.store import FaceStore
 
     root = tmp_path_factory.mktemp("tmdb")
     folder = root / "celebrity_set" / "Madonna"
     folder.mkdir(parents=True)
     shutil.copy(image_files(FIVE_TRAIN / "madonna")[1], folder)
-    store = FaceStore.open(base_settings.model_copy(update={"data_dir": root / "data"}))
+    store = FaceStore.open(StoreConfig.from_settings(base_settings.model_copy(update={"data_dir": root / "data"})))
     report = Indexer(pipeline, store, well_known=KEEP).run(open_all([*SPECS, str(root / "celebrity_set")]),
                                                           progress=False)
     yield SimpleNamespace(store=store, report=report, records=list(store.points()),

@@ -7,7 +7,8 @@ other weights is refused. A version's per-person mean faces live in ``<version>_
 through the alias ``<alias>_centroids`` that moves with the main one.
 
 The engine is a :class:`~lookalike.index.storage.port.StoragePort`: the embedded edge engine
-(``qdrant-edge-py``) without ``QDRANT_URL``, a Qdrant server or Cloud (qdrant-client) with it.
+(``qdrant-edge-py``) or a Qdrant server or Cloud (qdrant-client), as a
+:class:`~lookalike.index.connection.StoreConfig` says.
 Grouping by person is one port call per query: ``query_points_groups`` on a server, one widened
 nearest-neighbour query on the edge engine; both give the same people in the same order.
 """
@@ -20,13 +21,13 @@ import threading
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from lookalike.batching import batched
 from lookalike.errors import EmptyIndexError, ModelMismatchError, StoreUnavailableError
 from lookalike.fingerprint import ModelFingerprint
+from lookalike.index.connection import StoreConfig, open_engine
 from lookalike.index.payload import (
     FILTER_FIELDS,
     METADATA,
@@ -36,11 +37,9 @@ from lookalike.index.payload import (
     FacePayload,
     clean_metadata,
 )
-from lookalike.settings import Settings
 from lookalike.index.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
-    EngineLockedError,
     EngineUnreachableError,
     FieldType,
     Hit,
@@ -94,7 +93,7 @@ class FaceStore:
     """Versioned face collections behind an alias, over one storage engine.
 
     Args:
-        engine: the storage port (:meth:`open` picks it from the settings).
+        engine: the storage port (:meth:`open` opens the one a :class:`StoreConfig` names).
         alias: the alias readers use (``Settings.collection``).
         where: the store in words, for messages (never with a secret).
         serialize: run engine calls one at a time (embedded engines are not safe across threads).
@@ -115,37 +114,15 @@ class FaceStore:
         self._lock: AbstractContextManager[Any] = threading.RLock() if serialize else nullcontext()
 
     @classmethod
-    def open(cls, settings: Settings) -> "FaceStore":
-        """The embedded edge store under ``settings.data_dir`` without ``QDRANT_URL``, else that Qdrant server.
+    def open(cls, config: StoreConfig) -> "FaceStore":
+        """The store ``config`` names: the embedded edge store (calls serialised) or a Qdrant server.
 
         Raises:
             StoreUnavailableError: the embedded folder is locked by another process or unusable.
         """
-        if settings.embedded:
-            from lookalike.index.storage.edge import EdgeEngine
-
-            path = settings.embedded_path
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-                engine = EdgeEngine(path)
-            except EngineLockedError:
-                raise StoreUnavailableError(
-                    f"The embedded Qdrant store at {path} is in use by another process (stop the app "
-                    "before indexing, or set QDRANT_URL to use a Qdrant server)."
-                ) from None
-            except OSError as exc:
-                raise StoreUnavailableError(
-                    f"The embedded Qdrant store at {path} cannot be opened ({exc.strerror or 'not writable'}); "
-                    "set LOOKALIKE_DATA_DIR to a writable folder."
-                ) from None
-            return cls(engine, settings.collection, where=f"the embedded store at {path}", serialize=True,
-                       collection_defaults=CollectionSettings.for_edge())
-        from lookalike.index.storage.qdrant import QdrantEngine
-
-        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        engine = QdrantEngine.server(settings.qdrant_url or "", api_key, settings.qdrant_timeout_s)
-        return cls(engine, settings.collection, where=f"Qdrant at {_safe_url(settings.qdrant_url)}",
-                   collection_defaults=CollectionSettings.for_server())
+        defaults = CollectionSettings.for_edge() if config.embedded else CollectionSettings.for_server()
+        return cls(open_engine(config), config.alias, where=config.where, serialize=config.embedded,
+                   collection_defaults=defaults)
 
     def close(self) -> None:
         with self._guard():
@@ -419,8 +396,3 @@ def _at_path(payload: Mapping[str, Any], path: str) -> Any:
         value = value.get(part)
     return value
 
-
-def _safe_url(url: str | None) -> str:
-    """The URL without any user:password part, for messages."""
-    parts = urlsplit(url or "")
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
