@@ -100,7 +100,7 @@ def split_runs(finder, photos: list[bytes], runs: int, warmup: int, top_k: int) 
 
     from lookalike.search import Match
 
-    pipe, store = finder.pipeline, finder.store
+    pipe, index = finder.pipeline, finder.index
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "extract", "embed", "search")}
     for i in range(warmup + runs):
         photo = photos[i % len(photos)]
@@ -115,7 +115,7 @@ def split_runs(finder, photos: list[bytes], runs: int, warmup: int, top_k: int) 
                    else np.zeros((0, 512), np.float32))
         marks.append(time.perf_counter())
         for v in vectors:
-            [Match.from_stored(s) for s in store.query_people(v, top_k)]
+            [Match.from_stored(s) for s in index.query_people(v, top_k)]
         marks.append(time.perf_counter())
         if i >= warmup:
             for k, name in enumerate(stages):

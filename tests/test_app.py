@@ -168,7 +168,7 @@ def test_the_query_path_decodes_once_asks_the_store_once_per_face_and_draws_only
 
     finder = app_server.finder
     calls: dict[str, list] = {"load": [], "query": [], "draw": []}
-    real_load, real_query, real_draw = finder.pipeline.load, finder.store.query_people, webapp.handlers.draw_faces
+    real_load, real_query, real_draw = finder.pipeline.load, finder.index.query_people, webapp.handlers.draw_faces
 
     def load(source):
         calls["load"].append(source)
@@ -185,7 +185,7 @@ def test_the_query_path_decodes_once_asks_the_store_once_per_face_and_draws_only
         return real_draw(image, result, *args)
 
     monkeypatch.setattr(finder.pipeline, "load", load)
-    monkeypatch.setattr(finder.store, "query_people", query)
+    monkeypatch.setattr(finder.index, "query_people", query)
     monkeypatch.setattr(webapp.handlers, "draw_faces", draw)
     ui = LookalikeUI(finder)
     out = ui.find_lookalikes(str(MULTIFACE), 3)

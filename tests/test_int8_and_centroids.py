@@ -14,6 +14,7 @@ from indexing.versions import create_version, ensure_collection, versions
 from lookalike.search import LookalikeFinder
 from lookalike.index.storage.port import PayloadFields
 from lookalike.index.connection import StoreConfig
+from lookalike.index.query import FaceIndex
 from lookalike.index.store import FaceStore, centroids_collection
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
@@ -37,7 +38,7 @@ def test_int8_collection_answers_with_exact_scores(pipeline, settings, photo_fol
         Indexer(pipeline, store).run(open_sources(str(photo_folder)), progress=False, quantization="int8")
         photo = image_files(photo_folder / "madonna")[0]
         face = pipeline.faces(photo)[0]
-        best = store.query_people(face.vector, 3)[0]
+        best = FaceIndex(store).query_people(face.vector, 3)[0]
         assert best.payload.person_id == "madonna"
         # rescoring with the float vectors: the photo's own point scores its exact cosine, 1
         assert best.score == pytest.approx(1.0, abs=1e-4)

@@ -113,6 +113,7 @@ def test_api_key_never_shows_in_settings(clean_env):
 def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCaptureFixture,
                                                capfd: pytest.CaptureFixture, tmp_path: Path):
     from lookalike.index.connection import StoreConfig
+    from lookalike.index.query import FaceIndex
     from lookalike.index.store import FaceStore
 
     settings = Settings(qdrant_url=f"http://127.0.0.1:{free_port()}", qdrant_api_key=FAKE_KEY,
@@ -124,7 +125,7 @@ def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCapt
         warnings.simplefilter("always")
         config = StoreConfig.from_settings(settings)
         store = FaceStore.open(config)
-        for call in (store.count, lambda: store.query_people(np.ones(512, np.float32), 3)):
+        for call in (store.count, lambda: FaceIndex(store).query_people(np.ones(512, np.float32), 3)):
             with pytest.raises(StoreUnavailableError) as info:
                 call()
             messages.append(str(info.value))
