@@ -366,7 +366,7 @@ def open_store(settings, engine: str):
     from lookalike.index.store import FaceStore
 
     if engine == "edge":
-        return FaceStore.open(settings)
+        return FaceStore.open(settings.store_config())
     from lookalike.index.storage.port import CollectionSettings
     from lookalike.index.storage.qdrant import QdrantEngine
 

@@ -71,7 +71,7 @@ def real_points(pipeline, folder: Path, settings) -> list:
     from lookalike.index.payload import FacePayload
     from lookalike.index.store import FacePoint, FaceStore
 
-    store = FaceStore.open(settings)
+    store = FaceStore.open(settings.store_config())
     try:
         collection = ensure_collection(store, pipeline.fingerprint)
         Indexer(pipeline, store).run(open_sources(str(folder)), progress=False)
@@ -99,7 +99,7 @@ def split_runs(finder, photos: list[bytes], runs: int, warmup: int, top_k: int) 
 
     from lookalike.search import Match
 
-    pipe, store = finder.pipeline, finder.store
+    pipe, index = finder.pipeline, finder.index
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "extract", "embed", "search")}
     for i in range(warmup + runs):
         photo = photos[i % len(photos)]
@@ -114,7 +114,7 @@ def split_runs(finder, photos: list[bytes], runs: int, warmup: int, top_k: int) 
                    else np.zeros((0, 512), np.float32))
         marks.append(time.perf_counter())
         for v in vectors:
-            [Match.from_stored(s) for s in store.query_people(v, top_k)]
+            [Match.from_stored(s) for s in index.query_people(v, top_k)]
         marks.append(time.perf_counter())
         if i >= warmup:
             for k, name in enumerate(stages):

@@ -20,9 +20,9 @@ and a long tail of photos per person (``_common.SyntheticPeople``) go into an ed
 by the product's adapter (``EdgeEngine``, ``CollectionSettings.for_edge`` with ``--m`` and
 ``--ef-construct``), built once per size (kept in ``--shard-dir`` and reused when it is there); then,
 for each ``--efs`` value, the product's grouped query (``EdgeEngine.query_groups``, 5 people, as
-``FaceStore.query_people`` calls it) answers new photos of indexed people and photos of strangers, and
+``FaceIndex.query_people`` calls it) answers new photos of indexed people and photos of strangers, and
 its 5 people are compared with the exact 5 (each person's best cosine over all their photos, numpy).
-One more row calls ``FaceStore.query_people`` itself, with the product's default search options.
+One more row calls ``FaceIndex.query_people`` itself, with the product's default search options.
 """
 
 from __future__ import annotations
@@ -282,6 +282,7 @@ def sweep_people(size: int, folder: Path, args) -> dict:
     """Person recall@5 and latency of the product's grouped query at each ``--efs`` value, on the built
     collection in ``folder``, against an exact scan of the same synthetic faces."""
     from lookalike.index.storage.edge import EdgeEngine
+    from lookalike.index.query import FaceIndex
     from lookalike.index.store import FaceStore
 
     model = C.SyntheticPeople(args.seed)
@@ -297,6 +298,7 @@ def sweep_people(size: int, folder: Path, args) -> dict:
 
     engine = EdgeEngine(folder)
     store = FaceStore(engine, PEOPLE_COLLECTION, where="bench", serialize=True)
+    index = FaceIndex(store)
     selected = PayloadFields(exclude=(THUMBNAIL,))
     queries = [(kind, i, q) for kind, (batch, _) in kinds.items() for i, q in enumerate(batch)]
     order = np.random.default_rng(3).permutation(len(queries))  # the kinds interleaved
@@ -324,8 +326,8 @@ def sweep_people(size: int, folder: Path, args) -> dict:
         asks[f"hnsw_ef {ef}"] = lambda q, o=options: [
             h.payload[PERSON_ID] for h in engine.query_groups(PEOPLE_COLLECTION, q.tolist(), PERSON_ID, PEOPLE_K,
                                                               None, selected, o)]
-    default = f"product default: FaceStore.query_people (hnsw_ef {SearchOptions().hnsw_ef})"
-    asks[default] = lambda q: [m.payload.person_id for m in store.query_people(q, PEOPLE_K, with_thumbnails=False)]
+    default = f"product default: FaceIndex.query_people (hnsw_ef {SearchOptions().hnsw_ef})"
+    asks[default] = lambda q: [m.payload.person_id for m in index.query_people(q, PEOPLE_K, with_thumbnails=False)]
     for name, ask in asks.items():  # warm-up: cold pages of the graph, vectors and payloads
         found[name] = {kind: [None] * args.queries for kind in kinds}
         path(name, ask)(min(50, len(queries)))

@@ -175,7 +175,7 @@ def main(argv=None) -> int:
         lines.append("- runtimes: " + ", ".join(f"{name} {runtime}" for name, runtime in chosen.items()))
         vectors, person = C.identity_vectors(args.faces)
         real = QL.real_points(pipeline, C.FIVE_TRAIN, settings.model_copy(update={"data_dir": work / "scratch"}))
-        store = FaceStore.open(settings)
+        store = FaceStore.open(settings.store_config())
         count = QL.fill_store(store, pipeline.fingerprint, vectors, person, real)
         lines.append(f"- store: {count:,} points\n")
         finder = LookalikeFinder(pipeline, store, top_k=5)

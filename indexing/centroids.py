@@ -1,7 +1,7 @@
 """The per-person mean faces of a version: ``<version>_centroids``, one point per person.
 
 An offline job over every vector of a version; queries read the result through the centroids alias
-(:meth:`lookalike.index.store.FaceStore.query_people` with ``use_centroids``), scanning people instead of faces.
+(:meth:`lookalike.index.query.FaceIndex.query_people` with ``use_centroids``), scanning people instead of faces.
 """
 
 from __future__ import annotations

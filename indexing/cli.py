@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_source_spec(spec)
         # Then the weights: a missing file is reported before any source row is read or downloaded.
         pipeline = faces.FacePipeline(settings.face_config())
-        store = FaceStore.open(settings)
+        store = FaceStore.open(settings.store_config())
         quantization = _quantization(args.quantization)
         if args.prepare:
             version = prepare_version(store, pipeline.fingerprint, quantization)
@@ -251,7 +251,7 @@ def _remove_empty(created: list[Path], settings: Settings) -> None:
     path = settings.embedded_path
     if path.exists():
         try:
-            store = FaceStore.open(settings)
+            store = FaceStore.open(settings.store_config())
         except LookalikeError:
             return
         try:

@@ -20,7 +20,8 @@ from lookalike.likeness import DEFAULT, LikenessMapping, mapping_for
 from lookalike.index.payload import DEPARTMENT, GENDER, WELL_KNOWN
 from lookalike.settings import Settings
 from lookalike.index.storage.port import Not
-from lookalike.index.store import FaceStore, StoredMatch
+from lookalike.index.query import FaceIndex, StoredMatch
+from lookalike.index.store import FaceStore
 
 SEARCH_FILTERS = {"gender": GENDER, "department": DEPARTMENT}
 """The filters a search takes (``where`` keys) and the payload fields they match (tmdb-celeb-10k's columns)."""
@@ -118,7 +119,8 @@ class SearchResult:
 
 
 class LookalikeFinder:
-    """The face pipeline and the store, checked to agree on the model fingerprint.
+    """The face pipeline and the store, checked to agree on the model fingerprint; searches go through the
+    store's read side (``index``, a :class:`FaceIndex`).
 
     ``min_face_probability``: faces detected with less are not searched. ``min_likeness``: a face whose
     best match reads less is answered as "no close match" (both off by default here; the app takes them
@@ -129,7 +131,7 @@ class LookalikeFinder:
                  min_face_probability: float = 0.0, min_likeness: float = 0.0,
                  likeness: LikenessMapping = DEFAULT):
         self.pipeline = pipeline
-        self.store = store
+        self.index = FaceIndex(store)
         self.top_k = top_k
         self.use_centroids = use_centroids
         self.min_face_probability = min_face_probability
@@ -141,9 +143,14 @@ class LookalikeFinder:
                       pipeline: FacePipeline | None = None) -> "LookalikeFinder":
         """Pipeline and store as ``settings`` say (see :class:`FacePipeline` for ``wait_for_onnx``)."""
         pipeline = pipeline or FacePipeline(settings.face_config(), wait_for_onnx=wait_for_onnx)
-        return cls(pipeline, FaceStore.open(settings),
+        return cls(pipeline, FaceStore.open(settings.store_config()),
                    settings.top_k, settings.use_centroids, settings.min_face_probability, settings.min_likeness,
                    mapping_for(settings.likeness_center, settings.likeness_width))
+
+    @property
+    def store(self) -> FaceStore:
+        """The store the index reads (its count and fingerprint; the app's background fill writes to it)."""
+        return self.index.store
 
     def check_index(self) -> int:
         """Faces in the index; raises ModelMismatchError if it was built with other weights."""
@@ -154,7 +161,7 @@ class LookalikeFinder:
 
     def filter_values(self) -> dict[str, list[Any]]:
         """The values each filter of :data:`SEARCH_FILTERS` can take in this index (empty: hide the filter)."""
-        return {name: self.store.filter_values(path) for name, path in SEARCH_FILTERS.items()}
+        return {name: self.index.filter_values(path) for name, path in SEARCH_FILTERS.items()}
 
     def find(self, source: ImageInput, top_k: int | None = None, *, where: Mapping[str, Any] | None = None,
              with_thumbnails: bool = True, well_known_only: bool = False) -> SearchResult:
@@ -190,6 +197,6 @@ class LookalikeFinder:
     def matches_for(self, face: Face, top_k: int, *, where: Mapping[str, Any] | None = None,
                     with_thumbnails: bool = True) -> list[Match]:
         """The ``top_k`` people most like one face (one store query)."""
-        stored = self.store.query_people(face.vector, top_k, use_centroids=self.use_centroids, where=where or None,
+        stored = self.index.query_people(face.vector, top_k, use_centroids=self.use_centroids, where=where or None,
                                          with_thumbnails=with_thumbnails)
         return [Match.from_stored(s, self.likeness) for s in stored]

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from lookalike.faces.config import FaceConfig
+    from lookalike.index.connection import StoreConfig
 
 RuntimeName = Literal["auto", "openvino", "onnxruntime", "torch"]
 """A model's runtime setting (:mod:`lookalike.faces.runtime`): timed (``auto``) or forced."""
@@ -137,3 +138,10 @@ class Settings(BaseSettings):
         from lookalike.faces.config import FaceConfig
 
         return FaceConfig(**{field.name: getattr(self, field.name) for field in dataclasses.fields(FaceConfig)})
+
+    def store_config(self) -> StoreConfig:
+        """Where the face store lives: the ``QDRANT_*`` server, else the embedded store under ``data_dir``."""
+        from lookalike.index.connection import StoreConfig
+
+        return StoreConfig(alias=self.collection, embedded_path=self.embedded_path, url=self.qdrant_url,
+                           api_key=self.qdrant_api_key, timeout_s=self.qdrant_timeout_s)

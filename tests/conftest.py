@@ -18,6 +18,7 @@ import pytest
 
 from support import (  # noqa: F401  (re-exported: the test modules import these names from conftest)
     DATA,
+    FINGERPRINT,
     FIVE_TRAIN,
     FIVE_VAL,
     LFW,
@@ -29,6 +30,9 @@ from support import (  # noqa: F401  (re-exported: the test modules import these
     build_simple_facenet_dataset,
     build_tmdb_people_dataset,
     image_files,
+    make_point,
+    open_store,
+    random_unit,
     write_standin_weights,
 )
 
@@ -142,7 +146,7 @@ def server_settings(base_settings, tmp_path: Path):
     alias = f"test_{uuid.uuid4().hex[:10]}"
     settings = base_settings.model_copy(update={"qdrant_url": url, "collection": alias, "data_dir": tmp_path / "data"})
     yield settings
-    cleanup = FaceStore.open(settings)
+    cleanup = FaceStore.open(settings.store_config())
     cleanup.engine.switch_aliases({a: None for a in cleanup.engine.aliases() if a.startswith(alias)})
     for name in cleanup.collections():
         if name.startswith(alias):
@@ -177,9 +181,40 @@ def store(settings):
     """An empty embedded store of this test, closed afterwards."""
     from lookalike.index.store import FaceStore
 
-    opened = FaceStore.open(settings)
+    opened = FaceStore.open(settings.store_config())
     yield opened
     opened.close()
+
+
+@pytest.fixture(params=["edge", "local", pytest.param("server", marks=pytest.mark.qdrant_server)])
+def engine_settings(request, settings):
+    """(kind, settings) of each engine (``support.open_store``): on a server, a collection alias of this
+    test alone, removed afterwards."""
+    if request.param == "server":
+        return "server", request.getfixturevalue("server_settings")
+    return request.param, settings
+
+
+@pytest.fixture
+def any_store(engine_settings):
+    """An empty store of each engine, closed afterwards."""
+    opened = open_store(*engine_settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def six_people(any_store):
+    """Six people, one random point each, in celebrities_v1 behind the alias of each engine's store."""
+    import numpy as np
+
+    from indexing.versions import ensure_collection
+
+    rng = np.random.default_rng(0)
+    ensure_collection(any_store, FINGERPRINT)
+    points = [make_point(random_unit(rng), f"person-{i}", "0") for i in range(6)]
+    any_store.upsert(points)
+    return any_store, points
 
 
 # -- the app's tests (tests/fixtures_app.py): one test index and one running app per session ----------

@@ -106,7 +106,7 @@ def app_index(base_settings, pipeline, tmp_path_factory) -> AppIndex:
     folder = copy_photos(FIVE_TRAIN, tmp_path_factory.mktemp("app_faces"), PER_PERSON)
     photos = {person_id(person.name): image_files(person) for person in sorted(folder.iterdir())}
     settings = base_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("app_data")})
-    store = FaceStore.open(settings)
+    store = FaceStore.open(settings.store_config())
     report = Indexer(pipeline, store).run(open_sources(str(folder)) + open_sources(str(BIOS)), progress=False)
     assert report.faces_indexed >= 30, report.summary()
     yield AppIndex(store, photos)

@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from lookalike.fingerprint import ModelFingerprint
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 FIVE_TRAIN = DATA / "five_celebs" / "train"
@@ -424,11 +426,56 @@ def alias_payloads(settings) -> dict[str, dict]:
     """Point id -> payload of every point the store of ``settings`` serves through its alias."""
     from lookalike.index.store import FaceStore
 
-    store = FaceStore.open(settings)
+    store = FaceStore.open(settings.store_config())
     try:
         return {str(p.id): p.payload for p in store.points(store.alias)}
     finally:
         store.close()
+
+
+FINGERPRINT = ModelFingerprint("InceptionResnetV1", "vggface2", "a" * 64, "1")
+"""The fingerprint the store's and the index's tests record in their collections (their vectors are random)."""
+
+
+def unit(vector):
+    """``vector`` as a float32 unit vector."""
+    import numpy as np
+
+    vector = np.asarray(vector, np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def random_unit(rng):
+    """A random 512-d unit vector from the numpy generator ``rng``."""
+    return unit(rng.standard_normal(512))
+
+
+def make_point(vector, person: str, tag: str, **metadata):
+    """A :class:`~lookalike.index.store.FacePoint` of ``person`` (its photo named by ``tag``) at ``vector``
+    (normalised), with a small thumbnail and ``metadata``."""
+    from lookalike.index.payload import FacePayload, point_id
+    from lookalike.index.store import FacePoint
+
+    digest = hashlib.sha256(f"{person}/{tag}".encode()).hexdigest()
+    payload = FacePayload(name=person.title(), person_id=person, content_sha256=digest, sources=[f"test:{tag}"],
+                          thumbnail="dGh1bWI=", metadata=metadata)
+    return FacePoint(point_id(digest), unit(vector), payload)
+
+
+def open_store(kind: str, settings):
+    """A store of ``kind`` on ``settings``' data folder (edge, local) or on the server (alias in settings);
+    ``local`` is qdrant-client's in-process mode, standing in for a server."""
+    from lookalike.index.storage.port import CollectionSettings
+    from lookalike.index.store import FaceStore
+
+    if kind == "local":
+        from lookalike.index.storage.qdrant import QdrantEngine
+
+        path = settings.data_dir / "local"
+        path.mkdir(parents=True, exist_ok=True)
+        return FaceStore(QdrantEngine.in_process(str(path)), settings.collection, where=f"local mode at {path}",
+                         serialize=True, collection_defaults=CollectionSettings.for_server(quantization=None))
+    return FaceStore.open(settings.store_config())
 
 
 def kill_at(spec: str) -> None:

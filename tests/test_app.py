@@ -168,7 +168,7 @@ def test_the_query_path_decodes_once_asks_the_store_once_per_face_and_draws_only
 
     finder = app_server.finder
     calls: dict[str, list] = {"load": [], "query": [], "draw": []}
-    real_load, real_query, real_draw = finder.pipeline.load, finder.store.query_people, webapp.handlers.draw_faces
+    real_load, real_query, real_draw = finder.pipeline.load, finder.index.query_people, webapp.handlers.draw_faces
 
     def load(source):
         calls["load"].append(source)
@@ -185,7 +185,7 @@ def test_the_query_path_decodes_once_asks_the_store_once_per_face_and_draws_only
         return real_draw(image, result, *args)
 
     monkeypatch.setattr(finder.pipeline, "load", load)
-    monkeypatch.setattr(finder.store, "query_people", query)
+    monkeypatch.setattr(finder.index, "query_people", query)
     monkeypatch.setattr(webapp.handlers, "draw_faces", draw)
     ui = LookalikeUI(finder)
     out = ui.find_lookalikes(str(MULTIFACE), 3)
@@ -205,7 +205,7 @@ def test_empty_index_says_how_to_fill_it(pipeline, settings, tmp_path):
     from lookalike.index.store import FaceStore
     from webapp.handlers import LookalikeUI
 
-    store = FaceStore.open(settings)
+    store = FaceStore.open(settings.store_config())
     finder = LookalikeFinder(pipeline, store)
     running = launch(finder)
     try:
@@ -342,7 +342,7 @@ def test_filters_are_hidden_when_the_index_has_no_such_metadata(pipeline, settin
     folder.mkdir(parents=True)
     for src in sorted((TEST_DATA / "five_celebs" / "train" / "madonna").glob("*.jpg"))[:2]:
         shutil.copy(src, folder / src.name)
-    store = FaceStore.open(settings)
+    store = FaceStore.open(settings.store_config())
     try:
         Indexer(pipeline, store).run(open_sources(str(tmp_path / "people")), progress=False)
         assert LookalikeUI(app_finder(pipeline, store)).filter_choices() == {}

@@ -19,6 +19,7 @@ def test_fill_of_an_empty_store_reports_filling_then_answers(pipeline, store, se
     import indexing.indexer
     import webapp.fill
     from lookalike.errors import EmptyIndexError
+    from lookalike.index.query import FaceIndex
 
     folder = copy_photos(FIVE_TRAIN, tmp_path / "people", per_person=3)
     fill_settings = app_settings(settings, fill_sources=(str(folder),), fill_sample=4)
@@ -32,7 +33,7 @@ def test_fill_of_an_empty_store_reports_filling_then_answers(pipeline, store, se
     def watched(self, *args, **kwargs):  # the last moment before the alias exists
         seen_before_alias.append((fill.progress(), store.current_collection()))
         with pytest.raises(EmptyIndexError):
-            store.query_people(pipeline.faces(image_files(folder)[0])[0].vector, 3)
+            FaceIndex(store).query_people(pipeline.faces(image_files(folder)[0])[0].vector, 3)
         return finalize(self, *args, **kwargs)
 
     monkeypatch.setattr(indexing.indexer.Indexer, "finalize", watched)
@@ -49,7 +50,7 @@ def test_fill_of_an_empty_store_reports_filling_then_answers(pipeline, store, se
     assert "holds 4 faces of 4 people" in done.message
     assert store.count() == 4 and not fill.needed()
     vector = pipeline.faces(image_files(folder / "madonna")[0])[0].vector
-    people = {m.payload.person_id for m in store.query_people(vector, 5)}
+    people = {m.payload.person_id for m in FaceIndex(store).query_people(vector, 5)}
     assert len(people) == 4  # one photo each of four of the five people (sample 4, one per person)
 
 

@@ -298,14 +298,16 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
     from lookalike.index.store import FaceStore
 
     settings = app_settings(base_settings, data_dir=tmp_path / "data", embedder="torch")
-    store = FaceStore.open(settings)
+    store = FaceStore.open(settings.store_config())
     try:
         Indexer(pipeline, store, 4).run(open_sources(str(copy_photos(FIVE_TRAIN, tmp_path / "photos", 1))), progress=False)
     finally:
         store.close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom lookalike.settings import Settings\nfrom lookalike.index.store import "
-         "FaceStore\ns = FaceStore.open(Settings())\nprint('held', flush=True)\nsys.stdin.readline()\ns.close()"],
+        [sys.executable, "-c", "import sys\nfrom lookalike.settings import Settings\n"
+         "from lookalike.index.connection import StoreConfig\nfrom lookalike.index.store import FaceStore\n"
+         "s = FaceStore.open(Settings().store_config())\nprint('held', flush=True)\nsys.stdin.readline()\n"
+         "s.close()"],
         cwd=ROOT, env=_env(torch_home, tmp_path / "data"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     running = None
     try:

@@ -166,6 +166,6 @@ def test_search_scale_people_prints_its_tables(run_bench):
     out = run_bench("search_scale.py", "--people", "--sizes", "2000", "--queries", "10", "--efs", "64")
     assert "| query setting | recall@5 indexed | recall@5 stranger | recall@5 both | p50 ms | p95 ms |" in out
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| hnsw_ef 64 |")
-            or line.startswith("| product default: FaceStore.query_people")]
+            or line.startswith("| product default: FaceIndex.query_people")]
     assert len(rows) == 2 and all([cell.strip() for cell in row[2:5]] == ["1", "1", "1"] for row in rows), out
     assert "| same person, two photos |" in out and "failed" not in out

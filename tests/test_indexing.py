@@ -27,6 +27,7 @@ from PIL import Image
 from conftest import CELEBRITY_MINI, FIVE_TRAIN, image_files
 from indexing.versions import versions as version_names
 from lookalike.index.payload import THUMBNAIL_SIZE
+from lookalike.index.query import FaceIndex
 from support import INDEXING_IMPORTS, CommandServer, copy_photos
 
 FAKE_QDRANT_KEY = "sk-FAKE-3f9c2a7e51d84b6c9e0a1b2c3d4e5f60"
@@ -49,7 +50,7 @@ def _index(pipeline, store, spec, **run):
 def _open_store(settings):
     from lookalike.index.store import FaceStore
 
-    return FaceStore.open(settings)
+    return FaceStore.open(settings.store_config())
 
 
 def _expected_id(path: Path) -> str:
@@ -177,11 +178,12 @@ def test_recreate_keeps_readers_answering_then_swaps_the_alias(pipeline, store, 
     assert version_names(store) == ["celebrities_v1"]
     vector = pipeline.faces(image_files(folder)[0])[0].vector
     done, answers, errors = threading.Event(), [], []
+    index = FaceIndex(store)
 
     def reader():
         while not done.is_set():
             try:
-                answers.append(store.query_people(vector, 3))
+                answers.append(index.query_people(vector, 3))
             except Exception as exc:  # noqa: BLE001 - any failure is what this test looks for
                 errors.append(exc)
             time.sleep(0.02)

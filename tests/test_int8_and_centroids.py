@@ -13,6 +13,7 @@ from support import copy_photos
 from indexing.versions import create_version, ensure_collection, versions
 from lookalike.search import LookalikeFinder
 from lookalike.index.storage.port import PayloadFields
+from lookalike.index.query import FaceIndex
 from lookalike.index.store import FaceStore, centroids_collection
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
@@ -31,12 +32,12 @@ def test_int8_collection_answers_with_exact_scores(pipeline, settings, photo_fol
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
 
-    store = FaceStore.open(settings)
+    store = FaceStore.open(settings.store_config())
     try:
         Indexer(pipeline, store).run(open_sources(str(photo_folder)), progress=False, quantization="int8")
         photo = image_files(photo_folder / "madonna")[0]
         face = pipeline.faces(photo)[0]
-        best = store.query_people(face.vector, 3)[0]
+        best = FaceIndex(store).query_people(face.vector, 3)[0]
         assert best.payload.person_id == "madonna"
         # rescoring with the float vectors: the photo's own point scores its exact cosine, 1
         assert best.score == pytest.approx(1.0, abs=1e-4)
@@ -53,7 +54,7 @@ def test_centroids_hold_one_normalised_mean_face_per_person(pipeline, settings, 
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
 
-    store = FaceStore.open(settings)
+    store = FaceStore.open(settings.store_config())
     try:
         report = Indexer(pipeline, store).run(open_sources(str(photo_folder)), progress=False, centroids=True)
         assert report.centroids == 5
@@ -83,7 +84,7 @@ def test_recreate_drops_the_old_versions_centroids(pipeline, settings, photo_fol
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
 
-    store = FaceStore.open(settings)
+    store = FaceStore.open(settings.store_config())
     try:
         Indexer(pipeline, store).run(open_sources(str(photo_folder)), progress=False, centroids=True)
         Indexer(pipeline, store).run(open_sources(str(photo_folder)), progress=False, centroids=True, recreate=True)

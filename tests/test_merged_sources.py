@@ -17,6 +17,7 @@ import pytest
 
 from conftest import BIOS, CELEBRITY_MINI, CORE_FIXTURES, LFW, image_files
 from lookalike.index.people import display_name, person_id
+from lookalike.index.query import FaceIndex
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -46,7 +47,7 @@ def _records(store) -> list:
 def _open_store(base_settings, folder: Path):
     from lookalike.index.store import FaceStore
 
-    return FaceStore.open(base_settings.model_copy(update={"data_dir": folder}))
+    return FaceStore.open(base_settings.model_copy(update={"data_dir": folder}).store_config())
 
 
 def _run(pipeline, store, *specs, **options):
@@ -207,10 +208,10 @@ def test_query_returns_each_person_once_with_the_biography(merged, lfw_photos, b
             assert match.metadata.get("biography") == bio_of[match.person_id]["biography"]
 
 
-def test_store_query_people_groups_by_person(merged, pipeline, lfw_photos):
+def test_index_query_people_groups_by_person(merged, pipeline, lfw_photos):
     photo = sorted(lfw_photos["tony-blair"].values())[5]
     (face,) = pipeline.faces_many([pipeline.load(photo)], main_only=True)[0]
-    matches = merged.store.query_people(face.vector, 40)  # more than there are people
+    matches = FaceIndex(merged.store).query_people(face.vector, 40)  # more than there are people
     assert len(matches) == 31
     assert len({m.payload.person_id for m in matches}) == 31
     assert matches[0].payload.person_id == "tony-blair" and matches[0].score > 0.999
@@ -513,7 +514,7 @@ def test_cli_two_sources_with_different_name_columns(cli, tmp_path, capsys):
                 "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "faces indexed: 3" in out and "people with a face indexed: 2" in out
-    store = FaceStore.open(Settings())
+    store = FaceStore.open(Settings().store_config())
     try:
         people = Counter(r.payload["person_id"] for r in _records(store))
         assert people == Counter({"kofi-annan": 2, "hans-blix": 1})

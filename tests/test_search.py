@@ -46,7 +46,7 @@ def index(pipeline, base_settings, photo_folder, tmp_path_factory):
     from indexing.sources import open_sources
 
     settings = base_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("search_data")})
-    store = FaceStore.open(settings)
+    store = FaceStore.open(settings.store_config())
     sources = open_sources(str(photo_folder)) + open_sources(str(BIOS))
     report = Indexer(pipeline, store).run(sources, progress=False)
     yield SimpleNamespace(store=store, report=report, finder=LookalikeFinder(pipeline, store, top_k=5))
@@ -154,7 +154,7 @@ def test_no_face_and_empty_index(index, pipeline, settings, tmp_path: Path):
     Image.new("RGB", (320, 240), (200, 200, 200)).save(blank)
     with pytest.raises(NoFaceError):
         index.finder.find(blank)
-    empty = FaceStore.open(settings)
+    empty = FaceStore.open(settings.store_config())
     try:
         finder = LookalikeFinder(pipeline, empty)
         assert finder.check_index() == 0
@@ -204,7 +204,7 @@ def test_a_qdrant_server_gives_the_same_people_and_scores(index, pipeline, photo
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
 
-    server = FaceStore.open(server_settings)
+    server = FaceStore.open(server_settings.store_config())
     try:
         report = Indexer(pipeline, server).run(open_sources(str(photo_folder)) + open_sources(str(BIOS)),
                                                progress=False)

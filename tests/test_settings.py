@@ -141,6 +141,7 @@ def test_api_key_never_shows_in_settings(clean_env):
 @pytest.mark.timeout(120)
 def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCaptureFixture,
                                                capfd: pytest.CaptureFixture, tmp_path: Path):
+    from lookalike.index.query import FaceIndex
     from lookalike.index.store import FaceStore
 
     settings = Settings(qdrant_url=f"http://127.0.0.1:{free_port()}", qdrant_api_key=FAKE_KEY,
@@ -150,12 +151,14 @@ def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCapt
     messages = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        store = FaceStore.open(settings)
-        for call in (store.count, lambda: store.query_people(np.ones(512, np.float32), 3)):
+        config = settings.store_config()
+        store = FaceStore.open(config)
+        for call in (store.count, lambda: FaceIndex(store).query_people(np.ones(512, np.float32), 3)):
             with pytest.raises(StoreUnavailableError) as info:
                 call()
             messages.append(str(info.value))
             messages.append(repr(info.value))
+        messages += [repr(config), str(config), config.where]  # the store's own config, as a log line would show it
         logging.getLogger("lookalike").error("store failed: %s", info.value)
         store.close()
     out, err = capfd.readouterr()

@@ -106,7 +106,7 @@ def tmdb_index(pipeline, base_settings, tmp_path_factory):
     folder = root / "celebrity_set" / "Madonna"
     folder.mkdir(parents=True)
     shutil.copy(image_files(FIVE_TRAIN / "madonna")[1], folder)
-    store = FaceStore.open(base_settings.model_copy(update={"data_dir": root / "data"}))
+    store = FaceStore.open(base_settings.model_copy(update={"data_dir": root / "data"}).store_config())
     report = Indexer(pipeline, store, well_known=KEEP).run(open_all([*SPECS, str(root / "celebrity_set")]),
                                                           progress=False)
     yield SimpleNamespace(store=store, report=report, records=list(store.points()),

@@ -7,7 +7,7 @@ message in the page and ``{"error": ..., "reason": ...}`` in the API. The upload
 soon as the search is done, unless another upload of the same photo still waits for its own search
 (:mod:`webapp.traffic`); nothing of an upload is ever logged.
 
-The query path decodes each photo once, asks the store once per face, reads thumbnails only for the page
+The query path decodes each photo once, asks the index once per face, reads thumbnails only for the page
 (the API never shows them) and draws the boxed photo only for the page.
 """
 

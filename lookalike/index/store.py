@@ -1,4 +1,4 @@
-"""The face store: face collections behind an alias, over the storage port: queries and CRUD.
+"""The face store: the write and admin side of the face collections behind an alias, over the storage port.
 
 The app reads through the alias (``celebrities`` by default), which points at one version
 ``<alias>_v<n>``; the offline phase makes, switches and drops the versions (:mod:`indexing.versions`).
@@ -7,58 +7,38 @@ other weights is refused. A version's per-person mean faces live in ``<version>_
 through the alias ``<alias>_centroids`` that moves with the main one.
 
 The engine is a :class:`~lookalike.index.storage.port.StoragePort`: the embedded edge engine
-(``qdrant-edge-py``) without ``QDRANT_URL``, a Qdrant server or Cloud (qdrant-client) with it.
-Grouping by person is one port call per query: ``query_points_groups`` on a server, one widened
-nearest-neighbour query on the edge engine; both give the same people in the same order.
+(``qdrant-edge-py``) or a Qdrant server or Cloud (qdrant-client), as a
+:class:`~lookalike.index.connection.StoreConfig` says. The queries by person and the filters' values are
+the read side, :class:`lookalike.index.query.FaceIndex`, which reads through this store's engine and its
+:meth:`FaceStore.guard`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import threading
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from lookalike.batching import batched
-from lookalike.errors import EmptyIndexError, ModelMismatchError, StoreUnavailableError
+from lookalike.errors import ModelMismatchError, StoreUnavailableError
 from lookalike.fingerprint import ModelFingerprint
-from lookalike.index.payload import (
-    FILTER_FIELDS,
-    METADATA,
-    PAYLOAD_INDEXES,
-    PERSON_ID,
-    THUMBNAIL,
-    FacePayload,
-    clean_metadata,
-)
-from lookalike.settings import Settings
+from lookalike.index.connection import StoreConfig, open_engine
+from lookalike.index.payload import METADATA, PAYLOAD_INDEXES, PERSON_ID, FacePayload, clean_metadata
 from lookalike.index.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
-    EngineLockedError,
     EngineUnreachableError,
     FieldType,
-    Hit,
-    Not,
-    PayloadFields,
     PayloadUpdate,
     Point,
     Record,
-    SearchOptions,
     StoragePort,
-    UnsupportedError,
     WithPayload,
 )
-
-log = logging.getLogger(__name__)
-
-FILTER_VALUE_LIMIT = 1000
-"""Most distinct values :meth:`FaceStore.filter_values` returns for one field."""
 
 _INDEX_TYPES: dict[type, FieldType] = {str: "keyword", int: "integer", bool: "bool"}
 
@@ -78,23 +58,11 @@ class FacePoint:
     payload: FacePayload
 
 
-@dataclass(frozen=True)
-class StoredMatch:
-    """One person's best point for a query: ``score`` is the cosine similarity (-1..1).
-
-    ``payload.thumbnail`` is None when the query did not ask for thumbnails.
-    """
-
-    id: str
-    score: float
-    payload: FacePayload = field(repr=False)
-
-
 class FaceStore:
     """Versioned face collections behind an alias, over one storage engine.
 
     Args:
-        engine: the storage port (:meth:`open` picks it from the settings).
+        engine: the storage port (:meth:`open` opens the one a :class:`StoreConfig` names).
         alias: the alias readers use (``Settings.collection``).
         where: the store in words, for messages (never with a secret).
         serialize: run engine calls one at a time (embedded engines are not safe across threads).
@@ -115,45 +83,24 @@ class FaceStore:
         self._lock: AbstractContextManager[Any] = threading.RLock() if serialize else nullcontext()
 
     @classmethod
-    def open(cls, settings: Settings) -> "FaceStore":
-        """The embedded edge store under ``settings.data_dir`` without ``QDRANT_URL``, else that Qdrant server.
+    def open(cls, config: StoreConfig) -> "FaceStore":
+        """The store ``config`` names: the embedded edge store (calls serialised) or a Qdrant server.
 
         Raises:
             StoreUnavailableError: the embedded folder is locked by another process or unusable.
         """
-        if settings.embedded:
-            from lookalike.index.storage.edge import EdgeEngine
-
-            path = settings.embedded_path
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-                engine = EdgeEngine(path)
-            except EngineLockedError:
-                raise StoreUnavailableError(
-                    f"The embedded Qdrant store at {path} is in use by another process (stop the app "
-                    "before indexing, or set QDRANT_URL to use a Qdrant server)."
-                ) from None
-            except OSError as exc:
-                raise StoreUnavailableError(
-                    f"The embedded Qdrant store at {path} cannot be opened ({exc.strerror or 'not writable'}); "
-                    "set LOOKALIKE_DATA_DIR to a writable folder."
-                ) from None
-            return cls(engine, settings.collection, where=f"the embedded store at {path}", serialize=True,
-                       collection_defaults=CollectionSettings.for_edge())
-        from lookalike.index.storage.qdrant import QdrantEngine
-
-        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        engine = QdrantEngine.server(settings.qdrant_url or "", api_key, settings.qdrant_timeout_s)
-        return cls(engine, settings.collection, where=f"Qdrant at {_safe_url(settings.qdrant_url)}",
-                   collection_defaults=CollectionSettings.for_server())
+        defaults = CollectionSettings.for_edge() if config.embedded else CollectionSettings.for_server()
+        return cls(open_engine(config), config.alias, where=config.where, serialize=config.embedded,
+                   collection_defaults=defaults)
 
     def close(self) -> None:
-        with self._guard():
+        with self.guard():
             self.engine.close()
 
     @contextmanager
-    def _guard(self) -> Iterator[None]:
-        """Serialise embedded calls; an unreachable engine becomes StoreUnavailableError."""
+    def guard(self) -> Iterator[None]:
+        """Wrap every engine call, here and in :class:`~lookalike.index.query.FaceIndex`: embedded calls run one
+        at a time, and an unreachable engine becomes StoreUnavailableError."""
         with self._lock:
             try:
                 yield
@@ -171,12 +118,12 @@ class FaceStore:
 
     def current_collection(self) -> str | None:
         """The versioned collection the alias points at, or None before the first index."""
-        with self._guard():
+        with self.guard():
             return self.engine.aliases().get(self.alias)
 
     def collections(self) -> list[str]:
         """Every collection of the engine (versions, centroids and others), sorted."""
-        with self._guard():
+        with self.guard():
             return self.engine.collections()
 
     def collection_settings(self, quantization: str | None = None) -> CollectionSettings:
@@ -198,22 +145,22 @@ class FaceStore:
 
     def create_collection(self, name: str, fingerprint: ModelFingerprint, settings: CollectionSettings) -> None:
         """A new empty collection ``name`` that records ``fingerprint`` (versions: :mod:`indexing.versions`)."""
-        with self._guard():
+        with self.guard():
             self.engine.create_collection(name, settings, {"fingerprint": fingerprint.as_dict()})
 
     def delete_collection(self, name: str) -> None:
         """Delete a collection and its points (nothing happens when it does not exist)."""
-        with self._guard():
+        with self.guard():
             self.engine.delete_collection(name)
 
     def set_aliases(self, targets: Mapping[str, str | None]) -> None:
         """Point each alias at its collection (None: remove it), all in one atomic step."""
-        with self._guard():
+        with self.guard():
             self.engine.switch_aliases(targets)
 
     def stored_fingerprint(self, collection: str | None = None) -> dict[str, str] | None:
         """The fingerprint a collection records, or None when it records none."""
-        with self._guard():
+        with self.guard():
             return self.engine.collection_metadata(collection or self.alias).get("fingerprint")
 
     def check_fingerprint(self, fingerprint: ModelFingerprint, collection: str | None = None) -> None:
@@ -234,14 +181,14 @@ class FaceStore:
         if not points:
             return
         rows = [Point(p.id, np.asarray(p.vector, np.float32).tolist(), p.payload.as_dict()) for p in points]
-        with self._guard():
+        with self.guard():
             self.engine.upsert(collection or self.alias, rows)
 
     def payloads(self, ids: Sequence[str], collection: str | None = None) -> dict[str, dict[str, Any]]:
         """The stored JSON payloads (:class:`FacePayload` ``.as_dict()`` shape) of those of ``ids`` that exist."""
         if not ids:
             return {}
-        with self._guard():
+        with self.guard():
             records = self.engine.retrieve(collection or self.alias, list(ids))
         return {r.id: r.payload for r in records}
 
@@ -250,7 +197,7 @@ class FaceStore:
         """Every point of the collection, page by page (one engine call per ``page`` points)."""
         offset = None
         while True:
-            with self._guard():
+            with self.guard():
                 records, offset = self.engine.scroll(collection or self.alias, limit=page, offset=offset,
                                                      with_payload=with_payload, with_vectors=with_vectors)
             yield from records
@@ -264,14 +211,14 @@ class FaceStore:
     def optimize(self, collection: str | None = None) -> None:
         """Finish indexing what was written: the edge engine builds its HNSW index (and int8 copies) now;
         a server is waited for while it indexes."""
-        with self._guard():
+        with self.guard():
             self.engine.optimize(collection or self.alias)
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any], collection: str | None = None) -> None:
         """Merge ``payload`` keys into existing points (their vectors stay)."""
         if not ids:
             return
-        with self._guard():
+        with self.guard():
             self.engine.update_payloads(collection or self.alias, [PayloadUpdate(dict(payload), ids=tuple(ids))])
 
     def set_person_payloads(self, people: Mapping[str, Mapping[str, Any]], key: str | None = None,
@@ -288,139 +235,13 @@ class FaceStore:
             if values:
                 updates.append(PayloadUpdate(values, where={PERSON_ID: person}, key=key))
         for part in batched(updates, chunk):
-            with self._guard():
+            with self.guard():
                 self.engine.update_payloads(collection or self.alias, part)
 
     def count(self, collection: str | None = None) -> int:
         """Points in the collection (0 when it does not exist)."""
         try:
-            with self._guard():
+            with self.guard():
                 return self.engine.count(collection or self.alias)
         except CollectionNotFoundError:
             return 0
-
-    # -- queries ---------------------------------------------------------------------------------
-
-    def query_people(self, vector: np.ndarray, top_k: int, *, use_centroids: bool = False,
-                     where: Mapping[str, str | int | bool | Not] | None = None,
-                     with_thumbnails: bool = True) -> list[StoredMatch]:
-        """The ``top_k`` most similar people, each once with their best point, best first: one engine call.
-
-        Args:
-            vector: the query face, 512 float32 (a unit vector).
-            use_centroids: query the per-person mean faces (``indexing.centroids.build_centroids``) when
-                the current version has them; scores are then to a person's mean face.
-            where: payload path -> required value (or :class:`~lookalike.index.storage.port.Not` a value), each of
-                :data:`lookalike.index.payload.FILTER_FIELDS` (``{"metadata.gender": 1}``,
-                ``{"well_known": Not(0)}``); every entry must hold.
-            with_thumbnails: read the thumbnails (base64 JPEG) too; without, ``payload.thumbnail`` is None.
-
-        Returns:
-            At most ``top_k`` matches; ``[]`` when ``where`` leaves nobody.
-
-        Raises:
-            EmptyIndexError: no collection behind the alias, or it is empty.
-            ValueError: ``where`` names a field that cannot be filtered, or a value of the wrong type.
-        """
-        query = np.asarray(vector, np.float32).tolist()
-        conditions = _checked_where(where)
-        selected: WithPayload = True if with_thumbnails else PayloadFields(exclude=(THUMBNAIL,))
-        hits: list[Hit] | None = None
-        if use_centroids:
-            try:
-                with self._guard():
-                    hits = self.engine.query(self.centroids_alias, query, top_k, conditions, selected, SearchOptions())
-            except CollectionNotFoundError:  # no centroids alias: an index built before it existed, or none
-                hits = self._query_unaliased_centroids(query, top_k, conditions, selected)
-            if not hits:
-                hits = None  # no centroids (yet): every face, grouped
-        if hits is None:
-            try:
-                with self._guard():
-                    hits = self.engine.query_groups(self.alias, query, PERSON_ID, top_k, conditions, selected,
-                                                    SearchOptions())
-            except CollectionNotFoundError:
-                raise self._empty_error() from None
-        if not hits:
-            if conditions and self.count() > 0:
-                return []
-            raise self._empty_error()
-        # A unit vector against itself can score 1.0000001 in float32: keep the cosine in -1..1.
-        return [StoredMatch(h.id, min(1.0, max(-1.0, h.score)), FacePayload.from_dict(h.payload)) for h in hits]
-
-    def _query_unaliased_centroids(self, query: list[float], top_k: int, conditions: dict[str, Any] | None,
-                                   selected: WithPayload) -> list[Hit] | None:
-        """The centroids beside the current version when no alias names them (built before the alias existed)."""
-        current = self.current_collection()
-        if current is None:
-            return None
-        try:
-            with self._guard():
-                return self.engine.query(centroids_collection(current), query, top_k, conditions, selected,
-                                         SearchOptions())
-        except CollectionNotFoundError:
-            return None
-
-    def filter_values(self, field: str) -> list[str | int | bool]:
-        """The distinct values of a filterable field (``"metadata.gender"``) in the current collection, sorted;
-        ``[]`` when no face has it or there is no index yet.
-
-        Cost: with the payload index every new collection has, Qdrant's facet (server and edge) reads the
-        index: about the number of distinct values, not of points. A collection without the index falls
-        back to scrolling that one field of every point (1,024 points per call).
-
-        Raises:
-            ValueError: ``field`` is not one of :data:`lookalike.index.payload.FILTER_FIELDS`.
-        """
-        if field not in FILTER_FIELDS:
-            raise ValueError(f"'{field}' cannot be filtered on (use one of {', '.join(FILTER_FIELDS)})")
-        try:
-            with self._guard():
-                values = {hit.value for hit in self.engine.facet(self.alias, field, FILTER_VALUE_LIMIT)}
-        except CollectionNotFoundError:
-            return []
-        except UnsupportedError:  # an older collection without the payload index
-            values = set()
-            for record in self.points(with_payload=PayloadFields(include=(field,))):
-                value = _at_path(record.payload, field)
-                if isinstance(value, (str, int, bool)):
-                    values.add(value)
-        return sorted(values, key=lambda v: (type(v).__name__, v))
-
-    def _empty_error(self) -> EmptyIndexError:
-        return EmptyIndexError(
-            f"The index '{self.alias}' in {self.where} is empty: build it with `python -m indexing` "
-            "(stop the app first when it uses the embedded store)."
-        )
-
-
-def _checked_where(where: Mapping[str, str | int | bool | Not] | None) -> dict[str, str | int | bool | Not] | None:
-    """``where`` checked against the filterable fields of the schema and their value types."""
-    if not where:
-        return None
-    out: dict[str, str | int | bool | Not] = {}
-    for path, value in where.items():
-        kind = FILTER_FIELDS.get(path)
-        if kind is None:
-            raise ValueError(f"'{path}' cannot be filtered on (use one of {', '.join(FILTER_FIELDS)})")
-        plain = value.value if isinstance(value, Not) else value
-        if not isinstance(plain, kind) or (kind is int and isinstance(plain, bool)):
-            raise ValueError(f"{path} takes a {kind.__name__} value, not {plain!r}")
-        out[path] = value
-    return out
-
-
-def _at_path(payload: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted payload path, or None."""
-    value: Any = payload
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _safe_url(url: str | None) -> str:
-    """The URL without any user:password part, for messages."""
-    parts = urlsplit(url or "")
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

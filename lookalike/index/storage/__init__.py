@@ -1,7 +1,7 @@
 """Vector storage behind one port (:mod:`lookalike.index.storage.port`) with two adapters:
 :mod:`lookalike.index.storage.edge` (qdrant-edge-py, embedded) and :mod:`lookalike.index.storage.qdrant`
 (qdrant-client: a Qdrant server or Cloud). The adapters are imported where they are chosen
-(:meth:`lookalike.index.store.FaceStore.open`), so importing this package loads neither engine."""
+(:func:`lookalike.index.connection.open_engine`), so importing this package loads neither engine."""
 
 from lookalike.index.storage.port import (
     CollectionNotFoundError,
