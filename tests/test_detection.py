@@ -19,7 +19,7 @@ from conftest import CORE_FIXTURES, FIVE_TRAIN, FIVE_VAL, LFW, MULTIFACE, image_
 from lookalike.errors import ModelMismatchError
 from lookalike.faces.detection import FaceDetector
 from lookalike.faces.fast_mtcnn import FastMTCNN
-from lookalike.faces.summed_areas import SummedAreas, table_dtype
+from lookalike.faces.summed_areas import SummedAreas, summed_area_table, table_dtype
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -166,10 +166,18 @@ def test_tables_are_int32_while_the_largest_sum_fits_and_int64_beyond():
     assert SummedAreas([np.full((2, 3, 3), 255, np.uint8)]).buffer.dtype == np.int32
 
 
+def test_int64_tables_hold_the_exact_sums():
+    image = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    table = summed_area_table(image, np.full((38, 54, 3), -1, np.int64))
+    assert table.dtype == np.int64
+    assert np.array_equal(table[1:, 1:], image.astype(np.int64).cumsum(axis=0).cumsum(axis=1))
+    assert not table[0].any() and not table[:, 0].any()
+
+
 def test_summed_areas_equal_torch_area_interpolation():
     """The one-gather resampling gives interpolate(mode="area") of each crop (facenet-pytorch's imresample)."""
     generator = np.random.default_rng(7)
-    # consecutive photos of one size (a dataset batch) are summed together: runs of 1, 2 and 3 here
+    # photos of several sizes in one buffer, some of one size side by side (a dataset batch)
     sizes = [(97, 131), (480, 640), (480, 640), (33, 20), (33, 20), (33, 20)]
     images = [generator.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
     areas = SummedAreas(images)

@@ -79,10 +79,11 @@ ONLY_IN = {
     "gradio": "webapp", "spaces": "webapp",
     "qdrant_client": "lookalike.index.storage", "qdrant_edge": "lookalike.index.storage",
     "datasets": "indexing", "huggingface_hub": "indexing",
-    "openvino": "lookalike.faces", "onnxruntime": "lookalike.faces",
+    "openvino": "lookalike.faces", "onnxruntime": "lookalike.faces", "cv2": "lookalike.faces",
 }
 """Outside libraries that one package alone may import: the page alone knows Gradio, the storage
-adapters alone know Qdrant, the sources alone know the Hub, the face models alone know their runtimes."""
+adapters alone know Qdrant, the sources alone know the Hub, the face models alone know their runtimes and
+OpenCV."""
 
 
 def layer_breaches(graph: dict[str, set[str]]) -> set[tuple[str, str]]:

@@ -8,10 +8,11 @@ all images of a call, so crops of different images share one gather.
 from __future__ import annotations
 
 import functools
-import itertools
 from typing import Sequence
 
+import cv2
 import numpy as np
+
 
 class SummedAreas:
     """Summed-area tables of a list of (H, W, 3) uint8 images (numpy, exact integer sums).
@@ -29,17 +30,10 @@ class SummedAreas:
         self.buffer = np.empty((sum(sizes), 3), dtype)
         self.offsets = np.cumsum([0] + sizes[:-1]).astype(np.int64)
         self.widths = np.asarray([w for _, w in shapes], np.int64)
-        self.tables: list[np.ndarray] = []
-        # Consecutive images of one size (a dataset batch) are summed together: one pass over the rows
-        # for all of them instead of one per image.
-        start = 0
-        for (h, w), run in itertools.groupby(shapes):
-            count = len(list(run))
-            block = self.buffer[self.offsets[start]:self.offsets[start] + count * h * w].reshape(count, h, w, 3)
-            batch = images[start][None] if count == 1 else np.stack(images[start:start + count])
-            summed_area_table(batch, block)
-            self.tables.extend(block)
-            start += count
+        self.tables = [self.buffer[offset:offset + h * w].reshape(h, w, 3)
+                       for offset, (h, w) in zip(self.offsets, shapes)]
+        for image, table in zip(images, self.tables):
+            summed_area_table(image, table)
 
     def levels(self, indices: Sequence[int], out_h: int, out_w: int) -> np.ndarray:
         """Whole images ``indices`` averaged onto ``out_h x out_w``: (k, 3, out_h, out_w) float32,
@@ -81,19 +75,23 @@ def table_dtype(height: int, width: int) -> type:
 
 
 def summed_area_table(image: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
-    """(..., H+1, W+1, 3) integer tables of (..., H, W, 3) uint8 images (one, or a stack of one size):
-    ``t[..., y, x, :]`` sums ``image[..., :y, :x, :]`` per channel (int32 unless the image is too large
-    for it), written into ``table`` when given."""
-    h, w = image.shape[-3:-1]
+    """The (H+1, W+1, 3) integer table of an (H, W, 3) uint8 image: ``t[y, x, :]`` sums ``image[:y, :x, :]``
+    per channel (int32 unless the image is too large for it), written into ``table`` when given.
+
+    OpenCV's ``integral`` computes it; int64 tables come from its float64 sums, which are exact far beyond
+    any photo's (2**53).
+    """
+    h, w = image.shape[:2]
+    dtype = np.dtype(table.dtype if table is not None else table_dtype(h, w))
+    image = np.ascontiguousarray(image, np.uint8)
+    if dtype == np.int32:
+        sums = cv2.integral(image, table, sdepth=cv2.CV_32S)
+    else:
+        sums = cv2.integral(image, sdepth=cv2.CV_64F).astype(np.int64)
     if table is None:
-        table = np.empty(image.shape[:-3] + (h + 1, w + 1, 3), table_dtype(h, w))
-    table[..., 0, :, :] = 0
-    table[..., :, 0, :] = 0
-    # Down the rows one row at a time: numpy's cumsum along the rows walks the array column by column,
-    # which is slow; along the columns it is fast.
-    for y in range(h):
-        np.add(table[..., y, 1:, :], image[..., y, :, :], out=table[..., y + 1, 1:, :])
-    np.cumsum(table[..., 1:, 1:, :], axis=-2, out=table[..., 1:, 1:, :])
+        return sums
+    if not np.shares_memory(sums, table):  # OpenCV wrote a new array (int64, or a table it cannot fill)
+        table[...] = sums
     return table
 
 
