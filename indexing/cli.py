@@ -13,7 +13,7 @@ import logging
 import shutil
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from indexing.messages import one_line
 from indexing.precedence import WELL_KNOWN_PEOPLE
@@ -21,6 +21,13 @@ from indexing.shards import Shard
 from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, check_source_spec, open_all
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
+
+if TYPE_CHECKING:
+    from indexing.indexer import Indexer, IndexReport
+    from indexing.sources import Source
+    from lookalike.faces import FacePipeline
+    from lookalike.fingerprint import ModelFingerprint
+    from lookalike.index.store import FaceStore
 
 log = logging.getLogger("indexing")
 
@@ -68,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=_HelpFormatter,
     )
+    _source_arguments(parser)
+    _index_arguments(parser)
+    _shard_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no INFO log lines")
+    return parser
+
+
+def _source_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which photos: the sources, their splits and columns, and the sampling."""
     parser.add_argument("--source", action="append", metavar="SPEC",
                         help="a Hugging Face dataset id, a local dataset folder, a save_to_disk folder, or an "
                              "image folder with one sub-folder per person, optionally with its own options "
@@ -84,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample", type=_count(0), default=0, help="index at most N photos per source, chosen at random (0: all)")
     parser.add_argument("--per-person", type=_count(0), default=0, help="at most K photos of each person (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the sampling")
+
+
+def _index_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the collection is written: batches, versions, quantization, centroids, the well-known mark."""
     parser.add_argument("--batch-size", type=_count(1), default=32, help="photos embedded per batch")
     parser.add_argument("--recreate", action="store_true",
                         help="build a new collection version, then move the alias to it (readers keep answering)")
@@ -101,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "of sources without a popularity column, then the most popular others; 0: everyone")
     parser.add_argument("--if-empty", action="store_true", help="do nothing when the index already holds faces")
     parser.add_argument("--collection", help="the alias to fill (default: LOOKALIKE_COLLECTION or celebrities)")
+
+
+def _shard_arguments(parser: argparse.ArgumentParser) -> None:
+    """Sharded builds: several runners write one version, one finalizes it."""
     sharding = parser.add_argument_group(
         "sharded builds", "Several processes or runners build one collection version <alias>_v<V> together: "
         "each runs --shard I/N --version V (its share of the sources: of the parquet datasets' files, of "
@@ -121,8 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
                                "sources, then move the alias to V and drop older versions (reads only "
                                "names and metadata, no photo: parquet datasets are streamed without "
                                "their image column)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no INFO log lines")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,8 +166,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: invalid settings: {one_line(exc)}", file=sys.stderr)
         return 2
 
-    from indexing.indexer import Indexer, plan_rows
-    from indexing.versions import ensure_version, prepare_version, version_name, versions
     from lookalike import faces
     from lookalike.index.store import FaceStore
 
@@ -159,52 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Then the weights: a missing file is reported before any source row is read or downloaded.
         pipeline = faces.FacePipeline(settings.face_config())
         store = FaceStore.open(settings.store_config())
-        quantization = _quantization(args.quantization)
-        if args.prepare:
-            version = prepare_version(store, pipeline.fingerprint, quantization)
-            print(version)
-            code = 0
-            return code
-        if args.if_empty and store.count() > 0:
-            print(f"The index '{settings.collection}' already holds {store.count()} faces; nothing to do.")
-            code = 0
-            return code
-        token = settings.hf_token.get_secret_value() if settings.hf_token else None
-        # A shard reads only its share of the parquet files; a sampled run's choice needs every row of a
-        # source, so its shards read every file and split the rows by content hash instead.
-        by_file = args.shard if args.shard and not (args.sample or args.per_person) else None
-        if args.shard and args.shard.count > 1 and by_file is None:
-            log.info("--sample/--per-person choose among every row of a source: shard %s reads every file "
-                     "and indexes the photos it owns by content hash", args.shard)
-        sources = open_all(specs, args.split, args.image_column, args.name_column, args.config, token,
-                           shard=by_file, photos=not args.finalize)
-        indexer = Indexer(pipeline, store, args.batch_size, well_known=args.well_known)
-        if args.version is None:
-            report = indexer.run(sources, args.sample, args.per_person, args.seed, args.recreate,
-                                 progress=not args.quiet, quantization=quantization, centroids=args.centroids)
-        else:
-            if args.finalize:  # never point the alias at a version no shard wrote (a mistyped V, say)
-                collection = version_name(store, args.version)
-                if collection not in versions(store) or store.count(collection) == 0:
-                    raise ValueError(f"{collection} holds no faces: run the shards (--version {args.version} "
-                                     "--shard I/N) before --finalize; the alias stays where it is.")
-                store.check_fingerprint(pipeline.fingerprint, collection)
-            else:
-                collection = ensure_version(store, args.version, pipeline.fingerprint, quantization)
-            plan = plan_rows(sources, args.sample, args.per_person, args.seed)
-            if args.finalize:
-                done = indexer.finalize(plan, collection, centroids=args.centroids)
-                threshold = "" if done.popularity_threshold is None else f" (popularity >= {done.popularity_threshold:g})"
-                print(f"collection: {collection}\nfaces: {store.count(collection)}\n"
-                      f"people in the sources: {len(indexer.people)}\n"
-                      f"well-known people: {done.well_known}{threshold}\n"
-                      f"alias '{store.alias}' -> {store.current_collection()}"
-                      + ("" if done.alias_moved else " (already there)"))
-                code = 0
-                return code
-            report = indexer.write(plan, collection, shard=args.shard, progress=not args.quiet)
-        nothing = report.faces_indexed == 0 and report.already_indexed == 0 and not report.shard
-        code = 1 if nothing else 0
+        code, report = _run(args, settings, specs, pipeline, store)
     except (LookalikeError, ValueError, OSError) as exc:
         # OSError covers a missing path (FileNotFoundError), an unreachable hub (ConnectionError) and
         # datasets' DatasetNotFoundError; each is one line, never a traceback.
@@ -215,10 +190,70 @@ def main(argv: Sequence[str] | None = None) -> int:
             store.close()
         if code != 0:
             _remove_empty(created, settings)
-    print(report.summary())
+    if report is not None:
+        print(report.summary())
     if code == 1:
         print("error: no face could be indexed from the sources.", file=sys.stderr)
     return code
+
+
+def _run(args: argparse.Namespace, settings: Settings, specs: Sequence[str], pipeline: FacePipeline,
+         store: FaceStore) -> tuple[int, IndexReport | None]:
+    """What the arguments ask of an open pipeline and store: the exit code, and the report to print
+    (None when the run prints its own answer)."""
+    from indexing.indexer import Indexer, plan_rows
+    from indexing.versions import ensure_version, prepare_version
+
+    quantization = _quantization(args.quantization)
+    if args.prepare:
+        print(prepare_version(store, pipeline.fingerprint, quantization))
+        return 0, None
+    if args.if_empty and store.count() > 0:
+        print(f"The index '{settings.collection}' already holds {store.count()} faces; nothing to do.")
+        return 0, None
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    # A shard reads only its share of the parquet files; a sampled run's choice needs every row of a
+    # source, so its shards read every file and split the rows by content hash instead.
+    by_file = args.shard if args.shard and not (args.sample or args.per_person) else None
+    if args.shard and args.shard.count > 1 and by_file is None:
+        log.info("--sample/--per-person choose among every row of a source: shard %s reads every file "
+                 "and indexes the photos it owns by content hash", args.shard)
+    sources = open_all(specs, args.split, args.image_column, args.name_column, args.config, token,
+                       shard=by_file, photos=not args.finalize)
+    indexer = Indexer(pipeline, store, args.batch_size, well_known=args.well_known)
+    if args.finalize:
+        _finalize(args, indexer, sources, store, pipeline.fingerprint)
+        return 0, None
+    if args.version is None:
+        report = indexer.run(sources, args.sample, args.per_person, args.seed, args.recreate,
+                             progress=not args.quiet, quantization=quantization, centroids=args.centroids)
+    else:
+        collection = ensure_version(store, args.version, pipeline.fingerprint, quantization)
+        report = indexer.write(plan_rows(sources, args.sample, args.per_person, args.seed), collection,
+                               shard=args.shard, progress=not args.quiet)
+    nothing = report.faces_indexed == 0 and report.already_indexed == 0 and not report.shard
+    return (1 if nothing else 0), report
+
+
+def _finalize(args: argparse.Namespace, indexer: Indexer, sources: list[Source], store: FaceStore,
+              fingerprint: ModelFingerprint) -> None:
+    """``--finalize --version V``: the person pass over the sources, then the alias moves to V; prints
+    what it did. Never points the alias at a version no shard wrote (a mistyped V, say)."""
+    from indexing.indexer import plan_rows
+    from indexing.versions import version_name, versions
+
+    collection = version_name(store, args.version)
+    if collection not in versions(store) or store.count(collection) == 0:
+        raise ValueError(f"{collection} holds no faces: run the shards (--version {args.version} "
+                         "--shard I/N) before --finalize; the alias stays where it is.")
+    store.check_fingerprint(fingerprint, collection)
+    done = indexer.finalize(plan_rows(sources, args.sample, args.per_person, args.seed), collection,
+                            centroids=args.centroids)
+    threshold = "" if done.popularity_threshold is None else f" (popularity >= {done.popularity_threshold:g})"
+    print(f"collection: {collection}\nfaces: {store.count(collection)}\n"
+          f"people in the sources: {len(indexer.people)}\n"
+          f"well-known people: {done.well_known}{threshold}\n"
+          f"alias '{store.alias}' -> {store.current_collection()}" + ("" if done.alias_moved else " (already there)"))
 
 
 def _quantization(choice: str) -> str | None:
