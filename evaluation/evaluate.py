@@ -222,25 +222,8 @@ def evaluate(pipeline: FacePipeline, gallery_sources: Sequence[Any], query_sourc
     persons, best = person_scores(queries.vectors, gallery.vectors, gallery.people)
     column = {p: i for i, p in enumerate(persons)}
     known = [i for i, p in enumerate(queries.people) if p in column]
-    hits1, hitsk = 0, 0
-    per_person: dict[str, list[int]] = defaultdict(list)
-    confusions: Counter = Counter()
-    true_scores, false_scores = [], []
-    different_scores: list[float] = []  # every query against every other person: for the likeness fit
-    for i in known:
-        truth = column[queries.people[i]]
-        order = np.argsort(-best[i], kind="stable")
-        rank = int(np.where(order == truth)[0][0])
-        hits1 += rank == 0
-        hitsk += rank < top_k
-        per_person[queries.people[i]].append(int(rank == 0))
-        if rank != 0:
-            confusions[(queries.people[i], persons[order[0]])] += 1
-        true_scores.append(float(best[i, truth]))
-        others = np.delete(best[i], truth)
-        different_scores.extend(float(v) for v in others if np.isfinite(v))
-        if len(others):
-            false_scores.append(float(others.max()))
+    ranks = _rank(queries.people, known, persons, column, best, top_k)
+    true_scores, false_scores = ranks.true_scores, ranks.false_scores
     threshold = float(np.quantile(true_scores, 1 - KEEP_TRUE_SHARE)) if true_scores else None
     false_above = (float(np.mean(np.asarray(false_scores) >= threshold))
                    if threshold is not None and false_scores else None)
@@ -255,26 +238,66 @@ def evaluate(pipeline: FacePipeline, gallery_sources: Sequence[Any], query_sourc
         evaluated_queries=len(known), unknown_person_queries=len(queries.people) - len(known),
         queries_in_gallery=sum(d in gallery_digests for d in queries.digests),
         top_k=top_k,
-        rank1=hits1 / len(known) if known else None, rank5=hitsk / len(known) if known else None,
-        per_person_rank1={p: sum(v) / len(v) for p, v in sorted(per_person.items())},
-        confused_pairs=[ConfusedPair(t, p, c) for (t, p), c in confusions.most_common(10)],
+        rank1=ranks.hits1 / len(known) if known else None, rank5=ranks.hitsk / len(known) if known else None,
+        per_person_rank1={p: sum(v) / len(v) for p, v in sorted(ranks.per_person.items())},
+        confused_pairs=[ConfusedPair(t, p, c) for (t, p), c in ranks.confusions.most_common(10)],
         true_scores=ScoreDistribution.of(true_scores), false_scores=ScoreDistribution.of(false_scores),
         suggested_threshold=None if threshold is None else round(threshold, 4),
         false_above_threshold=false_above,
         weights=pipeline.fingerprint.describe(),
     )
-    report.likeness = _likeness_fit(true_scores, different_scores)
+    report.likeness = _likeness_fit(true_scores, ranks.different_scores)
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if len(gallery.people):
-            points, report.projection = project_2d(gallery.vectors, projection)
-            png = out_dir / "embedding.png"
-            draw_embedding(points, gallery.people, gallery.names, png,
-                           title=f"{gallery_label}: {len(gallery.people)} faces, {report.projection.upper()}")
-            report.embedding_png = str(png)
-        (out_dir / "report.json").write_text(json.dumps(report.as_json(), indent=2))
+        _write_files(report, gallery, Path(out_dir), gallery_label, projection)
     return report
+
+
+@dataclass
+class _Ranks:
+    """Where each query's own person ranks among the gallery's people, and the scores around it."""
+
+    hits1: int = 0
+    hitsk: int = 0
+    per_person: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    confusions: Counter = field(default_factory=Counter)
+    true_scores: list[float] = field(default_factory=list)
+    false_scores: list[float] = field(default_factory=list)
+    different_scores: list[float] = field(default_factory=list)
+    """Every query against every other person: for the likeness fit."""
+
+
+def _rank(people: Sequence[str], known: Sequence[int], persons: Sequence[str], column: dict[str, int],
+          best: np.ndarray, top_k: int) -> _Ranks:
+    """The ranks of the ``known`` queries (their person is in the gallery) in ``best``'s person scores."""
+    ranks = _Ranks()
+    for i in known:
+        truth = column[people[i]]
+        order = np.argsort(-best[i], kind="stable")
+        rank = int(np.where(order == truth)[0][0])
+        ranks.hits1 += rank == 0
+        ranks.hitsk += rank < top_k
+        ranks.per_person[people[i]].append(int(rank == 0))
+        if rank != 0:
+            ranks.confusions[(people[i], persons[order[0]])] += 1
+        ranks.true_scores.append(float(best[i, truth]))
+        others = np.delete(best[i], truth)
+        ranks.different_scores.extend(float(v) for v in others if np.isfinite(v))
+        if len(others):
+            ranks.false_scores.append(float(others.max()))
+    return ranks
+
+
+def _write_files(report: EvaluationReport, gallery: EmbeddedSet, out_dir: Path, gallery_label: str,
+                 projection: str) -> None:
+    """``report.json`` and, with any gallery face, ``embedding.png`` (the gallery projected to 2-D)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if len(gallery.people):
+        points, report.projection = project_2d(gallery.vectors, projection)
+        png = out_dir / "embedding.png"
+        draw_embedding(points, gallery.people, gallery.names, png,
+                       title=f"{gallery_label}: {len(gallery.people)} faces, {report.projection.upper()}")
+        report.embedding_png = str(png)
+    (out_dir / "report.json").write_text(json.dumps(report.as_json(), indent=2))
 
 
 def _likeness_fit(same: Sequence[float], different: Sequence[float]) -> dict[str, Any] | None:
