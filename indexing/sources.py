@@ -18,11 +18,10 @@ from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qsl
 
 import datasets
-from huggingface_hub.errors import HFValidationError
-from huggingface_hub.utils import validate_repo_id
 
+from indexing.hub import check_hub, is_repo_id, parquet_footer
+from indexing.identities import Identities
 from indexing.shards import Shard
-from lookalike.errors import caused_by
 from lookalike.index.payload import clean_metadata
 from lookalike.index.people import person_id
 
@@ -52,9 +51,6 @@ KNOWN_SOURCES: dict[str, dict[str, Any]] = {
     "ashraq/tmdb-people-image": {"image_column": "image", "name_column": "name", "split": "train",
                                  "id_column": "id", "id_space": "tmdb"},
 }
-
-HUB_TIMEOUT_S = 5.0
-"""How long one look-up of a dataset on the Hub may take before it is called unreachable (seconds)."""
 
 READ_BATCH = 64
 """Rows read from a dataset per ``Dataset.iter`` call."""
@@ -110,49 +106,6 @@ class DataFile:
     url: str
     rows: int
     first_row: int
-
-
-class Identities:
-    """One person per (id space, id) across sources: the person ids of rows that carry an id (TMDB's ``id``).
-
-    Decided over every row of the sources with ids, in precedence order (every shard reads the same rows
-    in the same order, so every shard decides the same): an id's person id is that of the first name seen
-    with it, so a later source's row with that id joins the person however it spells the name; a name that
-    another id of the same space already holds gets the id appended (two TMDB people called "John Smith"
-    stay two). Rows of sources without ids join by name.
-    """
-
-    def __init__(self) -> None:
-        self._by_id: dict[tuple[str, str], str] = {}
-        self._holder: dict[str, tuple[str, str]] = {}
-
-    def add(self, space: str, value: Any, raw_name: str) -> None:
-        """Note one row (in precedence order); an id already seen keeps its person."""
-        key = _id_key(space, value)
-        base = person_id(raw_name)
-        if key is None or key in self._by_id or not base:
-            return
-        pid = base if self._holder.get(base, key) == key else f"{base}-{space}-{key[1]}"
-        self._by_id[key] = pid
-        self._holder.setdefault(pid, key)
-
-    def person(self, space: str, value: Any, raw_name: str) -> str:
-        """The person id of a row with id ``value`` (that of ``raw_name`` when the row has no known id)."""
-        key = _id_key(space, value)
-        return self._by_id.get(key, "") if key in self._by_id else person_id(raw_name)
-
-    def __len__(self) -> int:
-        return len(self._by_id)
-
-
-def _id_key(space: str, value: Any) -> tuple[str, str] | None:
-    """``(space, id as text)``: ``123``, ``123.0`` and ``"123"`` are one id; None, "" and booleans are none."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return (space, text) if text else None
 
 
 @dataclass
@@ -288,7 +241,7 @@ def check_source_spec(text: str) -> tuple[str, dict[str, str]]:
     """
     spec, options = parse_source_spec(text)
     path = Path(spec).expanduser()
-    if not path.exists() and not _is_repo_id(spec):
+    if not path.exists() and not is_repo_id(spec):
         raise ValueError(f"{spec}: no such folder (a source is a folder, or a hub id like owner/name).")
     if path.is_file():
         raise ValueError(f"{spec} is a file; a source is a dataset or image folder, or a hub id like owner/name.")
@@ -462,7 +415,7 @@ def parquet_files(spec: str, split: str | None = None, config: str | None = None
     if where.saved or where.image_folder:
         return None
     if not where.path.exists():
-        _check_hub(where.spec, token)
+        check_hub(where.spec, token)
     builder = datasets.load_dataset_builder(where.target, name=where.config, token=token)
     resolved = {str(name): [str(url) for url in urls] for name, urls in (builder.config.data_files or {}).items()}
     if not resolved or not all(url.endswith(".parquet") for urls in resolved.values() for url in urls):
@@ -478,7 +431,7 @@ def parquet_files(spec: str, split: str | None = None, config: str | None = None
     for name in splits:
         first = 0
         for url in resolved[name]:
-            rows = _parquet_footer(url, token).num_rows
+            rows = parquet_footer(url, token).num_rows
             out.append(DataFile(spec, name, url, rows, first))
             first += rows
     return out
@@ -520,7 +473,7 @@ def _resolve(text: str, split: str | None, config: str | None) -> _Where:
 def _load(where: _Where, token: str | None) -> Any:
     """The whole dataset (every file of every split)."""
     if not where.path.exists():
-        _check_hub(where.spec, token)
+        check_hub(where.spec, token)
     return datasets.load_dataset(where.target, name=where.config, token=token)
 
 
@@ -542,7 +495,7 @@ def _load_files(where: _Where, files: Sequence[DataFile], share: Sequence[DataFi
 
     def features(split: str) -> datasets.Features:  # the columns, from the split's first parquet footer
         first = next(f for f in files if f.split == split)
-        return datasets.Features.from_arrow_schema(_parquet_footer(first.url, token).schema.to_arrow_schema())
+        return datasets.Features.from_arrow_schema(parquet_footer(first.url, token).schema.to_arrow_schema())
 
     columns = image = None
     if not photos:
@@ -571,80 +524,6 @@ def _load_files(where: _Where, files: Sequence[DataFile], share: Sequence[DataFi
             raise ValueError(f"{where.spec}: the files of split '{name}' changed while they were read "
                              f"({len(loaded[name])} rows, the footers said {len(numbers[name])}); run again.")
     return datasets.DatasetDict(loaded), numbers, image
-
-
-def _parquet_footer(url: str, token: str | None) -> Any:
-    """The parquet metadata of a local or ``hf://`` file (the footer only)."""
-    import fsspec
-    import pyarrow.parquet as pq
-
-    fs, path = fsspec.core.url_to_fs(url, **({"token": token} if url.startswith("hf://") else {}))
-    with fs.open(path, "rb") as handle:
-        return pq.ParquetFile(handle).metadata
-
-
-def _is_repo_id(spec: str) -> bool:
-    """True for a spec that can be a hub id (``name`` or ``owner/name``, as ``huggingface_hub`` checks).
-
-    Anything else (``./x``, ``../x``, ``/x``, ``~/x``, ``a/b/c``) can only be a local folder, so a
-    mistyped folder gets "no such folder" instead of a hub look-up.
-    """
-    try:
-        validate_repo_id(spec)
-    except HFValidationError:
-        return False
-    return True
-
-
-def _check_hub(repo_id: str, token: str | None) -> None:
-    """Fail within ``HUB_TIMEOUT_S`` when the Hub cannot be reached or has no such dataset.
-
-    Without it an unreachable Hub would cost ``datasets``' retries, each logged, before the run failed
-    (``docs/decisions/indexing.md``). With ``HF_HUB_OFFLINE=1`` nothing is asked: ``datasets`` reads its
-    cache (and says at once when the dataset is not there).
-
-    Raises:
-        ConnectionError: the Hub cannot be reached (one sentence, with what to do).
-        ValueError: the Hub has no such dataset (or it is private and no token was given).
-    """
-    from huggingface_hub import HfApi, constants
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    if constants.HF_HUB_OFFLINE:
-        return
-    try:
-        HfApi(token=token).dataset_info(repo_id, timeout=HUB_TIMEOUT_S)
-    except GatedRepoError as exc:
-        raise ValueError(f"{repo_id} is a gated dataset: accept its terms on the Hub and set HF_TOKEN.") from exc
-    except RepositoryNotFoundError as exc:
-        raise ValueError(f"{repo_id}: no such dataset on the Hugging Face Hub (or it is private: set "
-                         "HF_TOKEN).") from exc
-    except Exception as exc:  # httpx / requests connection and timeout errors, whichever backend
-        if _is_network_error(exc):
-            raise ConnectionError(
-                f"The Hugging Face Hub cannot be reached to read {repo_id} ({type(exc).__name__}); check the "
-                "network, or set HF_HUB_OFFLINE=1 to use a copy already downloaded.") from None
-        raise
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    """True for a transport failure (DNS, refused, timeout) in ``exc`` or what caused it."""
-    return caused_by(exc, _network_error_types())
-
-
-def _network_error_types() -> tuple[type[BaseException], ...]:
-    """Transport errors of the HTTP libraries ``huggingface_hub`` may use (httpx2 from 1.x, httpx, requests)."""
-    import importlib
-
-    kinds: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for module, names in (("httpx2", ("TransportError",)), ("httpx", ("TransportError",)),
-                          ("requests", ("ConnectionError", "Timeout"))):
-        try:
-            loaded = importlib.import_module(module)
-        except ImportError:
-            continue
-        kinds.extend(getattr(loaded, name) for name in names)
-    return tuple(kinds)
 
 
 def _is_image_folder(path: Path) -> bool:

@@ -443,10 +443,10 @@ def test_cli_failed_run_leaves_no_empty_store_folder_but_keeps_a_filled_one(cli,
 def test_cli_unreachable_hub_is_one_sentence_within_seconds(cli, monkeypatch, capsys, caplog):
     import huggingface_hub.constants
 
-    import indexing.sources
+    import indexing.hub
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(indexing.sources, "HUB_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(indexing.hub, "HUB_TIMEOUT_S", 2.0)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
     started = time.monotonic()
