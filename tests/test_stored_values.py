@@ -25,11 +25,11 @@ def test_person_keys_are_ascii_lower_case_words_joined_by_hyphens():
 def test_payload_keys_as_stored():
     payload = FacePayload(name="Tony Blair", person_id="tony-blair", content_sha256="9f2c", sources=["lfw:x.jpg"],
                           thumbnail="/9j/", metadata={"biography": "A politician.", "gender": 2},
-                          box=[1.0, 2.0, 3.0, 4.0], probability=0.99, photos=3)
+                          box=[1.0, 2.0, 3.0, 4.0], probability=0.99, photos=3, well_known=True)
     assert payload.as_dict() == {
         "name": "Tony Blair", "person_id": "tony-blair", "content_sha256": "9f2c", "sources": ["lfw:x.jpg"],
         "metadata": {"biography": "A politician.", "gender": 2}, "thumbnail": "/9j/", "box": [1.0, 2.0, 3.0, 4.0],
-        "probability": 0.99, "photos": 3}
+        "probability": 0.99, "photos": 3, "well_known": 1}
     assert PAYLOAD_INDEXES == {"person_id": str, "metadata.gender": int, "metadata.known_for_department": str,
                                "well_known": int}
 
