@@ -106,6 +106,9 @@ def main() -> None:
         old = statistics.median(r[key] for r in results["old"])
         new = statistics.median(r[key] for r in results["new"])
         print(f"| {label} | {old:.1f} ms | {new:.1f} ms | {new / old:.2f} |")
+    for key in ("core_ms", "api_ms"):  # each round's p50, so that the spread between rounds shows
+        print(f"\n{key} by round: " + "; ".join(
+            f"{name} " + ", ".join(f"{r[key]:.1f}" for r in results[name]) for name in trees))
 
 
 if __name__ == "__main__":
