@@ -34,6 +34,7 @@ from lookalike.index.store import FaceStore, centroids_collection
 FILTER_VALUE_LIMIT = 1000
 """Most distinct values :meth:`FaceIndex.filter_values` returns for one field."""
 
+
 @dataclass(frozen=True)
 class StoredMatch:
     """One person's best point for a query: ``score`` is the cosine similarity (-1..1).
