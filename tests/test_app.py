@@ -161,7 +161,7 @@ def test_mcp_tool_answers_with_the_faces_of_a_photo(app_server, app_index):
     assert len(out["faces"][0]["matches"]) == 3
 
 
-def test_the_query_path_decodes_once_asks_the_store_once_per_face_and_draws_only_for_the_page(
+def test_the_query_path_decodes_once_asks_the_index_once_per_face_and_draws_only_for_the_page(
         app_server, monkeypatch):
     import webapp.handlers
     from webapp.handlers import LookalikeUI
@@ -191,7 +191,7 @@ def test_the_query_path_decodes_once_asks_the_store_once_per_face_and_draws_only
     out = ui.find_lookalikes(str(MULTIFACE), 3)
     check_faces(out, 6)
     assert len(calls["load"]) == 1 and not calls["draw"]
-    assert len(calls["query"]) == 6  # one store query per face
+    assert len(calls["query"]) == 6  # one index query per face
     assert all(q["with_thumbnails"] is False and not any(q["thumbnails"]) for q in calls["query"])
 
     calls.update(load=[], query=[], draw=[])
