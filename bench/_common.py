@@ -432,8 +432,7 @@ def ensure_weights() -> str:
         return f"{path} (sha256 {file_sha256(path)[:12]}; timings do not depend on which weights)"
     home = tempfile.mkdtemp(prefix="bench_torch_home_")
     atexit.register(shutil.rmtree, home, True)
-    subprocess.run([sys.executable, str(ROOT / "tests" / "support.py"), home], check=True, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})  # support.py imports lookalike
+    subprocess.run([sys.executable, str(ROOT / "tests" / "support.py"), home], check=True, capture_output=True)
     os.environ["TORCH_HOME"] = home
     return "stand-in weights in a temporary TORCH_HOME (timings only: any score made with them means nothing)"
 

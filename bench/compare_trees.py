@@ -84,8 +84,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="worker runs per tree, alternating")
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="cmp_torch_home_")
-    subprocess.run([sys.executable, str(ROOT / "tests" / "support.py"), home], check=True, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})  # support.py imports lookalike
+    subprocess.run([sys.executable, str(ROOT / "tests" / "support.py"), home], check=True, capture_output=True)
     env = {**os.environ, "TORCH_HOME": home, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("QDRANT_URL", None)
     trees = {"old": args.old.resolve(), "new": ROOT}

@@ -64,14 +64,14 @@ def check_hub(repo_id: str, token: str | None) -> None:
         raise ValueError(f"{repo_id}: no such dataset on the Hugging Face Hub (or it is private: set "
                          "HF_TOKEN).") from exc
     except Exception as exc:  # httpx / requests connection and timeout errors, whichever backend
-        if is_network_error(exc):
+        if _is_network_error(exc):
             raise ConnectionError(
                 f"The Hugging Face Hub cannot be reached to read {repo_id} ({type(exc).__name__}); check the "
                 "network, or set HF_HUB_OFFLINE=1 to use a copy already downloaded.") from None
         raise
 
 
-def is_network_error(exc: BaseException) -> bool:
+def _is_network_error(exc: BaseException) -> bool:
     """True for a transport failure (DNS, refused, timeout) in ``exc`` or what caused it."""
     return caused_by(exc, _network_error_types())
 

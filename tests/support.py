@@ -19,9 +19,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from lookalike.fingerprint import ModelFingerprint
-
 ROOT = Path(__file__).resolve().parents[1]
+if __name__ == "__main__":  # `python tests/support.py DIR` from a clone: the tree's packages, as pytest has them
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+
+from lookalike.fingerprint import ModelFingerprint  # noqa: E402
 DATA = ROOT / "tests" / "data"
 FIVE_TRAIN = DATA / "five_celebs" / "train"
 FIVE_VAL = DATA / "five_celebs" / "val"

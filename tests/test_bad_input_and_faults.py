@@ -305,7 +305,7 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
         store.close()
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys\nfrom lookalike.settings import Settings\n"
-         "from lookalike.index.connection import StoreConfig\nfrom lookalike.index.store import FaceStore\n"
+         "from lookalike.index.store import FaceStore\n"
          "s = FaceStore.open(Settings().store_config())\nprint('held', flush=True)\nsys.stdin.readline()\n"
          "s.close()"],
         cwd=ROOT, env=_env(torch_home, tmp_path / "data"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -166,6 +166,13 @@ def test_tables_are_int32_while_the_largest_sum_fits_and_int64_beyond():
     assert SummedAreas([np.full((2, 3, 3), 255, np.uint8)]).buffer.dtype == np.int32
 
 
+def test_a_table_of_an_image_view_is_its_pixels_sums():
+    image = np.random.default_rng(4).integers(0, 256, (40, 60, 3), dtype=np.uint8)[5:35, ::-2]  # not contiguous
+    table = summed_area_table(image)
+    assert table.dtype == np.int32
+    assert np.array_equal(table[1:, 1:], image.astype(np.int64).cumsum(axis=0).cumsum(axis=1))
+
+
 def test_int64_tables_hold_the_exact_sums():
     image = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     table = summed_area_table(image, np.full((38, 54, 3), -1, np.int64))

@@ -28,7 +28,8 @@ def real_report(real_weights, base_settings, tmp_path_factory):
     from indexing.sources import open_sources
     from lookalike.faces import FacePipeline
 
-    pipeline = FacePipeline(base_settings.model_copy(update={"weights": real_weights, "embedder": "torch"}).face_config())
+    real = base_settings.model_copy(update={"weights": real_weights, "embedder": "torch"})
+    pipeline = FacePipeline(real.face_config())
     root = tmp_path_factory.mktemp("quality")
     gallery = open_sources(str(copy_photos(LFW, root / "gallery", per_person=4))) + open_sources(str(FIVE_TRAIN))
     queries = open_sources(str(copy_photos(LFW, root / "queries", per_person=4, start=4))) + open_sources(str(FIVE_VAL))

@@ -296,14 +296,17 @@ def test_urls_in_messages_lose_their_credentials():
     assert where(None) == where("") == "the embedded store at data/edge"
 
 
-def test_store_config_from_settings_keeps_the_api_key_secret(settings):
-    remote = settings.model_copy(update={"qdrant_url": "https://xyz.cloud.qdrant.io", "collection": "faces",
-                                         "qdrant_api_key": SecretStr("sk-s3cret"), "qdrant_timeout_s": 3.0})
+def test_the_store_config_keeps_the_api_key_and_the_urls_password_secret(settings):
+    remote = settings.model_copy(update={"qdrant_url": "https://me:pw-s3cret@xyz.cloud.qdrant.io",
+                                         "collection": "faces", "qdrant_api_key": SecretStr("sk-s3cret"),
+                                         "qdrant_timeout_s": 3.0})
     config = remote.store_config()
     assert (config.alias, config.url, config.timeout_s, config.embedded) == (
-        "faces", "https://xyz.cloud.qdrant.io", 3.0, False)
+        "faces", "https://me:pw-s3cret@xyz.cloud.qdrant.io", 3.0, False)
     assert config.api_key.get_secret_value() == "sk-s3cret"
-    assert "sk-s3cret" not in f"{config!r} {config} {config.where}"
+    assert config.where == "Qdrant at https://xyz.cloud.qdrant.io"
+    shown = f"{config!r} {config} {config.where}"
+    assert "sk-s3cret" not in shown and "pw-s3cret" not in shown
     local = settings.store_config()
     assert local.embedded and local.embedded_path == settings.embedded_path
 

@@ -92,10 +92,9 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         gr.Markdown(f"<small>{CREDITS}<br>{PRIVACY}</small>", elem_id="credits")
         _public_api(demo, ui)
         _photo_events(ui, tab)
-        filters = [tab.top_k, tab.gender, tab.department, tab.well_known]
         # No trigger_mode: with "always_last" Gradio 6.31 runs a webcam stream's handler on its first frame
         # only. Without it a stream sends its next frame when the handler is free (docs/decisions/webapp.md).
-        live.cam.stream(ui.live, [live.cam, *filters], live.outputs, api_visibility="private", stream_every=1.0,
+        live.cam.stream(ui.live, [live.cam, *tab.filters], live.outputs, api_visibility="private", stream_every=1.0,
                         concurrency_limit=1, concurrency_id="live", show_progress="hidden", time_limit=300)
         demo.load(ui.banner, None, banner, api_visibility="private", queue=False)
         # While the index is being filled in the background, the banner shows the progress every 2 s.
@@ -123,6 +122,11 @@ class PhotoTab:
     compare: gr.HTML
     details: gr.Markdown
     faces: gr.State
+
+    @property
+    def filters(self) -> list[gr.components.Component]:
+        """The options a search takes after the photo: matches per face, gender, department, well-known."""
+        return [self.top_k, self.gender, self.department, self.well_known]
 
     @property
     def results(self) -> list[gr.components.Component]:
@@ -193,7 +197,7 @@ def _live_tab() -> LiveTab:
 
 def _photo_events(ui: LookalikeUI, tab: PhotoTab) -> None:
     """The photo tab's private events: search, new photo, pick a face, pick a match."""
-    tab.go.click(ui.submit, [tab.photo, tab.top_k, tab.gender, tab.department, tab.well_known], tab.results,
+    tab.go.click(ui.submit, [tab.photo, *tab.filters], tab.results,
                  api_visibility="private", concurrency_id="search", trigger_mode="once")
     tab.again.click(ui.new_photo, None, tab.results, api_visibility="private", queue=False)
     tab.picker.input(ui.pick_face, [tab.picker, tab.faces], [tab.gallery, tab.compare, tab.details],

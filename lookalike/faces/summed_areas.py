@@ -85,13 +85,11 @@ def summed_area_table(image: np.ndarray, table: np.ndarray | None = None) -> np.
     dtype = np.dtype(table.dtype if table is not None else table_dtype(h, w))
     image = np.ascontiguousarray(image, np.uint8)
     if dtype == np.int32:
-        sums = cv2.integral(image, table, sdepth=cv2.CV_32S)
-    else:
-        sums = cv2.integral(image, sdepth=cv2.CV_64F).astype(np.int64)
+        return cv2.integral(image, table, sdepth=cv2.CV_32S)  # fills ``table`` in place when given
+    sums = cv2.integral(image, sdepth=cv2.CV_64F)
     if table is None:
-        return sums
-    if not np.shares_memory(sums, table):  # OpenCV wrote a new array (int64, or a table it cannot fill)
-        table[...] = sums
+        return sums.astype(np.int64)
+    table[...] = sums
     return table
 
 

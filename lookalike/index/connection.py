@@ -8,7 +8,7 @@ chosen, so a process loads one engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,7 +32,7 @@ class StoreConfig:
 
     alias: str
     embedded_path: Path
-    url: str | None = None
+    url: str | None = field(default=None, repr=False)  # may hold user:password; messages use ``where``
     api_key: SecretStr | None = None
     timeout_s: float = 10.0
 

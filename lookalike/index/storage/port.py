@@ -1,4 +1,5 @@
-"""The storage port: what :class:`lookalike.index.store.FaceStore` needs from a vector engine, in our own terms.
+"""The storage port: what the store (:mod:`lookalike.index.store`) and its read side (:mod:`lookalike.index.query`)
+need from a vector engine, in our own terms.
 
 Two adapters implement it: :class:`lookalike.index.storage.qdrant.QdrantEngine` (qdrant-client: a Qdrant
 server or Cloud; its in-process mode stands in for a server in the tests) and
@@ -72,8 +73,8 @@ WithPayload = Union[bool, PayloadFields]
 
 QUERY_HNSW_EF = 384
 """The HNSW beam width of every query unless told otherwise: the default of :class:`SearchOptions`, which
-both adapters pass to Qdrant (raised to the query's hit limit when smaller). The smallest value that kept
-the people a visitor sees at recall@5 >= 0.99 with 1M faces in the edge preset (``bench/RESULTS.md``,
+both adapters pass to Qdrant (raised to the query's hit limit when smaller). The smallest of the values
+tried (128, 256, 384, 512) that kept the people a visitor sees at recall@5 >= 0.99 with 1M faces in the edge preset (``bench/RESULTS.md``,
 "Person-level recall@5 at scale")."""
 
 
@@ -215,7 +216,7 @@ class ScrollPage(NamedTuple):
 
 @runtime_checkable
 class StoragePort(Protocol):
-    """The operations FaceStore needs. Collection arguments accept a collection name or an alias
+    """The operations the store and its read side need. Collection arguments accept a collection name or an alias
     (reads and writes go to the aliased collection). Missing collections raise CollectionNotFoundError."""
 
     def create_collection(self, name: str, settings: CollectionSettings, metadata: Mapping[str, Any]) -> None:
