@@ -48,9 +48,9 @@ def run_bench(bench_server):
 def test_query_latency_prints_its_tables(run_bench, torch_home):
     """Without --http: the HTTP clients (bench/http_client.py) are run by the targets test below."""
     out = run_bench("query_latency.py", "--faces", "200", "--runs", "2", "--warmup", "1", "--photos", "1",
-                    "--embedders", "torch", "--min-face-sizes", "40", torch_home=torch_home)
+                    "--embedders", "onnxruntime", "--min-face-sizes", "40", torch_home=torch_home)
     assert "| path | photo | p50 ms | p95 ms | runs |" in out
-    for path in ("ours: torch, edge, min_face 40", "ours: torch, local, min_face 40", "reference: MTCNN()"):
+    for path in ("ours: onnxruntime, edge, min_face 40", "ours: onnxruntime, local, min_face 40", "reference: MTCNN()"):
         assert path in out
     assert "640x480, 1 face" in out and "1280x720, 1 face" in out and "multiface.jpg" in out
     assert "Ratio reference / ours" in out
