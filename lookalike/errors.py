@@ -59,6 +59,15 @@ class WeightsMissingError(LookalikeError):
     reason = "weights_missing"
 
 
+class BadQueryFacesError(LookalikeError):
+    """Faces sent as vectors (private mode, the vector API) that cannot be searched: their reason names
+    what is wrong (``bad_faces``, ``bad_vector``, ``bad_box``, ``too_many_faces``)."""
+
+    def __init__(self, message: str, reason: str = "bad_faces"):
+        super().__init__(message)
+        self.reason = reason
+
+
 def caused_by(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
     """True when ``exc``, or an error it was raised from or while handling, is one of ``kinds``."""
     seen: BaseException | None = exc

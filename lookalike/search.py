@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from PIL import Image
 
@@ -181,6 +181,15 @@ class LookalikeFinder:
         faces = self.pipeline.faces_many([image])[0]
         if not faces:
             raise NoFaceError(NO_FACE)
+        return self.find_faces(faces, top_k, where=where, with_thumbnails=with_thumbnails,
+                               well_known_only=well_known_only, image=image)
+
+    def find_faces(self, faces: Sequence[Face], top_k: int | None = None, *, where: Mapping[str, Any] | None = None,
+                   with_thumbnails: bool = True, well_known_only: bool = False,
+                   image: Image.Image | None = None) -> SearchResult:
+        """:meth:`find` for faces already found and embedded: a photo's faces from :attr:`pipeline`, or
+        faces a browser or another app embedded with the same models (:func:`lookalike.query_faces.query_faces`
+        checks those). ``image``: the photo they are in, when there is one."""
         k = self.top_k if top_k is None else top_k
         conditions = {SEARCH_FILTERS.get(key, key): value for key, value in (where or {}).items()
                       if value is not None and value != ""}

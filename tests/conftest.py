@@ -32,6 +32,7 @@ from support import (  # noqa: F401  (re-exported: the test modules import these
     image_files,
     make_point,
     open_store,
+    open_browser,
     random_unit,
     write_standin_weights,
 )
@@ -249,3 +250,23 @@ def cli(monkeypatch, pipeline, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(lookalike.faces, "FacePipeline", lambda config=None: pipeline)
     return main
+
+
+# -- the browser tests (tests/test_browser.py, tests/test_private_mode.py) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    """One Chromium for the module; each test's page is in a context of its own (no shared storage or
+    cookies). Tests with a fake camera open their own Chromium."""
+    browser = open_browser(playwright)
+    yield browser
+    browser.close()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -62,6 +64,31 @@ def copy_photos(source: Path, dest: Path, per_person: int | None = None,
         for photo in image_files(person)[start:None if per_person is None else start + per_person]:
             shutil.copy(photo, dest / person.name / photo.name)
     return dest
+
+
+ORIENTATION = 0x0112
+"""The EXIF Orientation tag."""
+
+
+def rotated_copy(source: Path, path: Path) -> Path:
+    """The photo with its pixels turned 90 degrees counter-clockwise and Orientation=6 (turn clockwise)."""
+    from PIL import Image
+
+    with Image.open(source) as original:
+        turned = original.convert("RGB").transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    turned.save(path, quality=95, exif=exif.tobytes())
+    return path
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two boxes ``[x1, y1, x2, y2]``."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def free_port() -> int:
@@ -151,22 +178,35 @@ def rest_upload(http, url: str, data: bytes, name: str = "photo.jpg", headers: d
     return http.post(f"{url}gradio_api/upload", files={"files": (name, data)}, headers=headers or {})
 
 
-def rest_call(http, url: str, data: list, headers: dict | None = None) -> tuple[int, str | None, object]:
-    """``POST /gradio_api/call/lookalike`` with ``data``, then its event stream: (the POST's status, the last
+def rest_call(http, url: str, data: list, headers: dict | None = None,
+              api: str = "lookalike") -> tuple[int, str | None, object]:
+    """``POST /gradio_api/call/<api>`` with ``data``, then its event stream: (the POST's status, the last
     event's name, its data as JSON). A refused POST gives (status, None, its JSON body)."""
     import json
 
-    submitted = http.post(f"{url}gradio_api/call/lookalike", json={"data": data}, headers=headers or {})
+    # json.dumps as a lenient client sends it (NaN written as NaN): the app must refuse such values itself
+    submitted = http.post(f"{url}gradio_api/call/{api}", content=json.dumps({"data": data}),
+                          headers={"content-type": "application/json", **(headers or {})})
     if submitted.status_code != 200:
         return submitted.status_code, None, submitted.json()
     event, payload = None, None
-    stream = http.get(f"{url}gradio_api/call/lookalike/{submitted.json()['event_id']}", headers=headers or {})
+    stream = http.get(f"{url}gradio_api/call/{api}/{submitted.json()['event_id']}", headers=headers or {})
     for line in stream.text.splitlines():
         if line.startswith("event:"):
             event = line.removeprefix("event:").strip()
         elif line.startswith("data:") and event in ("complete", "error"):
             payload = json.loads(line.removeprefix("data:").strip())
     return submitted.status_code, event, payload
+
+
+def readme_block(section: str, language: str) -> str:
+    """The first ``language`` code block of the README's section whose heading (any level) is ``section``."""
+    text = (ROOT / "README.md").read_text()
+    heading = re.search(rf"^#+ {re.escape(section)}\s*$", text, flags=re.M)
+    assert heading, f"the README has no section {section!r}"
+    block = re.search(rf"```{language}\n(.*?)```", text[heading.end():], flags=re.S)
+    assert block, f"the README's {section!r} section has no {language} block"
+    return block.group(1)
 
 
 def file_data(path: str) -> dict:
@@ -612,3 +652,110 @@ if __name__ == "__main__":  # python tests/support.py TORCH_HOME: stand-in weigh
     if len(sys.argv) != 2:
         sys.exit("usage: python tests/support.py TORCH_HOME_DIR")
     print(write_standin_weights(Path(sys.argv[1])))
+
+
+# -- the browser: Debian's chromium (or Playwright's) driven by Playwright ------------------------------------
+
+
+def _chromium() -> str | None:
+    """Debian's ``chromium`` where it is installed, else the Chromium build that ``playwright install
+    chromium`` fetched (GitHub's runners, where apt needs sudo), else None."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as pw:
+            path = pw.chromium.executable_path
+    except Exception:  # noqa: BLE001 - no browser at all: the tests are skipped with the reason below
+        return None
+    return path if Path(path).exists() else None
+
+
+CHROMIUM = _chromium()
+OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
+SERVER_MODE = "?mode=server"
+"""Appended to the app's URL: the page searches in server mode (sends the photo), as before private mode."""
+CAPTION = re.compile(r"^(.+) — (\d{1,3}) %$")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+TIMEOUT_MS = 120_000
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
+RECORD_MEDIA_CONSTRAINTS = """
+window.__mediaConstraints = [];
+const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (constraints) => {
+  window.__mediaConstraints.push(JSON.parse(JSON.stringify(constraints)));
+  return original(constraints);
+};
+"""
+
+
+def open_browser(playwright, *extra: str):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra])
+
+
+def new_page(browser, viewport: str = "desktop", **options):
+    context = browser.new_context(**VIEWPORTS[viewport], **options)
+    context.add_init_script(RECORD_MEDIA_CONSTRAINTS)
+    return context.new_page()
+
+
+def screenshot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    OUTPUT.mkdir(exist_ok=True)
+    shutil.copy(path, OUTPUT / name)
+    return path
+
+
+def captions(root, gallery: str = "#gallery") -> list[tuple[str, int]]:
+    """The (name, percent) of every gallery tile, waiting for the gallery to fill."""
+    root.locator(f"{gallery} .caption-label").first.wait_for(timeout=TIMEOUT_MS)
+    texts = root.locator(f"{gallery} .caption-label").all_inner_texts()
+    parsed = [CAPTION.match(t.strip()) for t in texts]
+    assert texts and all(parsed), texts
+    return [(m.group(1), int(m.group(2))) for m in parsed]
+
+
+def upload_and_find(root, photo: Path) -> None:
+    root.locator("#photo input[type=file]").set_input_files(str(photo))
+    root.locator("#photo img").first.wait_for(timeout=TIMEOUT_MS)
+    root.locator("#find").click()
+
+
+def box(page, selector: str) -> dict:
+    """The element's box in page coordinates (scroll included)."""
+    return page.locator(selector).first.evaluate(
+        "e => { const r = e.getBoundingClientRect(); return {top: r.top + window.scrollY, bottom: r.bottom + "
+        "window.scrollY, left: r.left, right: r.right, height: r.height, width: r.width}; }")
+
+
+
+def fake_camera(photos: list[Path], folder: Path, frames_each: int = 10) -> Path:
+    """An MJPEG file (concatenated 640x480 JPEGs) of ``photos`` in turn for chromium's fake webcam (which
+    plays it at 30 frames a second, in a loop)."""
+    from PIL import Image
+
+    data = b""
+    for photo in photos:
+        image = Image.open(photo).convert("RGB")
+        image.thumbnail((640, 480))
+        frame = Image.new("RGB", (640, 480), (128, 128, 128))
+        frame.paste(image, ((640 - image.width) // 2, (480 - image.height) // 2))
+        buffer = io.BytesIO()
+        frame.save(buffer, "JPEG", quality=90)
+        data += buffer.getvalue() * frames_each
+    path = folder / "face.mjpeg"
+    path.write_bytes(data)
+    return path
+
+
+def camera_browser(playwright, photos: list[Path], tmp_path, viewport: str = "desktop", frames_each: int = 10):
+    mjpeg = fake_camera(photos, tmp_path, frames_each)
+    browser = open_browser(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                           f"--use-file-for-fake-video-capture={mjpeg}")
+    return browser, new_page(browser, viewport, permissions=["camera"])

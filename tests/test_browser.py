@@ -1,5 +1,6 @@
 """The app in a real browser: Debian's chromium driven by Playwright, against the app of fixtures_app, at a
-desktop (1280x900) and a phone (390x844) viewport.
+desktop (1280x900) and a phone (390x844) viewport, in server mode (the page sends the photo; private mode,
+where it does not, is tests/test_private_mode.py's).
 
 Screenshots go to the test's tmp_path and are copied to test-output/ (gitignored) for a person to look at.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import io
 import re
 import shutil
 import threading
@@ -19,42 +19,7 @@ import pytest
 
 from conftest import MULTIFACE
 from fixtures_app import TEST_DATA, bio_photo, bio_row, bios_rows, cartoon_face
-
-
-
-def _chromium() -> str | None:
-    """Debian's ``chromium`` where it is installed, else the Chromium build that ``playwright install
-    chromium`` fetched (GitHub's runners, where apt needs sudo), else None."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    try:
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as pw:
-            path = pw.chromium.executable_path
-    except Exception:  # noqa: BLE001 - no browser at all: the tests are skipped with the reason below
-        return None
-    return path if Path(path).exists() else None
-
-
-CHROMIUM = _chromium()
-OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
-CAPTION = re.compile(r"^(.+) — (\d{1,3}) %$")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
-TIMEOUT_MS = 120_000
-DESKTOP = {"viewport": {"width": 1280, "height": 900}}
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
-RECORD_MEDIA_CONSTRAINTS = """
-window.__mediaConstraints = [];
-const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-navigator.mediaDevices.getUserMedia = (constraints) => {
-  window.__mediaConstraints.push(JSON.parse(JSON.stringify(constraints)));
-  return original(constraints);
-};
-"""
+from support import CHROMIUM, OUTPUT, SERVER_MODE, TIMEOUT_MS, camera_browser, captions, new_page, screenshot
 
 pytestmark = [
     pytest.mark.browser,
@@ -63,68 +28,11 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def playwright():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        yield pw
-
-
-def open_browser(playwright, *extra: str):
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra])
-
-
-@pytest.fixture(scope="module")
-def browser(playwright):
-    """One Chromium for the module; each test's page is in a context of its own (no shared storage or
-    cookies). Tests with a fake camera open their own Chromium."""
-    browser = open_browser(playwright)
-    yield browser
-    browser.close()
-
-
-def new_page(browser, viewport: str = "desktop", **options):
-    context = browser.new_context(**VIEWPORTS[viewport], **options)
-    context.add_init_script(RECORD_MEDIA_CONSTRAINTS)
-    return context.new_page()
-
-
-def screenshot(page, tmp_path: Path, name: str) -> Path:
-    path = tmp_path / name
-    page.screenshot(path=str(path), full_page=True)
-    OUTPUT.mkdir(exist_ok=True)
-    shutil.copy(path, OUTPUT / name)
-    return path
-
-
-def captions(root, gallery: str = "#gallery") -> list[tuple[str, int]]:
-    """The (name, percent) of every gallery tile, waiting for the gallery to fill."""
-    root.locator(f"{gallery} .caption-label").first.wait_for(timeout=TIMEOUT_MS)
-    texts = root.locator(f"{gallery} .caption-label").all_inner_texts()
-    parsed = [CAPTION.match(t.strip()) for t in texts]
-    assert texts and all(parsed), texts
-    return [(m.group(1), int(m.group(2))) for m in parsed]
-
-
-def upload_and_find(root, photo: Path) -> None:
-    root.locator("#photo input[type=file]").set_input_files(str(photo))
-    root.locator("#photo img").first.wait_for(timeout=TIMEOUT_MS)
-    root.locator("#find").click()
-
-
-def box(page, selector: str) -> dict:
-    """The element's box in page coordinates (scroll included)."""
-    return page.locator(selector).first.evaluate(
-        "e => { const r = e.getBoundingClientRect(); return {top: r.top + window.scrollY, bottom: r.bottom + "
-        "window.scrollY, left: r.left, right: r.right, height: r.height, width: r.width}; }")
-
-
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_upload_shows_one_boxed_photo_then_a_compact_gallery_with_readable_names(browser, app_server, app_index,
                                                                                  tmp_path, viewport):
     page = new_page(browser, viewport)
-    page.goto(app_server.url)
+    page.goto(app_server.url + SERVER_MODE)
     assert "python -m indexing" not in page.locator("#banner").inner_text()
     upload_and_find(page, app_index.photos["madonna"][0])
     shown = captions(page)
@@ -165,7 +73,7 @@ def test_upload_shows_one_boxed_photo_then_a_compact_gallery_with_readable_names
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_pick_a_match_to_see_it_beside_your_face_and_save_the_card(browser, app_server, tmp_path, viewport):
     page = new_page(browser, viewport, accept_downloads=True)
-    page.goto(app_server.url)
+    page.goto(app_server.url + SERVER_MODE)
     upload_and_find(page, bio_photo(tmp_path, "Tony Blair"))
     shown = captions(page)
     assert shown[0][0] == "Tony Blair" and shown[0][1] >= 99
@@ -195,7 +103,7 @@ def test_pick_a_match_to_see_it_beside_your_face_and_save_the_card(browser, app_
 
 def test_several_faces_can_be_picked(browser, app_server, tmp_path):
     page = new_page(browser)
-    page.goto(app_server.url)
+    page.goto(app_server.url + SERVER_MODE)
     upload_and_find(page, MULTIFACE)
     first = captions(page)
     assert "Found 6 faces" in page.locator("#status").inner_text()
@@ -213,7 +121,7 @@ def test_several_faces_can_be_picked(browser, app_server, tmp_path):
 def test_filters_in_the_page_keep_only_those_people(browser, app_server, tmp_path):
     women = {r["name"] for r in bios_rows() if r["gender"] == 1}
     page = new_page(browser, "phone")
-    page.goto(app_server.url)
+    page.goto(app_server.url + SERVER_MODE)
     page.locator("#options").get_by_text("Options").click()
     page.locator("#gender input").click()
     page.get_by_role("option", name="Women").click()
@@ -225,7 +133,7 @@ def test_filters_in_the_page_keep_only_those_people(browser, app_server, tmp_pat
 
 def test_a_drawn_face_is_not_searched_in_the_page(browser, app_server, tmp_path):
     page = new_page(browser)
-    page.goto(app_server.url)
+    page.goto(app_server.url + SERVER_MODE)
     upload_and_find(page, cartoon_face(tmp_path / "cartoon.png"))
     page.locator("#details").get_by_text("not clear enough to search").wait_for(timeout=TIMEOUT_MS)
     assert page.locator("#gallery .thumbnail-item").count() == 0
@@ -238,7 +146,7 @@ def test_no_close_match_is_said_and_the_nearest_still_shown(browser, pipeline, a
     strict = launch(app_finder(pipeline, app_index.store, min_likeness=99.5))  # only the same photo passes
     try:
         page = new_page(browser, "phone")
-        page.goto(strict.url)
+        page.goto(strict.url + SERVER_MODE)
         upload_and_find(page, sorted((TEST_DATA / "five_celebs" / "val" / "madonna").glob("*.jpg"))[0])
         shown = captions(page)
         assert shown and all(percent < 99.5 for _, percent in shown)
@@ -250,7 +158,7 @@ def test_no_close_match_is_said_and_the_nearest_still_shown(browser, pipeline, a
 
 def test_nothing_of_a_search_is_kept_in_the_browser(browser, app_server, app_index, tmp_path):
     page = new_page(browser)
-    page.goto(app_server.url)
+    page.goto(app_server.url + SERVER_MODE)
     upload_and_find(page, app_index.photos["elton-john"][0])
     captions(page)
     page.wait_for_timeout(1000)
@@ -263,37 +171,11 @@ def test_nothing_of_a_search_is_kept_in_the_browser(browser, app_server, app_ind
     assert page.locator("footer a[href*='runs']").count() == 0
 
 
-def fake_camera(photos: list[Path], folder: Path, frames_each: int = 10) -> Path:
-    """An MJPEG file (concatenated 640x480 JPEGs) of ``photos`` in turn for chromium's fake webcam (which
-    plays it at 30 frames a second, in a loop)."""
-    from PIL import Image
-
-    data = b""
-    for photo in photos:
-        image = Image.open(photo).convert("RGB")
-        image.thumbnail((640, 480))
-        frame = Image.new("RGB", (640, 480), (128, 128, 128))
-        frame.paste(image, ((640 - image.width) // 2, (480 - image.height) // 2))
-        buffer = io.BytesIO()
-        frame.save(buffer, "JPEG", quality=90)
-        data += buffer.getvalue() * frames_each
-    path = folder / "face.mjpeg"
-    path.write_bytes(data)
-    return path
-
-
-def camera_browser(playwright, photos: list[Path], tmp_path, viewport: str = "desktop", frames_each: int = 10):
-    mjpeg = fake_camera(photos, tmp_path, frames_each)
-    browser = open_browser(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                           f"--use-file-for-fake-video-capture={mjpeg}")
-    return browser, new_page(browser, viewport, permissions=["camera"])
-
-
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_webcam_snapshot_opens_the_front_camera(playwright, app_server, app_index, tmp_path, viewport):
     browser, page = camera_browser(playwright, [app_index.photos["madonna"][0]], tmp_path, viewport)
     try:
-        page.goto(app_server.url)
+        page.goto(app_server.url + SERVER_MODE)
         page.locator("#photo button[aria-label='Capture from camera']").click()
         page.get_by_text("Click to Access Webcam").click()
         page.locator("#photo button[aria-label='capture photo']").click(timeout=TIMEOUT_MS)
@@ -315,7 +197,7 @@ def test_live_mode_updates_the_gallery_with_each_new_frame(playwright, app_serve
     photos = [app_index.photos["madonna"][0], app_index.photos["elton-john"][0]]
     browser, page = camera_browser(playwright, photos, tmp_path, frames_each=90)
     try:
-        page.goto(app_server.url)
+        page.goto(app_server.url + SERVER_MODE)
         page.get_by_role("tab", name="Live").click()
         page.locator("#live-cam").get_by_text("Click to Access Webcam").click()
         page.locator("#live-cam button", has_text="Record").first.click(timeout=TIMEOUT_MS)  # starts streaming
@@ -348,7 +230,7 @@ def test_app_embedded_in_an_iframe_answers_an_upload(browser, app_server, app_in
     site.mkdir()
     (site / "index.html").write_text(
         "<!doctype html><html><body><h1>My blog</h1>"
-        f'<iframe id="lookalike" src="{app_server.url}" width="1200" height="1800" frameborder="0"></iframe>'
+        f'<iframe id="lookalike" src="{app_server.url}{SERVER_MODE}" width="1200" height="1800" frameborder="0"></iframe>'
         "</body></html>")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -370,7 +252,7 @@ def test_match_shows_its_biography(browser, app_server, tmp_path):
     row = bio_row("Tony Blair")
     assert row["biography"]
     page = new_page(browser)
-    page.goto(app_server.url)
+    page.goto(app_server.url + SERVER_MODE)
     assert row["biography"] not in page.content()
     upload_and_find(page, bio_photo(tmp_path, "Tony Blair"))
     shown = captions(page)
@@ -392,7 +274,7 @@ def test_a_photo_over_the_upload_limit_is_refused_in_the_page_with_the_limit_nam
         photo = tmp_path / "big.jpg"  # a real photo with padding after its end: 0.3 MB
         photo.write_bytes(bio_photo(tmp_path, "Angelina Jolie").read_bytes().ljust(300_000, b"\0"))
         page = new_page(browser)
-        page.goto(small.url)
+        page.goto(small.url + SERVER_MODE)
         page.locator("#photo input[type=file]").set_input_files(str(photo))
         page.get_by_text(re.compile(r"exceed the maximum allowed size of 256")).first.wait_for(timeout=TIMEOUT_MS)
         assert page.locator("#photo img").count() == 0  # nothing was taken

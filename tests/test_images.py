@@ -17,12 +17,12 @@ import pytest
 from PIL import Image, ImageFile
 
 from conftest import CORE_FIXTURES, FIVE_VAL, MULTIFACE, ROOT, image_files
+from support import ORIENTATION, iou, rotated_copy
 from lookalike.errors import ImageTooLargeError, LookalikeError, NotAnImageError
 from lookalike.images import load_rgb_image
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
-ORIENTATION = 0x0112
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -273,26 +273,8 @@ def test_arrays_and_pil_images_pass(face_photo: Path):
 # -- EXIF orientation -----------------------------------------------------------------------------
 
 
-def _rotated_copy(source: Path, path: Path) -> Path:
-    """The photo with its pixels turned 90 degrees counter-clockwise and Orientation=6 (turn clockwise)."""
-    with Image.open(source) as original:
-        turned = original.convert("RGB").transpose(Image.Transpose.ROTATE_90)
-    exif = Image.Exif()
-    exif[ORIENTATION] = 6
-    turned.save(path, quality=95, exif=exif.tobytes())
-    return path
-
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def test_exif_rotated_photo_is_upright(tmp_path: Path):
-    path = _rotated_copy(MULTIFACE, tmp_path / "rotated.jpg")
+    path = rotated_copy(MULTIFACE, tmp_path / "rotated.jpg")
     with Image.open(path) as stored:
         assert stored.size == (630, 1200)  # stored sideways
         assert stored.getexif()[ORIENTATION] == 6
@@ -304,10 +286,10 @@ def test_exif_rotated_photo_is_upright(tmp_path: Path):
 
 
 def test_exif_rotated_photo_faces_match_original(tmp_path: Path, pipeline):
-    path = _rotated_copy(MULTIFACE, tmp_path / "rotated.jpg")
+    path = rotated_copy(MULTIFACE, tmp_path / "rotated.jpg")
     expected = pipeline.faces(MULTIFACE)
     found = pipeline.faces(path)
     assert len(found) == len(expected) == 6
     for face in expected:
-        best = max(_iou(face.box, other.box) for other in found)
+        best = max(iou(face.box, other.box) for other in found)
         assert best > 0.8, (face.box, best)

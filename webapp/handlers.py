@@ -21,6 +21,7 @@ from typing import Any
 import gradio as gr
 
 from lookalike.errors import LookalikeError, ModelMismatchError
+from lookalike.query_faces import query_faces
 from lookalike.search import LookalikeFinder, SearchResult
 from webapp.rendering import FaceView, compare_html, draw_faces, face_view
 from webapp.finders import FinderHolder
@@ -76,30 +77,47 @@ class LookalikeUI:
         Raises:
             LookalikeError: the photo cannot be used, the index cannot answer, or the filters leave nobody.
         """
-        finder = self.finders.get()
-        if finder is None:
+        try:
+            finder = self._ready_finder()
+        except LookalikeError:
             _forget_upload(photo)  # not searched, and not kept either
-            raise self.finders.problem or LookalikeError("The app is not ready.")
+            raise
         if photo is None:
             raise _NoPhoto("Add a photo first: upload one or take a webcam snapshot.")
         if isinstance(photo, (str, os.PathLike)) and not Path(photo).exists():
             raise _NoPhoto(MISSING_UPLOAD)
-        filling = self.finders.fill_progress()
-        if filling is not None and filling.state == "filling":
-            _forget_upload(photo)
-            raise IndexFilling(f"{filling.message} {FILLING_NOTE}")
         try:
-            where = filters(gender, department)
-            famous = flag(well_known)
+            where, famous = filters(gender, department), flag(well_known)
             result = finder.find(photo, clamp_top_k(top_k, self.default_top_k), where=where,
                                  with_thumbnails=with_thumbnails, well_known_only=famous)
         finally:
             _forget_upload(photo)
-        searched = [f for f in result.faces if f.searched]
-        if (where or famous) and searched and not any(f.matches for f in searched):
-            words = describe(where) + (", " if where and famous else "") + (WELL_KNOWN_WORDS if famous else "")
-            raise NoOneMatchesFilters(f"Nobody in the index matches the filters ({words}): choose a wider filter.")
-        return result
+        return _check_filters(result, where, famous)
+
+    def search_vectors(self, faces: Any, top_k: Any = None, gender: Any = None, department: Any = None,
+                       well_known: Any = True, *, with_thumbnails: bool = True) -> SearchResult:
+        """:meth:`search` for faces found and embedded elsewhere (private mode, the vector API): ``faces``
+        as :func:`lookalike.query_faces.query_faces` reads them.
+
+        Raises:
+            LookalikeError: the faces are malformed, the index cannot answer, or the filters leave nobody.
+        """
+        finder = self._ready_finder()
+        query = query_faces(faces)
+        where, famous = filters(gender, department), flag(well_known)
+        result = finder.find_faces(query, clamp_top_k(top_k, self.default_top_k), where=where,
+                                   with_thumbnails=with_thumbnails, well_known_only=famous)
+        return _check_filters(result, where, famous)
+
+    def _ready_finder(self) -> LookalikeFinder:
+        """The finder, or the error that says why the app cannot search now."""
+        finder = self.finders.get()
+        if finder is None:
+            raise self.finders.problem or LookalikeError("The app is not ready.")
+        filling = self.finders.fill_progress()
+        if filling is not None and filling.state == "filling":
+            raise IndexFilling(f"{filling.message} {FILLING_NOTE}")
+        return finder
 
     # -- the API and MCP tool --------------------------------------------------------------------
 
@@ -134,6 +152,37 @@ class LookalikeUI:
             log.error("lookalike request failed: %s", type(exc).__name__)
             return {"error": INTERNAL_ERROR, "reason": "internal_error"}
 
+    def find_lookalikes_by_vectors(self, faces: Any, top_k: Any = None, gender: Any = "", department: Any = "",
+                                   well_known_only: Any = True) -> dict[str, Any]:
+        """Find the celebrities faces look like, from faces you found and embedded yourself: no photo is sent.
+
+        Each face is its box and its FaceNet vector, made as this app makes them: MTCNN, a 160x160 crop
+        standardised as (x - 127.5) / 128, InceptionResnetV1 with the vggface2 weights (facenet-pytorch),
+        a 512-d unit vector. Faces come back in the order sent, with their look-alikes, best first.
+
+        Args:
+            faces: the faces, at most 32: [{"box": [x1, y1, x2, y2] (pixels), "vector": [512 numbers]
+                (unit length), "probability": p (optional, 0..1: the detector's; faces under the app's
+                threshold are not searched)}].
+            top_k: how many look-alikes to return per face, 1 to 10 (default 5).
+            gender: optional: only celebrities of this gender, "female", "male" or "non-binary"; empty for anyone.
+            department: optional: only celebrities known for this department, e.g. "Acting"; empty for any.
+            well_known_only: optional, true by default: only well-known people; false searches everyone.
+
+        Returns:
+            {"faces": [{"box", "probability", "searched", "no_close_match", "matches": [...]}]} as the photo
+            API returns them, or {"error": sentence, "reason": slug}: bad_faces, bad_vector, bad_box,
+            too_many_faces, no_face (an empty list), or the photo API's index and filter reasons.
+        """
+        try:
+            return self.search_vectors(faces, top_k, gender, department, well_known_only,
+                                       with_thumbnails=False).as_json()
+        except LookalikeError as exc:
+            return {"error": str(exc), "reason": exc.reason}
+        except Exception as exc:  # never a traceback to the client
+            log.error("lookalike_vectors request failed: %s", type(exc).__name__)
+            return {"error": INTERNAL_ERROR, "reason": "internal_error"}
+
     # -- the page --------------------------------------------------------------------------------
 
     def submit(self, photo: Any, top_k: Any, gender: Any = None, department: Any = None,
@@ -144,18 +193,24 @@ class LookalikeUI:
             result = self.search(photo, top_k, gender, department, well_known)
         except Exception as exc:
             return _cleared(status(message(exc), error=True), photo=gr.update(visible=True))
-        views = [face_view(i + 1, face, bool(filters(gender, department))) for i, face in enumerate(result.faces)]
-        count = len(views)
-        text = f"Found {count} face{'s' if count != 1 else ''}." + (
-            " Pick a face to see its look-alikes." if count > 1 else "") + " Pick a look-alike to compare."
-        first = views[0]
-        if count == 1 and first.note:  # said before the gallery too (with several faces, in each face's details)
-            text += f"\n\n> **{first.note}**"
-        picker = gr.update(choices=[(f"Face {i + 1}", i) for i in range(count)], value=0, visible=count > 1)
+        shown = _shown(result, bool(filters(gender, department)))
         return (gr.update(visible=False), gr.update(value=draw_faces(result.image, result), visible=True),
-                gr.update(visible=True), status(text), picker, first.gallery,
-                compare_html(first.crop, first.matches[0] if first.matches else None, 1), first.details, views,
-                gr.update(visible=False))
+                gr.update(visible=True), *shown, gr.update(visible=False))
+
+    def submit_private(self, top_k: Any, gender: Any, department: Any, well_known: Any,
+                       query: Any) -> tuple[Any, ...]:
+        """The page's search in private mode: ``query`` is ``{"faces": [...]}`` from the browser, which found,
+        embedded and boxed the faces itself. (status, face picker, gallery, side-by-side view, details,
+        per-face views): :meth:`submit`'s outputs less the photo's."""
+        try:
+            result = self.search_vectors(_faces_of(query), top_k, gender, department, well_known)
+        except Exception as exc:
+            return _cleared(status(message(exc), error=True), photo=None)[3:9]
+        return _shown(result, bool(filters(gender, department)))
+
+    def clear_private(self) -> tuple[Any, ...]:
+        """Private mode's "New photo": :meth:`submit_private`'s outputs emptied."""
+        return _cleared("", photo=None)[3:9]
 
     def pick_face(self, index: Any, views: list[FaceView]) -> tuple[Any, ...]:
         """The gallery, side-by-side view and details of the face chosen in the picker."""
@@ -191,10 +246,21 @@ class LookalikeUI:
             return gr.update(), status(message(exc), error=True), gr.update(), gr.update()
         largest = max(range(len(result.faces)), key=lambda i: result.faces[i].face.area)
         view = face_view(largest + 1, result.faces[largest], bool(filters(gender, department)))
-        count = len(result.faces)
-        note = f"Live: {count} face{'s' if count != 1 else ''}" + (
-            f", showing face {largest + 1} (the largest)." if count > 1 else ".")
-        return draw_faces(result.image, result), status(note), view.gallery, view.details
+        return draw_faces(result.image, result), status(_live_note(len(result.faces), largest + 1)), view.gallery, \
+            view.details
+
+    def live_private(self, top_k: Any, gender: Any, department: Any, well_known: Any,
+                     query: Any) -> tuple[Any, ...]:
+        """One frame of live mode in private mode: ``query`` holds the largest face of the frame the browser
+        embedded, with ``count`` (faces in the frame) and ``number`` (which one it is). (status, gallery,
+        details): :meth:`live`'s outputs less the frame's."""
+        try:
+            result = self.search_vectors(_faces_of(query), top_k, gender, department, well_known)
+        except Exception as exc:
+            return status(message(exc), error=True), gr.update(), gr.update()
+        count, number = _count(query, "count", 1), _count(query, "number", 1)
+        view = face_view(number, result.faces[0], bool(filters(gender, department)))
+        return status(_live_note(count, number)), view.gallery, view.details
 
     def banner(self) -> str:
         """The start-up / page-load notice about the index: empty, unreachable or built by other weights."""
@@ -244,6 +310,44 @@ class LookalikeUI:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _shown(result: SearchResult, filtered: bool) -> tuple[Any, ...]:
+    """What the page shows of a result: (status, face picker, gallery, side-by-side view, details, views)."""
+    views = [face_view(i + 1, face, filtered) for i, face in enumerate(result.faces)]
+    count = len(views)
+    text = f"Found {count} face{'s' if count != 1 else ''}." + (
+        " Pick a face to see its look-alikes." if count > 1 else "") + " Pick a look-alike to compare."
+    first = views[0]
+    if count == 1 and first.note:  # said before the gallery too (with several faces, in each face's details)
+        text += f"\n\n> **{first.note}**"
+    picker = gr.update(choices=[(f"Face {i + 1}", i) for i in range(count)], value=0, visible=count > 1)
+    return (status(text), picker, first.gallery,
+            compare_html(first.crop, first.matches[0] if first.matches else None, 1), first.details, views)
+
+
+def _check_filters(result: SearchResult, where: dict[str, Any], famous: bool) -> SearchResult:
+    """``result``, unless filters left nobody for any searched face (then NoOneMatchesFilters)."""
+    searched = [f for f in result.faces if f.searched]
+    if (where or famous) and searched and not any(f.matches for f in searched):
+        words = describe(where) + (", " if where and famous else "") + (WELL_KNOWN_WORDS if famous else "")
+        raise NoOneMatchesFilters(f"Nobody in the index matches the filters ({words}): choose a wider filter.")
+    return result
+
+
+def _faces_of(query: Any) -> Any:
+    """The faces of a private-mode event's data (``{"faces": [...]}``); anything else is checked as faces."""
+    return query.get("faces") if isinstance(query, dict) else query
+
+
+def _count(query: Any, key: str, default: int) -> int:
+    value = query.get(key) if isinstance(query, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 1000 else default
+
+
+def _live_note(count: int, number: int) -> str:
+    return f"Live: {count} face{'s' if count != 1 else ''}" + (
+        f", showing face {number} (the largest)." if count > 1 else ".")
 
 
 def filters(gender: Any, department: Any) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from gradio.data_classes import FileData
 from lookalike.search import LookalikeFinder
 from webapp.finders import FinderHolder
 from webapp.handlers import MAX_TOP_K, LookalikeUI
+from webapp.private import BUNDLE, PrivateAssets
+from webapp.traffic import VECTOR_API_NAME
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,11 @@ CREDITS = (
     "VGGFace2). Search: [Qdrant](https://qdrant.tech)."
 )
 PRIVACY = (
-    "Privacy: your photo is sent to this server for one search, decoded in memory and the uploaded file "
+    "Privacy, private mode (the default wherever your browser can run it): your photo never leaves this "
+    "device. Its faces are found and embedded in your browser, and only each face's box and its 512-number "
+    "face vector are sent, for one search; nothing of them is logged or stored. The face models are "
+    "downloaded from this app once and kept in your browser's cache. Server mode: your photo is sent to "
+    "this server for one search, decoded in memory and the uploaded file "
     "deleted as soon as the search is done. The boxed copy shown to you sits in the server's temporary "
     "cache until it is swept (within 3 minutes); your face crops stay in the server's memory only while "
     "this page is open (at most 10 minutes). Nothing of it is logged or saved in your browser, and the "
@@ -51,6 +57,12 @@ API_DESCRIPTION = (
     "department (e.g. 'Acting'), where the index has that metadata, and well_known_only (default true: "
     "well-known people only; false: everyone in the index)."
 )
+VECTOR_API_DESCRIPTION = (
+    "The same search from faces you found and embedded yourself (no photo is sent): faces as [{'box': [x1, y1, "
+    "x2, y2], 'vector': [512 numbers, unit length, FaceNet vggface2 as facenet-pytorch makes it], 'probability': "
+    "p (optional)}], at most 32, plus top_k and the photo API's filters. Returns the photo API's JSON, or "
+    "{'error': sentence, 'reason': slug} with bad_faces, bad_vector, bad_box, too_many_faces or no_face."
+)
 CSS = """
 #boxed img, #photo img { object-fit: contain; }
 #gallery .grid-wrap, #live-gallery .grid-wrap { height: auto !important; max-height: none !important;
@@ -61,6 +73,19 @@ CSS = """
 .compare img.card { width: 100%; max-width: 560px; height: auto; border-radius: 8px; }
 .compare p { margin: 0; text-align: center; }
 .compare a.save-card { font-weight: 600; }
+body.lookalike-private #photo, body.lookalike-private #find, body.lookalike-private #boxed,
+body.lookalike-private #new-photo, body.lookalike-private #live-cam, body.lookalike-private #live-boxed,
+body:not(.lookalike-private) .private-only { display: none !important; }
+.private-line { margin: 0 0 8px; font-size: 0.9rem; }
+.private-line button, .private-only button, .private-pick { margin: 4px 6px 4px 0; padding: 6px 12px;
+  border-radius: 8px; border: 1px solid var(--border-color-primary); background: var(--button-secondary-background-fill);
+  cursor: pointer; font-weight: 600; }
+.private-drop { border: 2px dashed var(--border-color-primary); border-radius: 12px; padding: 28px 12px;
+  text-align: center; }
+.private-only canvas, .private-only video { display: block; width: 100%; max-height: 420px; object-fit: contain; }
+.private-only video { transform: scaleX(-1); }
+.private [hidden] { display: none !important; }
+.private-error { color: var(--error-text-color, #c00); font-weight: 600; }
 @media (max-width: 640px) {
   #gallery .grid-container, #live-gallery .grid-container { --grid-cols: 2 !important;
     grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
@@ -72,10 +97,13 @@ FRONT_CAMERA = gr.WebcamOptions(mirror=True, constraints={
 """Phones open their front (selfie) camera; desktops their only one."""
 
 
-def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
+def build_app(finders: FinderHolder | LookalikeFinder | None, private_mode: bool = True) -> gr.Blocks:
     """The whole app as a ``gr.Blocks`` with its queue configured; launch it with
-    :func:`webapp.wiring.launch_kwargs`. ``finders``: a :class:`FinderHolder` (or a finder)."""
+    :func:`webapp.wiring.launch_kwargs`. ``finders``: a :class:`FinderHolder` (or a finder). ``private_mode``:
+    offer private mode (its models are made from the finder's pipeline in the background)."""
     ui = LookalikeUI(finders)
+    finder = ui.finders.finder
+    private = PrivateAssets.for_pipeline(finder.pipeline) if private_mode and finder is not None else None
     start_banner = ui.banner()  # checks the index once at start-up (and logs what it found)
     if start_banner:
         log.warning("index check at start-up: %s", start_banner.strip("> ⚠️*"))
@@ -86,12 +114,14 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         banner = gr.Markdown(start_banner, elem_id="banner")
         with gr.Tabs():
             with gr.Tab("Photo", id="photo-tab"):
-                tab = _photo_tab(ui, choices)
+                tab = _photo_tab(ui, choices, private is not None)
             with gr.Tab("Live", id="live"):
-                live = _live_tab()
+                live = _live_tab(private is not None)
         gr.Markdown(f"<small>{CREDITS}<br>{PRIVACY}</small>", elem_id="credits")
         _public_api(demo, ui)
         _photo_events(ui, tab)
+        if private is not None:
+            _private_events(ui, tab, live)
         # No trigger_mode: with "always_last" Gradio 6.31 runs a webcam stream's handler on its first frame
         # only. Without it a stream sends its next frame when the handler is free (docs/decisions/webapp.md).
         live.cam.stream(ui.live, [live.cam, *tab.filters], live.outputs, api_visibility="private", stream_every=1.0,
@@ -101,6 +131,7 @@ def build_app(finders: FinderHolder | LookalikeFinder | None) -> gr.Blocks:
         filling = gr.Timer(2.0, active=ui.finders.fill_progress() is not None)
         filling.tick(ui.fill_tick, None, [banner, filling], api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=2, max_size=16)
+    demo.private_assets = private.start() if private is not None else None  # served by webapp.private
     return demo
 
 
@@ -122,6 +153,7 @@ class PhotoTab:
     compare: gr.HTML
     details: gr.Markdown
     faces: gr.State
+    private: gr.HTML | None
 
     @property
     def filters(self) -> list[gr.components.Component]:
@@ -135,18 +167,52 @@ class PhotoTab:
                 self.details, self.faces, self.go]
 
 
+    @property
+    def private_results(self) -> list[gr.components.Component]:
+        """What a private-mode search updates, in :meth:`LookalikeUI.submit_private`'s order."""
+        return [self.status, self.picker, self.gallery, self.compare, self.details, self.faces]
+
+
 @dataclass
 class LiveTab:
     """The live tab's webcam stream and what each frame's search fills in."""
 
     cam: gr.Image
     outputs: list[gr.components.Component]
+    private: gr.HTML | None
 
 
-def _photo_tab(ui: LookalikeUI, choices: dict[str, list[tuple[str, Any]]]) -> PhotoTab:
+PHOTO_TEMPLATE = """<div class="private">
+<p class="private-line"><span class="private-text"></span> <button class="private-switch" type="button"></button></p>
+<div class="private-only">
+<div class="private-drop"><label class="private-pick">Choose a photo<input type="file" accept="image/*" hidden>
+</label><button class="private-camera" type="button">Use the webcam</button> or drop a photo here</div>
+<video playsinline muted hidden></video><button class="private-snap" type="button" hidden>Take the photo</button>
+<p class="private-busy" hidden>Finding faces on this device…</p><p class="private-error" hidden></p>
+<canvas class="private-boxed" hidden></canvas><button class="private-new" type="button" hidden>New photo</button>
+</div></div>"""
+LIVE_TEMPLATE = """<div class="private">
+<p class="private-line"><span class="private-text"></span> <button class="private-switch" type="button"></button></p>
+<div class="private-only"><button class="private-live-toggle" type="button">Start the webcam</button>
+<p class="private-error" hidden></p><video playsinline muted hidden></video><canvas></canvas></div></div>"""
+
+
+def _mount(function: str, events: str) -> str:
+    """A gr.HTML's script: load private mode's page script from this app and mount ``function`` on the
+    component, with ``events`` (a JS object of callbacks that trigger the component's events)."""
+    return ("const app = window.gradio_config && window.gradio_config.root;"
+            "const root = app ? new URL(String(app).replace(/\\/*$/, '/')) : new URL('./', document.baseURI);"
+            f"import(new URL('private/{BUNDLE}/page.js', root).href).then((page) => page.{function}(element, "
+            f"{events}));")
+
+
+def _photo_tab(ui: LookalikeUI, choices: dict[str, list[tuple[str, Any]]], private_mode: bool) -> PhotoTab:
     """The photo tab: the photo and options left, the results right (one column on a phone)."""
     with gr.Row(equal_height=False):
         with gr.Column(min_width=300):
+            private = gr.HTML("", html_template=PHOTO_TEMPLATE, elem_id="private-photo", padding=False,
+                              js_on_load=_mount("mountPhoto", "{search: (d) => trigger('private_search', d), "
+                                                "clear: () => trigger('private_clear')}")) if private_mode else None
             photo = gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath",
                              label="Your photo (upload or webcam snapshot)", elem_id="photo",
                              format="jpeg", webcam_options=FRONT_CAMERA, height=420)
@@ -177,13 +243,16 @@ def _photo_tab(ui: LookalikeUI, choices: dict[str, list[tuple[str, Any]]]) -> Ph
             details = gr.Markdown(elem_id="details")
     faces = gr.State([], time_to_live=600)
     return PhotoTab(photo, boxed, go, again, top_k, gender, department, well_known, status, picker, gallery,
-                    compare, details, faces)
+                    compare, details, faces, private)
 
 
-def _live_tab() -> LiveTab:
+def _live_tab(private_mode: bool) -> LiveTab:
     """The live tab: the webcam beside its boxed frame, the largest face's matches below."""
     gr.Markdown("Start the webcam: the matches refresh about once a second (frames are dropped "
                 "while a search runs, never queued).")
+    private = gr.HTML("", html_template=LIVE_TEMPLATE, elem_id="private-live", padding=False,
+                      js_on_load=_mount("mountLive", "{live: (d) => trigger('private_live', d)}")
+                      ) if private_mode else None
     with gr.Row(equal_height=False):
         cam = gr.Image(sources=["webcam"], streaming=True, type="pil", label="Webcam",
                        elem_id="live-cam", webcam_options=FRONT_CAMERA)
@@ -192,7 +261,7 @@ def _live_tab() -> LiveTab:
     gallery = gr.Gallery(label="Look-alikes of the largest face", columns=5, height="auto",
                          object_fit="cover", allow_preview=False, elem_id="live-gallery")
     details = gr.Markdown(elem_id="live-details")
-    return LiveTab(cam, [boxed, status, gallery, details])
+    return LiveTab(cam, [boxed, status, gallery, details], private)
 
 
 def _photo_events(ui: LookalikeUI, tab: PhotoTab) -> None:
@@ -203,6 +272,30 @@ def _photo_events(ui: LookalikeUI, tab: PhotoTab) -> None:
     tab.picker.input(ui.pick_face, [tab.picker, tab.faces], [tab.gallery, tab.compare, tab.details],
                      api_visibility="private", queue=False)
     tab.gallery.select(ui.pick_match, [tab.picker, tab.faces], tab.compare, api_visibility="private", queue=False)
+
+
+def _private_events(ui: LookalikeUI, tab: PhotoTab, live: LiveTab) -> None:
+    """Private mode's events: the browser sends each photo's (or live frame's) faces as boxes and vectors,
+    and the answers fill the same outputs as server mode's. Searching vectors takes milliseconds, so these
+    run 8 at once, apart from the photo searches."""
+
+    def private_search(top_k: Any, gender: Any, department: Any, well_known: Any, evt: gr.EventData):
+        return ui.submit_private(top_k, gender, department, well_known, event_data(evt))
+
+    def private_live(top_k: Any, gender: Any, department: Any, well_known: Any, evt: gr.EventData):
+        return ui.live_private(top_k, gender, department, well_known, event_data(evt))
+
+    tab.private.private_search(private_search, tab.filters, tab.private_results, api_visibility="private",
+                               concurrency_id="vectors", concurrency_limit=8, show_progress="minimal")
+    tab.private.private_clear(ui.clear_private, None, tab.private_results, api_visibility="private", queue=False)
+    live.private.private_live(private_live, tab.filters, live.outputs[1:], api_visibility="private",
+                              concurrency_id="vectors", trigger_mode="always_last", show_progress="hidden")
+
+
+def event_data(evt: gr.EventData | None) -> Any:
+    """The data a gr.HTML script passed to ``trigger(event, data)``: Gradio hands it to the handler as the
+    ``EventData``'s ``_data``."""
+    return getattr(evt, "_data", None)
 
 
 def _public_api(demo: gr.Blocks, ui: LookalikeUI) -> None:
@@ -222,6 +315,18 @@ def _public_api(demo: gr.Blocks, ui: LookalikeUI) -> None:
 
     find_lookalikes.__doc__ = ui.find_lookalikes.__doc__  # the MCP tool's description and arguments
     gr.api(find_lookalikes, api_name="lookalike", api_description=API_DESCRIPTION, concurrency_id="search")
+
+    def find_lookalikes_by_vectors(faces: list[dict[str, Any]], top_k: int = ui.default_top_k, gender: str = "",
+                                   department: str = "", well_known_only: bool = True,
+                                   request: gr.Request = None) -> dict[str, Any]:
+        try:
+            return ui.find_lookalikes_by_vectors(faces, top_k, gender, department, well_known_only)
+        finally:
+            _forget_session(demo, request)
+
+    find_lookalikes_by_vectors.__doc__ = ui.find_lookalikes_by_vectors.__doc__
+    gr.api(find_lookalikes_by_vectors, api_name=VECTOR_API_NAME, api_description=VECTOR_API_DESCRIPTION,
+           concurrency_id="vectors", concurrency_limit=8)
 
 
 def _forget_session(demo: gr.Blocks, request: gr.Request | None) -> None:

@@ -123,17 +123,23 @@ def _fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, size: int) -> tu
     return text, font
 
 
-def result_card(crop: Image.Image, match: Match) -> bytes:
-    """The result card as PNG bytes: your face beside the match's face, the name and the likeness.
+CARD_TOP, CARD_GAP = 70, 40
+CARD_LEFT = (CARD_SIZE[0] - 2 * CARD_FACE - CARD_GAP) // 2
+"""Where your face goes on the card: ``CARD_LEFT``, ``CARD_TOP``, ``CARD_FACE`` pixels square."""
+
+
+def result_card(crop: Image.Image | None, match: Match) -> bytes:
+    """The result card as PNG bytes: your face beside the match's face, the name and the likeness. Without
+    ``crop`` (private mode: the server never had your face) its place is left blank for the page to fill.
 
     Rendered in memory on demand; nothing is written to disk.
     """
     card = Image.new("RGB", CARD_SIZE, (24, 24, 38))
     draw = ImageDraw.Draw(card)
-    top, gap = 70, 40
-    left = (CARD_SIZE[0] - 2 * CARD_FACE - gap) // 2
-    for i, picture in enumerate((crop.convert("RGB"), thumbnail(match.thumbnail_jpeg))):
-        x = left + i * (CARD_FACE + gap)
+    top = CARD_TOP
+    yours = crop.convert("RGB") if crop is not None else Image.new("RGB", (CARD_FACE, CARD_FACE), (60, 60, 80))
+    for i, picture in enumerate((yours, thumbnail(match.thumbnail_jpeg))):
+        x = CARD_LEFT + i * (CARD_FACE + CARD_GAP)
         card.paste(picture.resize((CARD_FACE, CARD_FACE), Image.BICUBIC), (x, top))
         label = "You" if i == 0 else match.name
         text, font = _fit_text(draw, label, CARD_FACE, 28)
@@ -150,16 +156,18 @@ def result_card(crop: Image.Image, match: Match) -> bytes:
 def compare_html(crop: Image.Image | None, match: Match | None, face_number: int = 1) -> str:
     """The side-by-side view: the result card (your face beside the match's, name, likeness), the match's
     biography, and a link that saves the card. The PNG travels inside the page as a ``data:`` URL: no file
-    on the server, no address that could be shared or fetched again."""
-    if crop is None or match is None:
+    on the server, no address that could be shared or fetched again. Without ``crop`` (private mode) the
+    card says where your face goes (``data-face``, ``data-slot``: x, y, side) and the page draws it there."""
+    if match is None:
         return ""
     png = base64.b64encode(result_card(crop, match)).decode("ascii")
     name = html.escape(match.name)
     bio = html.escape(biography(match))
     slug = "".join(c if c.isalnum() else "-" for c in match.person_id or match.name).strip("-") or "match"
+    slot = "" if crop is not None else f' data-face="{face_number}" data-slot="{CARD_LEFT},{CARD_TOP},{CARD_FACE}"'
     return (
         '<div class="compare">'
-        f'<img class="card" alt="Your face {face_number} beside {name}: {match.percent} % alike" '
+        f'<img class="card" alt="Your face {face_number} beside {name}: {match.percent} % alike"{slot} '
         f'src="data:image/png;base64,{png}">'
         f'<p class="who"><b>{name}</b> — {match.percent} % alike (cosine {match.score:.2f})</p>'
         + (f'<p class="bio">{bio}</p>' if bio else "")

@@ -50,3 +50,11 @@ class AppSettings(Settings):
         default=1, ge=0,
         description="Trusted proxies in front of the app (a Space has one): the client is the address the "
         "nearest of them appended to X-Forwarded-For; 0: the connection's peer, the header ignored.")
+    private_mode: bool = Field(
+        default=True,
+        description="Offer private mode: the page finds and embeds faces in the visitor's browser and sends "
+        "only their boxes and vectors; 0: every search sends the photo to the server.")
+    cross_origin_isolation: bool = Field(
+        default=True,
+        description="Send COOP and COEP headers, so that a browser opening the app directly (not inside "
+        "another site's frame) runs private mode's wasm on several threads.")

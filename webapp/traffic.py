@@ -27,9 +27,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from webapp.private import PrivateMiddleware
 from webapp.settings import AppSettings
 
 API_NAME = "lookalike"
+VECTOR_API_NAME = "lookalike_vectors"
+API_NAMES = (API_NAME, VECTOR_API_NAME)
+"""The public APIs: each call is counted against the rate limit and gets its optional inputs' defaults."""
 MULTIPART_SLACK = 64 * 1024
 """Bytes of a multipart request beside the file itself (boundaries, part headers) that the
 ``Content-Length`` check allows; Gradio's own check then holds the file to the exact limit."""
@@ -188,8 +192,9 @@ class TrafficMiddleware:
         path = scope["path"]
         if path.endswith("/gradio_api/upload"):
             return await self._upload(scope, receive, send)
-        if path.rstrip("/").endswith((f"/gradio_api/call/{API_NAME}", f"/gradio_api/call/v2/{API_NAME}")):
-            return await self._rest_call(scope, receive, send)
+        called = _called_api(path)
+        if called is not None:
+            return await self._rest_call(scope, receive, send, called)
         if path.endswith("/gradio_api/queue/join") or path.rstrip("/").endswith("/gradio_api/mcp"):
             return await self._maybe_counted(scope, receive, send)
         return await self.app(scope, receive, send)
@@ -243,7 +248,7 @@ class TrafficMiddleware:
 
     # -- calls
 
-    async def _rest_call(self, scope, receive, send):
+    async def _rest_call(self, scope, receive, send, api_name: str):
         body, receive = await _read_body(receive)
         refused = self._rate(scope)
         if refused:
@@ -255,11 +260,8 @@ class TrafficMiddleware:
         if isinstance(payload, dict) and isinstance(payload.get("data"), list):
             data = payload["data"]
             if not data or data[0] in (None, "", {}):
-                return await _json(send, 422, {
-                    "error": "The photo is missing: upload it to /gradio_api/upload, then send "
-                             '{"data": [{"path": "<the path it returned>", "meta": {"_type": "gradio.FileData"}}]} '
-                             "(top_k, gender, department and well_known_only are optional).", "reason": "missing_input"})
-            defaults = _api_defaults(scope)
+                return await _json(send, 422, {"error": MISSING_INPUT[api_name], "reason": "missing_input"})
+            defaults = _api_defaults(scope, api_name)
             if defaults is not None and len(data) < len(defaults):
                 payload["data"] = data + defaults[len(data):]
                 body = json.dumps(payload).encode()
@@ -373,22 +375,38 @@ def _blocks(scope):
         return None
 
 
-def _api_fn(scope):
+def _called_api(path: str) -> str | None:
+    """The public API a REST call's path names (``/gradio_api/call/<name>`` or ``.../call/v2/<name>``), or None."""
+    tail = path.rstrip("/")
+    return next((name for name in API_NAMES
+                 if tail.endswith((f"/gradio_api/call/{name}", f"/gradio_api/call/v2/{name}"))), None)
+
+
+MISSING_INPUT = {
+    API_NAME: "The photo is missing: upload it to /gradio_api/upload, then send "
+              '{"data": [{"path": "<the path it returned>", "meta": {"_type": "gradio.FileData"}}]} '
+              "(top_k, gender, department and well_known_only are optional).",
+    VECTOR_API_NAME: 'The faces are missing: send {"data": [[{"box": [x1, y1, x2, y2], "vector": [512 numbers]}]]} '
+                     "(top_k, gender, department and well_known_only are optional).",
+}
+
+
+def _api_fn(scope, api_name: str):
     blocks = _blocks(scope)
     if blocks is None:
         return None
-    return next((fn for fn in blocks.fns.values() if fn.api_name == API_NAME), None)
+    return next((fn for fn in blocks.fns.values() if fn.api_name == api_name), None)
 
 
 def _is_api_fn(scope, fn_index: Any) -> bool:
     blocks = _blocks(scope)
     fn = blocks.fns.get(fn_index) if blocks is not None and isinstance(fn_index, int) else None
-    return fn is not None and fn.api_name == API_NAME
+    return fn is not None and fn.api_name in API_NAMES
 
 
-def _api_defaults(scope) -> list | None:
-    """The API function's inputs as JSON defaults, in order (the photo has none: None in its place)."""
-    fn = _api_fn(scope)
+def _api_defaults(scope, api_name: str) -> list | None:
+    """The API function's inputs as JSON defaults, in order (the first input has none: None in its place)."""
+    fn = _api_fn(scope, api_name)
     if fn is None or fn.fn is None:
         return None
     return [None if p.default is inspect.Parameter.empty else p.default
@@ -410,13 +428,16 @@ def _megabytes(size: float) -> str:
 
 def launch_options(settings: AppSettings | None = None) -> dict:
     """What :meth:`gr.Blocks.launch` needs for the above: Gradio's own size limit (which the page also
-    checks before it uploads) and the middleware. Without ``settings`` (the tests' and benchmarks' apps):
+    checks before it uploads) and the middleware, behind private mode's (:mod:`webapp.private`: its files
+    and the cross-origin isolation headers). Without ``settings`` (the tests' and benchmarks' apps):
     the default upload limit and no rate limit."""
     from starlette.middleware import Middleware
 
     upload_mb = settings.max_upload_mb if settings else AppSettings.model_fields["max_upload_mb"].default
     limit = int(upload_mb * 2**20)
-    return {"max_file_size": limit, "app_kwargs": {"middleware": [Middleware(
-        TrafficMiddleware, max_upload_bytes=limit,
-        calls_per_minute=settings.api_calls_per_minute if settings else 0,
-        proxy_hops=settings.proxy_hops if settings else 0)]}}
+    isolate = settings.cross_origin_isolation if settings else True
+    return {"max_file_size": limit, "app_kwargs": {"middleware": [
+        Middleware(PrivateMiddleware, isolate=isolate),
+        Middleware(TrafficMiddleware, max_upload_bytes=limit,
+                   calls_per_minute=settings.api_calls_per_minute if settings else 0,
+                   proxy_hops=settings.proxy_hops if settings else 0)]}}

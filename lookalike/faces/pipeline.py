@@ -42,19 +42,21 @@ class Face:
         landmarks: (5, 2) float32 pixel ``(x, y)`` of the eyes, nose and mouth corners.
         vector: (512,) float32 unit-length FaceNet embedding.
         pixels: (3, 160, 160) float32 standardised crop FaceNet read (facenet-pytorch's
-            ``fixed_image_standardization``); :attr:`crop` shows it.
+            ``fixed_image_standardization``); :attr:`crop` shows it. None for a face embedded elsewhere
+            (a browser in private mode): the server never had its pixels.
     """
 
     box: tuple[float, float, float, float]
     probability: float
     landmarks: np.ndarray = field(repr=False)
     vector: np.ndarray = field(repr=False)
-    pixels: torch.Tensor = field(repr=False, compare=False)
+    pixels: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     @functools.cached_property
-    def crop(self) -> Image.Image:
-        """The aligned 160x160 RGB crop the vector was computed from (for display), made on first use."""
-        return crops_to_images(self.pixels.unsqueeze(0))[0]
+    def crop(self) -> Image.Image | None:
+        """The aligned 160x160 RGB crop the vector was computed from (for display), made on first use;
+        None without pixels."""
+        return None if self.pixels is None else crops_to_images(self.pixels.unsqueeze(0))[0]
 
     @property
     def area(self) -> float:

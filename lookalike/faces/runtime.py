@@ -179,13 +179,13 @@ class InferenceModel(ABC):
     def _build(self) -> Served:
         if self.wanted == "torch":
             return self.served
-        model = self._exported()
+        model = self.exported()
         chosen = self.wanted if self.wanted != AUTO else self.cached_choice()
         if chosen is None:
             return self._measure(model)
         return self.served if chosen == "torch" else Served(chosen, self._session(chosen, model))
 
-    def _exported(self) -> bytes | Path:
+    def exported(self) -> bytes | Path:
         """The cached export, else a fresh one (cached when the folder takes it)."""
         path = self.cached_file(".onnx")
         if path is not None and path.exists():
