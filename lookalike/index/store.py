@@ -192,6 +192,20 @@ class FaceStore:
             records = self.engine.retrieve(collection or self.alias, list(ids))
         return {r.id: r.payload for r in records}
 
+    def existing(self, ids: Sequence[str], collection: str | None = None) -> set[str]:
+        """Those of ``ids`` that are points of the collection (ids only: no payload is read)."""
+        if not ids:
+            return set()
+        with self.guard():
+            return {r.id for r in self.engine.retrieve(collection or self.alias, list(ids), with_payload=False)}
+
+    def records(self, ids: Sequence[str], collection: str | None = None) -> dict[str, Record]:
+        """The stored points among ``ids``, with their payloads and vectors (a version copying another's)."""
+        if not ids:
+            return {}
+        with self.guard():
+            return {r.id: r for r in self.engine.retrieve(collection or self.alias, list(ids), with_vectors=True)}
+
     def points(self, collection: str | None = None, with_payload: WithPayload = True,
                with_vectors: bool = False, page: int = 1024) -> Iterator[Record]:
         """Every point of the collection, page by page (one engine call per ``page`` points)."""
