@@ -106,7 +106,8 @@ class FaceStore:
                 yield
             except EngineUnreachableError:
                 raise StoreUnavailableError(
-                    f"{self.where} cannot be reached; check QDRANT_URL and that Qdrant is running."
+                    "The index cannot be reached right now; please try again in a few minutes.",
+                    detail=f"{self.where} cannot be reached; check QDRANT_URL and that Qdrant is running.",
                 ) from None
 
     # -- collections -----------------------------------------------------------------------------
@@ -168,7 +169,8 @@ class FaceStore:
         stored = self.stored_fingerprint(collection)
         if stored is not None and stored != fingerprint.as_dict():
             raise ModelMismatchError(
-                "The index was built with other FaceNet weights or pipeline "
+                "The index is being rebuilt for the app's face model; please come back later.",
+                detail="The index was built with other FaceNet weights or pipeline "
                 f"({stored.get('weights_sha256', '?')[:12]}, "
                 f"pipeline v{stored.get('pipeline', '?')}) than the running ones ({fingerprint.describe()}); "
                 "rebuild it with `python -m indexing --recreate`."
