@@ -124,3 +124,19 @@ def test_app_on_an_empty_store_says_it_is_filling_then_answers(base_settings, pi
     finally:
         gate.set()
         demo.close()
+
+
+def test_the_fill_never_goes_through_the_gpu_step(pipeline, base_settings, monkeypatch):
+    """On ZeroGPU with LOOKALIKE_DEVICE=cuda every query's face step asks a visitor's GPU quota; the fill,
+    which has no visitor, runs a CPU pipeline of the same model instead."""
+    import webapp.zerogpu as zerogpu
+
+    config = base_settings.face_config()
+    assert zerogpu.background_pipeline(pipeline, config) is pipeline  # elsewhere: the app's own pipeline
+    monkeypatch.setattr(zerogpu, "ON_ZERO_GPU", True)
+
+    class OnTheGpu:  # the app's pipeline there: its face step scheduled on ZeroGPU's GPU
+        device = "cuda"
+
+    own = zerogpu.background_pipeline(OnTheGpu(), config)
+    assert own.device == "cpu" and own.fingerprint == pipeline.fingerprint
