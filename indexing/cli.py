@@ -134,6 +134,10 @@ def _shard_arguments(parser: argparse.ArgumentParser) -> None:
                           help="create the version to build and print its number V: the newest unfinished "
                                "version (newer than the alias's, same weights), so a failed build resumes, "
                                "else a new one")
+    sharding.add_argument("--pin-sources", action="store_true",
+                          help="print the sources as a JSON list, each Hugging Face dataset pinned to the commit "
+                               "it is at now (owner/name?revision=<sha>): what every shard and the final pass "
+                               "of one build read, so they read the same files")
     sharding.add_argument("--version", type=_count(1), metavar="V",
                           help="write into collection version <alias>_v<V> (created when missing) and leave "
                                "the alias alone")
@@ -157,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--finalize needs --version V (the version the shards wrote)")
     if args.prepare and (args.version is not None or args.finalize or args.shard):
         parser.error("--prepare stands alone: it prints the V that --version takes")
+    if args.pin_sources and (args.prepare or args.version is not None or args.finalize or args.shard):
+        parser.error("--pin-sources stands alone: it prints the sources the shards then take")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     overrides = {"collection": args.collection} if args.collection else {}
@@ -165,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # pydantic's ValidationError names the field, never the secret's value
         print(f"error: invalid settings: {one_line(exc)}", file=sys.stderr)
         return 2
+
+    if args.pin_sources:
+        return _pin_sources(args.source or DEFAULT_SOURCES, settings)
 
     from lookalike import faces
     from lookalike.index.store import FaceStore
@@ -254,6 +263,23 @@ def _finalize(args: argparse.Namespace, indexer: Indexer, sources: list[Source],
           f"people in the sources: {len(indexer.people)}\n"
           f"well-known people: {done.well_known}{threshold}\n"
           f"alias '{store.alias}' -> {store.current_collection()}" + ("" if done.alias_moved else " (already there)"))
+
+
+def _pin_sources(specs: Sequence[str], settings: Settings) -> int:
+    """``--pin-sources``: prints the pinned specs as one JSON line; 0, or 2 when a source cannot be resolved."""
+    import json
+
+    from indexing.sources import pin_source
+
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    try:
+        for spec in specs:
+            check_source_spec(spec)
+        print(json.dumps([pin_source(spec, token) for spec in specs]))
+    except (LookalikeError, ValueError, OSError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _quantization(choice: str) -> str | None:
