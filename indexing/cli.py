@@ -20,6 +20,7 @@ from indexing.precedence import WELL_KNOWN_PEOPLE
 from indexing.shards import Shard
 from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, check_source_spec, open_all
 from lookalike.errors import LookalikeError
+from lookalike.index.storage.port import StorageError
 from lookalike.settings import Settings
 
 if TYPE_CHECKING:
@@ -144,6 +145,10 @@ def _shard_arguments(parser: argparse.ArgumentParser) -> None:
     sharding.add_argument("--shard", type=_shard, metavar="I/N",
                           help="index only shard I of N (0 <= I < N): its share of the parquet files (with "
                                "--sample or --per-person, of the photos by content hash); needs --version")
+    sharding.add_argument("--optimize-wait-s", type=_count(1), metavar="S",
+                          help="how long the person pass waits for a Qdrant server to finish indexing the version "
+                               "before the alias moves, seconds (default: 600; a free cluster's 0.5 vCPU needs "
+                               "more); it logs the server's progress meanwhile")
     sharding.add_argument("--finalize", action="store_true",
                           help="after every shard of --version V: the person-level pass over the same "
                                "sources, then move the alias to V and drop older versions (reads only "
@@ -189,8 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pipeline = faces.FacePipeline(settings.face_config())
         store = FaceStore.open(settings.store_config())
         code, report = _run(args, settings, specs, pipeline, store)
-    except (LookalikeError, ValueError, OSError) as exc:
-        # OSError covers a missing path (FileNotFoundError), an unreachable hub (ConnectionError) and
+    except (LookalikeError, ValueError, OSError, StorageError) as exc:
+        # StorageError: a server still indexing after --optimize-wait-s, say. OSError covers a missing path (FileNotFoundError), an unreachable hub (ConnectionError) and
         # datasets' DatasetNotFoundError; each is one line, never a traceback.
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return code
@@ -230,6 +235,7 @@ def _run(args: argparse.Namespace, settings: Settings, specs: Sequence[str], pip
     sources = open_all(specs, args.split, args.image_column, args.name_column, args.config, token,
                        shard=by_file, photos=not args.finalize)
     indexer = Indexer(pipeline, store, args.batch_size, well_known=args.well_known)
+    indexer.optimize_wait_s = args.optimize_wait_s
     if args.finalize:
         _finalize(args, indexer, sources, store, pipeline.fingerprint)
         return 0, None

@@ -143,6 +143,8 @@ class Indexer:
         self.batch_size = batch_size
         self.people: dict[str, Person] = {}
         self._order: Callable[[str], tuple] = _ref_order([])
+        self.optimize_wait_s: float | None = None
+        """How long the person pass waits for a Qdrant server to index the version (None: the engine's default)."""
         self.on_progress: Callable[[int, int, int], None] | None = None
         """Called after each batch of :meth:`write` with (rows done, rows planned, faces indexed)."""
 
@@ -341,7 +343,7 @@ class Indexer:
                                         for pid, p in self.people.items()}, collection=collection)
         self.store.set_person_payloads({pid: p.metadata for pid, p in self.people.items()},
                                        key=METADATA, collection=collection)
-        self.store.optimize(collection)
+        self.store.optimize(collection, self.optimize_wait_s)
         if centroids:
             report.centroids = build_centroids(self.store, collection, self.pipeline.fingerprint)
         if self.store.current_collection() != collection:

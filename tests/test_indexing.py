@@ -247,6 +247,25 @@ def test_a_served_version_of_another_model_is_not_copied(pipeline, store, tmp_pa
     assert "another model fingerprint: every photo is embedded" in report.summary()
 
 
+def test_a_failed_final_pass_leaves_the_old_version_serving(pipeline, store, tmp_path, monkeypatch):
+    """A server still indexing after --optimize-wait-s (or any failure of the final pass): the alias stays."""
+    from lookalike.index.storage.port import StorageError
+
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "few", per_person=1)
+    _index(pipeline, store, folder)
+    before = _snapshot(store)
+
+    def still_indexing(collection=None, timeout_s=None):
+        raise StorageError(f"{collection} is still being indexed after {timeout_s} s")
+
+    monkeypatch.setattr(store, "optimize", still_indexing)
+    with pytest.raises(StorageError, match="celebrities_v2 is still being indexed"):
+        _index(pipeline, store, folder, recreate=True)
+    assert store.current_collection() == "celebrities_v1" and _snapshot(store) == before
+    vector = pipeline.faces(image_files(folder / "madonna")[0])[0].vector
+    assert FaceIndex(store).query_people(vector, 1)[0].payload.person_id == "madonna"  # still answering
+
+
 def _points(store):
     from lookalike.index.payload import FacePayload
     from lookalike.index.store import FacePoint

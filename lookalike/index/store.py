@@ -224,11 +224,11 @@ class FaceStore:
         """Every point id of the collection (for tests and reports)."""
         return {r.id for r in self.points(collection, with_payload=False)}
 
-    def optimize(self, collection: str | None = None) -> None:
+    def optimize(self, collection: str | None = None, timeout_s: float | None = None) -> None:
         """Finish indexing what was written: the edge engine builds its HNSW index (and int8 copies) now;
-        a server is waited for while it indexes."""
+        a server is waited for while it indexes, up to ``timeout_s`` (None: the engine's default)."""
         with self.guard():
-            self.engine.optimize(collection or self.alias)
+            self.engine.optimize(collection or self.alias, timeout_s)
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any], collection: str | None = None) -> None:
         """Merge ``payload`` keys into existing points (their vectors stay)."""
