@@ -20,6 +20,7 @@ from indexing.precedence import WELL_KNOWN_PEOPLE
 from indexing.shards import Shard
 from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, check_source_spec, open_all
 from lookalike.errors import LookalikeError
+from lookalike.index.storage.port import StorageError
 from lookalike.settings import Settings
 
 if TYPE_CHECKING:
@@ -134,12 +135,20 @@ def _shard_arguments(parser: argparse.ArgumentParser) -> None:
                           help="create the version to build and print its number V: the newest unfinished "
                                "version (newer than the alias's, same weights), so a failed build resumes, "
                                "else a new one")
+    sharding.add_argument("--pin-sources", action="store_true",
+                          help="print the sources as a JSON list, each Hugging Face dataset pinned to the commit "
+                               "it is at now (owner/name?revision=<sha>): what every shard and the final pass "
+                               "of one build read, so they read the same files")
     sharding.add_argument("--version", type=_count(1), metavar="V",
                           help="write into collection version <alias>_v<V> (created when missing) and leave "
                                "the alias alone")
     sharding.add_argument("--shard", type=_shard, metavar="I/N",
                           help="index only shard I of N (0 <= I < N): its share of the parquet files (with "
                                "--sample or --per-person, of the photos by content hash); needs --version")
+    sharding.add_argument("--optimize-wait-s", type=_count(1), metavar="S",
+                          help="how long the person pass waits for a Qdrant server to finish indexing the version "
+                               "before the alias moves, seconds (default: 600; a free cluster's 0.5 vCPU needs "
+                               "more); it logs the server's progress meanwhile")
     sharding.add_argument("--finalize", action="store_true",
                           help="after every shard of --version V: the person-level pass over the same "
                                "sources, then move the alias to V and drop older versions (reads only "
@@ -157,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--finalize needs --version V (the version the shards wrote)")
     if args.prepare and (args.version is not None or args.finalize or args.shard):
         parser.error("--prepare stands alone: it prints the V that --version takes")
+    if args.pin_sources and (args.prepare or args.version is not None or args.finalize or args.shard):
+        parser.error("--pin-sources stands alone: it prints the sources the shards then take")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     overrides = {"collection": args.collection} if args.collection else {}
@@ -165,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # pydantic's ValidationError names the field, never the secret's value
         print(f"error: invalid settings: {one_line(exc)}", file=sys.stderr)
         return 2
+
+    if args.pin_sources:
+        return _pin_sources(args.source or DEFAULT_SOURCES, settings)
 
     from lookalike import faces
     from lookalike.index.store import FaceStore
@@ -180,8 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pipeline = faces.FacePipeline(settings.face_config())
         store = FaceStore.open(settings.store_config())
         code, report = _run(args, settings, specs, pipeline, store)
-    except (LookalikeError, ValueError, OSError) as exc:
-        # OSError covers a missing path (FileNotFoundError), an unreachable hub (ConnectionError) and
+    except (LookalikeError, ValueError, OSError, StorageError) as exc:
+        # StorageError: a server still indexing after --optimize-wait-s, say. OSError covers a missing path (FileNotFoundError), an unreachable hub (ConnectionError) and
         # datasets' DatasetNotFoundError; each is one line, never a traceback.
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return code
@@ -221,6 +235,7 @@ def _run(args: argparse.Namespace, settings: Settings, specs: Sequence[str], pip
     sources = open_all(specs, args.split, args.image_column, args.name_column, args.config, token,
                        shard=by_file, photos=not args.finalize)
     indexer = Indexer(pipeline, store, args.batch_size, well_known=args.well_known)
+    indexer.optimize_wait_s = args.optimize_wait_s
     if args.finalize:
         _finalize(args, indexer, sources, store, pipeline.fingerprint)
         return 0, None
@@ -254,6 +269,23 @@ def _finalize(args: argparse.Namespace, indexer: Indexer, sources: list[Source],
           f"people in the sources: {len(indexer.people)}\n"
           f"well-known people: {done.well_known}{threshold}\n"
           f"alias '{store.alias}' -> {store.current_collection()}" + ("" if done.alias_moved else " (already there)"))
+
+
+def _pin_sources(specs: Sequence[str], settings: Settings) -> int:
+    """``--pin-sources``: prints the pinned specs as one JSON line; 0, or 2 when a source cannot be resolved."""
+    import json
+
+    from indexing.sources import pin_source
+
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    try:
+        for spec in specs:
+            check_source_spec(spec)
+        print(json.dumps([pin_source(spec, token) for spec in specs]))
+    except (LookalikeError, ValueError, OSError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _quantization(choice: str) -> str | None:

@@ -71,6 +71,20 @@ def check_hub(repo_id: str, token: str | None) -> None:
         raise
 
 
+def dataset_revision(repo_id: str, token: str | None) -> str | None:
+    """The commit a Hub dataset is at now (None with ``HF_HUB_OFFLINE=1``: the cache decides).
+
+    Raises:
+        ConnectionError, ValueError: as :func:`check_hub`.
+    """
+    from huggingface_hub import HfApi, constants
+
+    if constants.HF_HUB_OFFLINE:
+        return None
+    check_hub(repo_id, token)
+    return HfApi(token=token).dataset_info(repo_id, timeout=HUB_TIMEOUT_S).sha
+
+
 def _is_network_error(exc: BaseException) -> bool:
     """True for a transport failure (DNS, refused, timeout) in ``exc`` or what caused it."""
     return caused_by(exc, _network_error_types())

@@ -5,7 +5,8 @@ point already exists are not embedded again, so a second run adds nothing and a 
 finishes on the next one with exactly the points of an uninterrupted run.
 
 A run has two phases. :meth:`Indexer.write` puts the photos (all, or one shard's) into a collection
-version; :meth:`Indexer.finalize` runs the person-level pass (display name and metadata of every
+version, copying the face of each photo the served version already holds (same model fingerprint)
+instead of embedding it again; :meth:`Indexer.finalize` runs the person-level pass (display name and metadata of every
 person spread over all their points, by source precedence), optimises, and moves the alias. An
 unsharded :meth:`Indexer.run` does both; a sharded build runs ``write`` once per shard into one named
 version, then ``finalize`` once.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 from tqdm import tqdm
 
 from indexing import versions
@@ -32,8 +34,9 @@ from indexing.sources import Row, Source, open_all
 from indexing.stage import Photo, decoded_batches, main_faces
 from lookalike.batching import batched
 from lookalike.faces import Face, FacePipeline, face_thumbnail
-from lookalike.index.payload import (METADATA, NAME, PERSON_ID, SOURCES, THUMBNAIL_SIZE, WELL_KNOWN, FacePayload,
-                               point_id)
+from lookalike.index.payload import (BOX, METADATA, NAME, PERSON_ID, PROBABILITY, SOURCES, THUMBNAIL, THUMBNAIL_SIZE,
+                                     WELL_KNOWN, FacePayload, point_id)
+from lookalike.index.storage.port import Record
 from lookalike.index.store import FacePoint, FaceStore
 
 Plan = list[tuple[Source, list[int]]]
@@ -44,12 +47,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class IndexReport:
-    """What a run did. ``faces_indexed`` counts new points; ``already_indexed`` rows found in place."""
+    """What a run did. ``faces_indexed`` counts new points, ``faces_reused`` those of them copied from the
+    served version (``reused_from``) rather than embedded; ``already_indexed`` rows found in place;
+    ``reuse_note`` why nothing could be reused."""
 
     collection: str = ""
     images_seen: int = 0
     faces_indexed: int = 0
+    faces_reused: int = 0
     already_indexed: int = 0
+    reused_from: str = ""
+    reuse_note: str = ""
     skipped: Counter = field(default_factory=Counter)
     ignored_files: int = 0
     people: int = 0
@@ -63,6 +71,11 @@ class IndexReport:
     embed_s: float = 0.0
 
     @property
+    def faces_embedded(self) -> int:
+        """New points whose face was detected and embedded by this run."""
+        return self.faces_indexed - self.faces_reused
+
+    @property
     def faces_per_s(self) -> float:
         """New faces per second of the whole run."""
         return self.faces_indexed / self.elapsed_s if self.elapsed_s else 0.0
@@ -73,6 +86,9 @@ class IndexReport:
         lines += [
             f"images seen: {self.images_seen}",
             f"faces indexed: {self.faces_indexed} (already indexed: {self.already_indexed})",
+            f"embedded: {self.faces_embedded}, reused: {self.faces_reused}" + (
+                f" (from {self.reused_from}, same model fingerprint)" if self.reused_from
+                else f" ({self.reuse_note})" if self.reuse_note else ""),
             f"people with a face indexed: {self.people}",
         ]
         if self.well_known:
@@ -127,6 +143,8 @@ class Indexer:
         self.batch_size = batch_size
         self.people: dict[str, Person] = {}
         self._order: Callable[[str], tuple] = _ref_order([])
+        self.optimize_wait_s: float | None = None
+        """How long the person pass waits for a Qdrant server to index the version (None: the engine's default)."""
         self.on_progress: Callable[[int, int, int], None] | None = None
         """Called after each batch of :meth:`write` with (rows done, rows planned, faces indexed)."""
 
@@ -177,20 +195,24 @@ class Indexer:
         indexed_people: set[str] = set()
 
         self._order = _ref_order(plan)
+        served = self._served(collection, report)
 
         def batches():  # a batch never spans two sources (a photo in both is found as already indexed)
             for source, indices in plan:
                 rows = source.rows(indices)  # a file share's rows are all this shard's (its files)
                 yield from batched(rows if source.file_share else filter(shard.owns, rows), self.batch_size)
 
-        def known(batch: Sequence[Row]) -> set[str]:
+        def known(batch: Sequence[Row]) -> set[str]:  # in this version or the served one: not decoded
             ids = {point_id(r.sha256): r.sha256 for r in batch if r.sha256}
-            return {ids[pid] for pid in self.store.payloads(list(ids), collection)}
+            found = self.store.existing(list(ids), collection)
+            if served:
+                found |= self.store.existing([pid for pid in ids if pid not in found], served)
+            return {ids[pid] for pid in found}
 
         total = sum(len(indices) for _, indices in plan)
         with tqdm(total=total, unit="img", disable=not progress, desc="indexing") as bar:
             for batch in decoded_batches(self.pipeline, batches(), known):
-                self._index_batch(batch, collection, report, indexed_people)
+                self._index_batch(batch, collection, report, indexed_people, served)
                 bar.update(len(batch))
                 if self.on_progress is not None:
                     self.on_progress(report.images_seen, total, report.faces_indexed)
@@ -199,13 +221,39 @@ class Indexer:
         report.elapsed_s = time.perf_counter() - started
         return report
 
+    def _served(self, collection: str, report: IndexReport) -> str | None:
+        """The version the alias serves when its faces can be copied into ``collection``: another version
+        built with this run's model fingerprint. Logs which, or why none."""
+        served = self.store.current_collection()
+        if served is None:
+            report.reuse_note = "no served version: every photo is embedded"
+        elif served == collection:
+            return None  # writing into the served version itself: its photos are already indexed
+        elif self.store.stored_fingerprint(served) != self.pipeline.fingerprint.as_dict():
+            report.reuse_note = f"{served} was built with another model fingerprint: every photo is embedded"
+        else:
+            report.reused_from = served
+            log.info("photos already in %s (same model fingerprint) are copied, not embedded again", served)
+            return served
+        log.info("%s", report.reuse_note)
+        return None
+
     def _index_batch(self, batch: list[Photo], collection: str, report: IndexReport,
-                     indexed_people: set[str]) -> None:
+                     indexed_people: set[str], served: str | None = None) -> None:
         report.images_seen += len(batch)
         candidates = self._candidates(batch, report)
         existing = self.store.payloads(list(candidates), collection)
         for pid, payload in existing.items():
             self._merge_existing(pid, payload, candidates.pop(pid), collection, report, indexed_people)
+        reused = []
+        if served and candidates:  # the served version's face of an unchanged photo: vector and face fields
+            for pid, record in self.store.records(list(candidates), served).items():
+                photo, refs = candidates.pop(pid)
+                reused.append(_reused_point(photo, refs, record, self.people[photo.row.person]))
+                indexed_people.add(photo.row.person)
+            self.store.upsert(reused, collection)
+            report.faces_reused += len(reused)
+            report.faces_indexed += len(reused)
         pending = list(candidates.values())
         for photo, _ in pending:
             if photo.image is None:  # the read-ahead saw its point, which is gone now: decode it here
@@ -295,7 +343,7 @@ class Indexer:
                                         for pid, p in self.people.items()}, collection=collection)
         self.store.set_person_payloads({pid: p.metadata for pid, p in self.people.items()},
                                        key=METADATA, collection=collection)
-        self.store.optimize(collection)
+        self.store.optimize(collection, self.optimize_wait_s)
         if centroids:
             report.centroids = build_centroids(self.store, collection, self.pipeline.fingerprint)
         if self.store.current_collection() != collection:
@@ -344,3 +392,13 @@ def _point(photo: Photo, refs: list[str], face: Face, person: Person) -> FacePoi
         probability=round(face.probability, 4),
     )
     return FacePoint(point_id(row.sha256), face.vector, payload)
+
+
+def _reused_point(photo: Photo, refs: list[str], record: Record, person: Person) -> FacePoint:
+    """The point of a photo whose face another version of the same model holds: that version's vector,
+    thumbnail, box and probability, with this run's person and references (as :func:`_point` gives them)."""
+    row, stored = photo.row, record.payload
+    payload = FacePayload(name=person.name, person_id=row.person, content_sha256=row.sha256,
+                          thumbnail=stored.get(THUMBNAIL), sources=list(refs), metadata=dict(person.metadata),
+                          box=stored.get(BOX), probability=stored.get(PROBABILITY))
+    return FacePoint(record.id, np.asarray(record.vector, np.float32), payload)

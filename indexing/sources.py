@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 import datasets
 
-from indexing.hub import check_hub, is_repo_id, parquet_footer
+from indexing.hub import check_hub, dataset_revision, is_repo_id, parquet_footer
 from indexing.identities import Identities
 from indexing.shards import Shard
 from lookalike.index.payload import clean_metadata
@@ -213,7 +213,7 @@ class Source:
         return "" if value is None else str(value)
 
 
-SOURCE_OPTIONS = ("split", "config", "image_column", "name_column", "id_column", "id_space")
+SOURCE_OPTIONS = ("split", "config", "image_column", "name_column", "id_column", "id_space", "revision")
 
 
 def parse_source_spec(text: str) -> tuple[str, dict[str, str]]:
@@ -230,6 +230,19 @@ def parse_source_spec(text: str) -> tuple[str, dict[str, str]]:
     if unknown:
         raise ValueError(f"{spec}: unknown source option {', '.join(unknown)} (known: {', '.join(SOURCE_OPTIONS)}).")
     return spec, options
+
+
+def pin_source(text: str, token: str | None = None) -> str:
+    """``text`` with its Hub dataset pinned to the commit it is at now (``owner/name?revision=<sha>``), so
+    every shard of one build reads the same files; a local folder, an already pinned spec, or any spec with
+    ``HF_HUB_OFFLINE=1``, as it is."""
+    where = _resolve(text, None, None)
+    if where.path.exists() or where.revision:
+        return text
+    revision = dataset_revision(where.spec, token)
+    if revision is None:
+        return text
+    return f"{text}{'&' if '?' in text else '?'}revision={revision}"
 
 
 def check_source_spec(text: str) -> tuple[str, dict[str, str]]:
@@ -416,7 +429,7 @@ def parquet_files(spec: str, split: str | None = None, config: str | None = None
         return None
     if not where.path.exists():
         check_hub(where.spec, token)
-    builder = datasets.load_dataset_builder(where.target, name=where.config, token=token)
+    builder = datasets.load_dataset_builder(where.target, name=where.config, token=token, revision=where.hub_revision)
     resolved = {str(name): [str(url) for url in urls] for name, urls in (builder.config.data_files or {}).items()}
     if not resolved or not all(url.endswith(".parquet") for urls in resolved.values() for url in urls):
         return None
@@ -446,6 +459,12 @@ class _Where:
     path: Path
     split: str
     config: str | None
+    revision: str | None = None
+
+    @property
+    def hub_revision(self) -> str | None:
+        """The Hub commit to read (``?revision=``); None for a local folder or the newest commit."""
+        return None if self.path.exists() else self.revision
 
     @property
     def saved(self) -> bool:
@@ -467,14 +486,14 @@ def _resolve(text: str, split: str | None, config: str | None) -> _Where:
     spec, options = check_source_spec(text)
     known = KNOWN_SOURCES.get(spec, {})
     return _Where(spec, options, Path(spec).expanduser(), options.get("split", split) or known.get("split", "train"),
-                  options.get("config", config))
+                  options.get("config", config), options.get("revision"))
 
 
 def _load(where: _Where, token: str | None) -> Any:
     """The whole dataset (every file of every split)."""
     if not where.path.exists():
         check_hub(where.spec, token)
-    return datasets.load_dataset(where.target, name=where.config, token=token)
+    return datasets.load_dataset(where.target, name=where.config, token=token, revision=where.hub_revision)
 
 
 def _load_files(where: _Where, files: Sequence[DataFile], share: Sequence[DataFile] | None,
@@ -508,11 +527,12 @@ def _load_files(where: _Where, files: Sequence[DataFile], share: Sequence[DataFi
         # The card's row count is the whole split's, not these files': the rows are checked against the
         # footers below instead.
         read = datasets.load_dataset(where.target, name=where.config, data_files=wanted, token=token,
+                                     revision=where.hub_revision,
                                      verification_mode=datasets.VerificationMode.NO_CHECKS)
         loaded.update(read.items())
     elif wanted:
         streamed = datasets.load_dataset(where.target, name=where.config, data_files=wanted, token=token,
-                                         columns=columns, streaming=True)
+                                         revision=where.hub_revision, columns=columns, streaming=True)
         for name, stream in streamed.items():
             loaded[name] = datasets.Dataset.from_list(list(stream), features=stream.features)
     for name, chosen in by_split.items():

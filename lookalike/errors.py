@@ -1,8 +1,10 @@
 """The typed errors of lookalike.
 
-Every error's ``str()`` is one sentence that is safe to show a user: it never holds a secret, a
-traceback or the bytes of an upload. The app and the API show it as it is; the indexer counts it
-by its ``reason``.
+Every error's ``str()`` is one sentence that is safe to show a visitor: it never holds a secret, a
+traceback, the bytes of an upload, a server path, the store's address or a setting's name. What the
+operator needs (the store, the paths, the variables, the commands) is its ``detail``, for the log and
+the indexer's output. The app and the API show ``str()`` as it is; the indexer counts it by its
+``reason``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ class LookalikeError(Exception):
     """
 
     reason = "error"
+
+    def __init__(self, message: str = "", *, detail: str | None = None):
+        super().__init__(message)
+        self._detail = detail
+
+    @property
+    def detail(self) -> str:
+        """The operator's account (never a secret): what failed where and what to do; else ``str()``."""
+        return self._detail or str(self)
 
 
 class NotAnImageError(LookalikeError):

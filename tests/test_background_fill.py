@@ -54,15 +54,16 @@ def test_fill_of_an_empty_store_reports_filling_then_answers(pipeline, store, se
     assert len(people) == 4  # one photo each of four of the five people (sample 4, one per person)
 
 
-def test_fill_that_cannot_read_its_source_fails_with_one_sentence(pipeline, store, settings, tmp_path):
+def test_fill_that_cannot_read_its_source_fails_with_one_sentence(pipeline, store, settings, tmp_path, caplog):
     from webapp.fill import BackgroundFill
 
     fill = BackgroundFill(store, pipeline, app_settings(settings, fill_sources=(str(tmp_path / "no_such_folder"),)))
     assert fill.start()
     failed = fill.wait(120)
     assert failed.state == "failed"
-    assert failed.message.startswith("Filling the index failed: ") and "no such folder" in failed.message
-    assert "\n" not in failed.message and store.count() == 0
+    assert failed.message.startswith("Filling the index failed") and "\n" not in failed.message
+    assert str(tmp_path) not in failed.message  # the page's sentence; the folder and why are in the log
+    assert "no such folder" in caplog.text and store.count() == 0
 
 
 def test_fill_is_not_needed_with_a_server_a_zero_sample_or_faces_in_place(pipeline, store, settings, tmp_path):
@@ -123,3 +124,19 @@ def test_app_on_an_empty_store_says_it_is_filling_then_answers(base_settings, pi
     finally:
         gate.set()
         demo.close()
+
+
+def test_the_fill_never_goes_through_the_gpu_step(pipeline, base_settings, monkeypatch):
+    """On ZeroGPU with LOOKALIKE_DEVICE=cuda every query's face step asks a visitor's GPU quota; the fill,
+    which has no visitor, runs a CPU pipeline of the same model instead."""
+    import webapp.zerogpu as zerogpu
+
+    config = base_settings.face_config()
+    assert zerogpu.background_pipeline(pipeline, config) is pipeline  # elsewhere: the app's own pipeline
+    monkeypatch.setattr(zerogpu, "ON_ZERO_GPU", True)
+
+    class OnTheGpu:  # the app's pipeline there: its face step scheduled on ZeroGPU's GPU
+        device = "cuda"
+
+    own = zerogpu.background_pipeline(OnTheGpu(), config)
+    assert own.device == "cpu" and own.fingerprint == pipeline.fingerprint

@@ -41,6 +41,21 @@ REASONS = {"no_face", "not_an_image", "image_too_large", "empty_index", "store_u
 # -- helpers ------------------------------------------------------------------------------------------
 
 
+OPERATOR_WORDS = ("QDRANT_", "LOOKALIKE_", "HF_TOKEN", "TORCH_HOME", "http://", "https://", "python -m")
+
+
+def assert_for_visitors(text: str, *places) -> None:
+    """``text`` (what the page or the API shows) names no setting, store address, command or server path."""
+    for word in (*OPERATOR_WORDS, *(str(p) for p in places)):
+        assert word not in text, (word, text)
+
+
+def _banner(config: str) -> str:
+    """The banner's text in the page's ``/config`` (the rest of the page is not a message)."""
+    return " ".join(str(c["props"].get("value")) for c in json.loads(config)["components"]
+                    if c.get("props", {}).get("elem_id") == "banner")
+
+
 def assert_faces(out: dict, count: int | None = None) -> None:
     assert "error" not in out, out
     if count is not None:
@@ -286,7 +301,7 @@ def _read_only(folder: Path, command: list[str]) -> list[str]:
     return ["unshare", "-m", "sh", "-c", script]
 
 
-def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipeline, base_settings, torch_home,
+def test_locked_store_at_start_up_says_busy_and_recovers_when_released(pipeline, base_settings, torch_home,
                                                                           tmp_path, monkeypatch):
     import gradio as gr
     from gradio_client import Client
@@ -322,12 +337,12 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
         url = f"http://127.0.0.1:{port}/"
         page = urllib.request.urlopen(url, timeout=30).read().decode() + urllib.request.urlopen(
             url + "config", timeout=30).read().decode()
-        assert "in use by another process" in page
+        assert "busy" in page and "in use by another process" not in page  # the visitor's sentence
         client = Client(url, verbose=False)
         name = f"selfie-{uuid.uuid4().hex}.jpg"
         shutil.copy(image_files(FIVE_TRAIN / "madonna")[0], tmp_path / name)
         out = predict(client, tmp_path / name)
-        assert_message(out, "store_unavailable", "in use by another process")
+        assert_message(out, "store_unavailable", "busy")
         assert not list(Path(gr.utils.get_upload_folder()).rglob(name))  # not searched, not kept either
 
         holder.stdin.write("\n")
@@ -420,6 +435,7 @@ def test_app_with_unreachable_qdrant_says_so_and_never_shows_the_secrets(torch_h
     app = AppProcess(env, tmp_path)
     try:
         page = app.get() + app.get("config") + app.get("gradio_api/info")
+        banner = _banner(app.get("config"))
         face, junk = _api_calls(app.url, app_index.photos["madonna"][0], tmp_path)
         assert_message(face, "store_unavailable", "cannot be reached")
         assert_message(junk, "not_an_image")
@@ -428,7 +444,8 @@ def test_app_with_unreachable_qdrant_says_so_and_never_shows_the_secrets(torch_h
     finally:
         logs = app.stop()
     everything = page + json.dumps([face, junk]) + logs
-    assert "cannot be reached" in logs  # the log says why, too
+    assert_for_visitors(banner + json.dumps(face), env["QDRANT_URL"], tmp_path)
+    assert f"Qdrant at {env['QDRANT_URL']} cannot be reached; check QDRANT_URL" in logs  # the log says why
     for secret in SECRETS:
         assert secret not in everything
     assert "Traceback" not in logs
@@ -441,16 +458,55 @@ def test_app_on_a_read_only_data_folder_explains_and_keeps_serving(torch_home, t
     app = AppProcess(env, tmp_path, wrap=lambda command: _read_only(read_only, command))
     try:
         page = app.get() + app.get("config")
+        banner = _banner(app.get("config"))
         face, junk = _api_calls(app.url, app_index.photos["madonna"][0], tmp_path)
         for out in (face, junk):  # the store message either way: nothing can be searched
-            assert_message(out, "store_unavailable", "LOOKALIKE_DATA_DIR to a writable folder")
-        assert "cannot be opened" in page and "Read-only" in page
+            assert_message(out, "store_unavailable", "cannot search right now")
+        assert "cannot search right now" in page
         assert app.process.poll() is None  # no crash
     finally:
         logs = app.stop()
+    assert_for_visitors(banner + json.dumps([face, junk]), read_only)
+    assert "cannot be opened" in logs and "Read-only" in logs and "LOOKALIKE_DATA_DIR" in logs
     for secret in SECRETS:
         assert secret not in page + json.dumps([face, junk]) + logs
     assert "Traceback" not in logs
+
+
+OPERATOR_LOG = {"empty_store": "python -m indexing", "missing_weights": "LOOKALIKE_WEIGHTS",
+                "unreachable_server": "check QDRANT_URL"}
+
+
+@pytest.mark.parametrize("case", sorted(OPERATOR_LOG))
+def test_visitors_read_what_happened_and_the_log_tells_the_operator_the_rest(case, pipeline, base_settings, tmp_path,
+                                                                             monkeypatch, caplog):
+    """An empty store, missing weights, an unreachable server: the banner and the API answer say what happened
+    and when to come back, with no server path, store address or setting; the log names them."""
+    import logging
+
+    import webapp.wiring
+
+    fields: dict = {"data_dir": tmp_path / "data", "fill_sample": 0, "mcp": False}
+    if case == "missing_weights":
+        fields["weights"] = tmp_path / "nowhere" / "facenet.pt"
+    else:
+        monkeypatch.setattr(webapp.wiring, "FacePipeline", lambda config=None, wait_for_onnx=True: pipeline)
+    if case == "unreachable_server":
+        fields.update(qdrant_url=f"http://127.0.0.1:{free_port()}", qdrant_timeout_s=2)
+    with caplog.at_level(logging.INFO):
+        demo = webapp.wiring.create_app(app_settings(base_settings, **fields))
+        port = free_port()
+        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                    **webapp.wiring.launch_kwargs())
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            banner = _banner(urllib.request.urlopen(url + "config", timeout=30).read().decode())
+            answer = predict(url, image_files(FIVE_TRAIN / "madonna")[0])
+        finally:
+            demo.close()
+    assert banner.strip() and "error" in answer and "please" in (banner + answer["error"]).lower(), (banner, answer)
+    assert_for_visitors(banner + json.dumps(answer), tmp_path, fields.get("qdrant_url", "http"), "Qdrant at")
+    assert OPERATOR_LOG[case] in caplog.text
 
 
 def test_indexer_error_paths_never_show_the_secrets(torch_home, tmp_path):

@@ -67,6 +67,17 @@ def test_indexing_throughput_prints_its_tables(run_bench, torch_home):
     assert "Ratio ours / reference" in out and "detect" in out and "upsert" in out
 
 
+def test_weekly_reuse_prints_its_three_builds(run_bench, torch_home):
+    out = run_bench("weekly_reuse.py", "--people", "2", "--rounds", "1", torch_home=torch_home)
+    assert "| build | photos | embedded | reused | median s | each round, s | of the first |" in out
+    rows = {line.split("|")[1].strip(): line.split("|")[2:5] for line in out.splitlines() if line.startswith("| ")}
+    photos, embedded, reused = (int(v) for v in rows["first"])
+    assert embedded == photos and reused == 0
+    assert [int(v) for v in rows["unchanged"]] == [photos, 0, photos]
+    grown, new, copied = (int(v) for v in rows["10% new"])
+    assert grown > photos and new == grown - photos and copied == photos
+
+
 def test_soak_prints_its_rows_and_the_memory_of_its_calls(run_bench, torch_home):
     out = run_bench("soak.py", "--faces", "120", "--clients", "2", "--calls", "8", "--one-calls", "3",
                     "--row-calls", "3", "--huge-mb", "20", torch_home=torch_home)

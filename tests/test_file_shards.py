@@ -155,3 +155,35 @@ def test_sampled_shards_read_every_file_and_split_by_content_hash(cli, base_sett
     got = alias_payloads(base_settings.model_copy(update={"data_dir": tmp_path / "sharded"}))
     assert set(got) == set(expected)
     assert _differing(got, expected) == []
+
+
+def test_pinned_sources_name_the_commit_and_local_folders_stay_as_they_are(monkeypatch):
+    """``--pin-sources`` (the workflow's prepare): a Hub dataset gets the commit it is at now."""
+    import indexing.sources as sources
+
+    monkeypatch.setattr(sources, "dataset_revision", lambda repo_id, token: f"c0ffee-{repo_id}")
+    assert sources.pin_source("owner/name") == "owner/name?revision=c0ffee-owner/name"
+    assert sources.pin_source("owner/name?split=test") == "owner/name?split=test&revision=c0ffee-owner/name"
+    assert sources.pin_source("owner/name?revision=abc") == "owner/name?revision=abc"  # pinned already
+    assert sources.pin_source(str(BIOS)) == str(BIOS)  # a local folder has no commit
+
+
+def test_a_pinned_source_reads_its_commit_and_keeps_its_references(monkeypatch):
+    """Every shard opens the Hub dataset at the pinned commit; its rows' references do not carry it."""
+    import datasets
+
+    import indexing.sources as sources
+
+    asked = []
+
+    def builder(target, **kwargs):
+        asked.append((target, kwargs.get("revision")))
+        raise LookupError("stop here")
+
+    monkeypatch.setattr(sources, "check_hub", lambda repo_id, token: None)
+    monkeypatch.setattr(datasets, "load_dataset_builder", builder)
+    with pytest.raises(LookupError):
+        sources.parquet_files("owner/name?revision=abc123")
+    assert asked == [("owner/name", "abc123")]
+    pinned = sources.open_sources(f"{BIOS}?revision=abc123")  # a local folder: read as it is
+    assert [s.ref_prefix for s in pinned] == [s.ref_prefix for s in sources.open_sources(str(BIOS))]

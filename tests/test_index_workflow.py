@@ -67,6 +67,7 @@ def _run_step(tmp_path: Path, job: str, name: str, **env: str) -> tuple[subproce
 
 
 PREPARE = ("prepare", "Create or resume the collection version")
+PIN = ("prepare", "Pin the sources to their current commits")
 CHECK = "Require the QDRANT_URL secret"
 
 
@@ -120,3 +121,13 @@ def test_readme_states_the_workflows_timeouts() -> None:
     stated = {int(m) for m in re.findall(r"`timeout-minutes: (\d+)`", readme)}
     assert stated == {jobs["index"]["timeout-minutes"]}, stated
     assert jobs["finalize"]["timeout-minutes"] <= jobs["index"]["timeout-minutes"]
+
+
+def test_pin_passes_the_pinned_sources_on_and_fails_without_them(tmp_path: Path) -> None:
+    pinned = '["owner/name?revision=abc", "other/set?revision=def"]'
+    result, output = _run_step(tmp_path, *PIN, STUB_OUTPUT=pinned, SOURCE="")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert output == f"sources={pinned}\n"
+    for printed, status in (("error: Qdrant is unreachable", "0"), (pinned, "2")):
+        result, output = _run_step(tmp_path, *PIN, STUB_OUTPUT=printed, STUB_STATUS=status, SOURCE="")
+        assert result.returncode != 0 and output == "", result.stdout

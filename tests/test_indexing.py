@@ -207,6 +207,73 @@ def test_recreate_keeps_readers_answering_then_swaps_the_alias(pipeline, store, 
     assert version_names(store) == ["celebrities_v2"]
 
 
+def _snapshot(store) -> dict:
+    return {r.id: (r.vector, r.payload) for r in store.points(with_vectors=True)}
+
+
+def test_a_new_version_copies_the_served_faces_and_embeds_only_new_photos(pipeline, store, tmp_path, caplog):
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "few", per_person=2)
+    first = _index(pipeline, store, folder)
+    assert first.faces_embedded == first.faces_indexed > 0 and first.faces_reused == 0
+    assert "no served version" in first.summary()
+    before = _snapshot(store)
+    # the weekly build over unchanged sources: a new version, nothing embedded
+    again = _index(pipeline, store, folder, recreate=True)
+    assert store.current_collection() == "celebrities_v2"
+    assert (again.faces_embedded, again.faces_reused) == (0, first.faces_indexed) and again.embed_s == 0
+    assert f"embedded: 0, reused: {first.faces_indexed} (from celebrities_v1" in again.summary()
+    assert _snapshot(store) == before  # the same ids, vectors and payloads (well_known too, after the pass)
+    # one new photo: only it is embedded
+    new = image_files(FIVE_TRAIN / "madonna")[2]
+    shutil.copy(new, folder / "madonna" / new.name)
+    third = _index(pipeline, store, folder, recreate=True)
+    assert (third.faces_embedded, third.faces_reused) == (1, first.faces_indexed)
+    assert set(_snapshot(store)) == set(before) | {_expected_id(new)}
+
+
+def test_a_served_version_of_another_model_is_not_copied(pipeline, store, tmp_path):
+    import dataclasses
+
+    from indexing import versions
+
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "few", per_person=1)
+    _index(pipeline, store, folder)
+    other = dataclasses.replace(pipeline.fingerprint, weights_sha256="0" * 64)
+    stale = versions.create_version(store, other)
+    store.upsert(_points(store), stale)
+    versions.switch_alias(store, stale)
+    report = _index(pipeline, store, folder, recreate=True)
+    assert (report.faces_embedded, report.faces_reused) == (5, 0) and report.embed_s > 0
+    assert "another model fingerprint: every photo is embedded" in report.summary()
+
+
+def test_a_failed_final_pass_leaves_the_old_version_serving(pipeline, store, tmp_path, monkeypatch):
+    """A server still indexing after --optimize-wait-s (or any failure of the final pass): the alias stays."""
+    from lookalike.index.storage.port import StorageError
+
+    folder = copy_photos(FIVE_TRAIN, tmp_path / "few", per_person=1)
+    _index(pipeline, store, folder)
+    before = _snapshot(store)
+
+    def still_indexing(collection=None, timeout_s=None):
+        raise StorageError(f"{collection} is still being indexed after {timeout_s} s")
+
+    monkeypatch.setattr(store, "optimize", still_indexing)
+    with pytest.raises(StorageError, match="celebrities_v2 is still being indexed"):
+        _index(pipeline, store, folder, recreate=True)
+    assert store.current_collection() == "celebrities_v1" and _snapshot(store) == before
+    vector = pipeline.faces(image_files(folder / "madonna")[0])[0].vector
+    assert FaceIndex(store).query_people(vector, 1)[0].payload.person_id == "madonna"  # still answering
+
+
+def _points(store):
+    from lookalike.index.payload import FacePayload
+    from lookalike.index.store import FacePoint
+
+    return [FacePoint(r.id, r.vector, FacePayload(**{k: v for k, v in r.payload.items() if k != "well_known"}))
+            for r in store.points(with_vectors=True)]
+
+
 # -- bad input --------------------------------------------------------------------------------------
 
 

@@ -128,3 +128,27 @@ def test_on_zerogpu_the_decorated_step_is_reported_and_queries_run_on_the_cpu(to
     assert "/startup-report" in paths  # spaces found a decorated function at launch
     assert not [p for p in paths if p.startswith("/schedule")]  # no query asked for a GPU
     assert "ZeroGPU: queries run on the CPU" in log.read_text()
+
+
+def test_on_zerogpu_weights_that_cannot_load_still_register_the_step_and_show_the_error_page(torch_home, tmp_path):
+    """ZeroGPU stops a Space without a decorated function: the step is registered before any model loads."""
+    folder = stage_space(tmp_path / "space")
+    log = tmp_path / "app.log"
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a torch checkpoint")
+    port = free_port()
+    with recording_server(lambda request, base: {}) as (device_api, calls):
+        env = app_env(torch_home, tmp_path / "data", tmp_path, port, SPACES_ZERO_GPU="true",
+                      SPACES_ZERO_DEVICE_API_URL=device_api, LOOKALIKE_WEIGHTS=str(broken))
+        process = start_app(folder, env, log)
+        try:
+            config = wait_for_config(f"http://127.0.0.1:{port}/", process, log)
+            deadline = time.monotonic() + 30
+            while "/startup-report" not in [call.path for call in calls] and time.monotonic() < deadline:
+                time.sleep(0.5)
+        finally:
+            stop(process)
+    assert "/startup-report" in [call.path for call in calls]  # a non-empty registry at launch
+    (banner,) = [c["props"]["value"] for c in config["components"] if c.get("props", {}).get("elem_id") == "banner"]
+    assert "cannot search right now" in banner and str(broken) not in banner  # the error page, for visitors
+    assert str(broken) in log.read_text()  # the operator's details, in the log

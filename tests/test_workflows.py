@@ -343,8 +343,9 @@ def test_index_runs_weekly_and_by_hand() -> None:
 
 def test_index_reads_its_secrets() -> None:
     text = (WORKFLOWS_DIR / "index.yml").read_text()
-    for name in ("QDRANT_URL", "QDRANT_API_KEY", "HF_TOKEN"):
+    for name in ("QDRANT_URL", "QDRANT_API_KEY", "HF_READ_TOKEN"):
         assert re.search(rf"\$\{{\{{\s*secrets\.{name}\s*\}}\}}", text), name
+    assert "secrets.HF_TOKEN" not in text  # the deploy's write token: indexing needs only a read token
 
 
 def _job_script(job: dict[str, Any]) -> str:
@@ -362,7 +363,7 @@ def test_index_runs_the_shards_as_a_matrix_then_one_final_pass_without_overlap()
     assert workflow["env"]["SHARDS"] == "${{ inputs.shards || '8' }}"
     prepare = _job_script(jobs["prepare"])
     assert "python -m indexing --prepare" in prepare and 'range(int(os.environ["SHARDS"]))' in prepare
-    assert set(jobs["prepare"]["outputs"]) == {"version", "shards"}
+    assert set(jobs["prepare"]["outputs"]) == {"version", "shards", "sources"}
     # one runner per shard; a failed shard does not cancel the others
     index = jobs["index"]
     assert index["needs"] == "prepare"
@@ -370,7 +371,7 @@ def test_index_runs_the_shards_as_a_matrix_then_one_final_pass_without_overlap()
     assert index["strategy"]["fail-fast"] is False
     assert index["env"]["VERSION"] == "${{ needs.prepare.outputs.version }}"
     shard = _job_script(index)
-    assert 'if [[ -n "$SOURCE" ]]; then sources=(--source "$SOURCE"); fi' in shard
+    assert 'if [[ -n "$SOURCE" ]]; then sources=(--source "$SOURCE"); fi' in prepare  # only then
     assert ('python -m indexing "${sources[@]}" --sample "$SAMPLE" --version "$VERSION" --shard "$SHARD/$SHARDS"'
             in shard)
     assert "--finalize" not in shard
@@ -380,6 +381,29 @@ def test_index_runs_the_shards_as_a_matrix_then_one_final_pass_without_overlap()
     assert "if" not in final or "always" not in final["if"] and "failure" not in final["if"]
     assert final["env"]["VERSION"] == "${{ needs.prepare.outputs.version }}"
     assert 'python -m indexing "${sources[@]}" --sample "$SAMPLE" --version "$VERSION" --finalize' in _job_script(final)
+
+
+def test_every_job_of_one_index_run_reads_the_sources_prepare_pinned() -> None:
+    jobs = load_workflow(WORKFLOWS_DIR / "index.yml")["jobs"]
+    assert jobs["prepare"]["outputs"]["sources"] == "${{ steps.pin.outputs.sources }}"
+    (pin,) = [step for step in jobs["prepare"]["steps"] if step.get("id") == "pin"]
+    assert '--pin-sources | tail -n 1)"' in pin["run"] and 'echo "sources=$pinned"' in pin["run"]
+    for job in ("index", "finalize"):
+        assert jobs[job]["env"]["SOURCES"] == "${{ needs.prepare.outputs.sources }}", job
+        script = _job_script(jobs[job])
+        assert 'json.loads(os.environ["SOURCES"])' in script and 'sources+=(--source "$spec")' in script, job
+        assert '"$SOURCE"' not in script, job  # never the unpinned input
+
+
+def test_index_timeouts_fit_a_free_clusters_half_vcpu() -> None:
+    """Each request may take 120 s, the final pass waits up to 45 min for the server's index, and its job
+    outlasts both (the install, the person pass, the wait)."""
+    workflow = load_workflow(WORKFLOWS_DIR / "index.yml")
+    assert int(workflow["env"]["LOOKALIKE_QDRANT_TIMEOUT_S"]) >= 60
+    final = workflow["jobs"]["finalize"]
+    wait_s = int(re.search(r"--optimize-wait-s (\d+)", _job_script(final)).group(1))
+    assert wait_s >= 1800
+    assert final["timeout-minutes"] * 60 >= wait_s + 30 * 60
 
 
 def test_the_space_is_deployed_only_by_ci_after_every_test_job_passed_on_main() -> None:

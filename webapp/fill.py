@@ -38,6 +38,9 @@ from webapp.settings import AppSettings
 
 log = logging.getLogger(__name__)
 
+FILL_FAILED = "Filling the index failed, so the app cannot search yet; please come back later."
+"""What a visitor reads when the fill failed (why, with the sources, goes to the log)."""
+
 FillState = Literal["idle", "filling", "done", "failed"]
 
 
@@ -141,12 +144,11 @@ class BackgroundFill:
         except Exception as exc:  # noqa: BLE001 - any failure becomes the fill's one sentence
             log.warning("background fill failed: %s", one_line(exc))
             now = self.progress()
-            self._set("failed", now.done, now.total, now.faces,
-                      f"Filling the index failed: {one_line(exc)}")
+            self._set("failed", now.done, now.total, now.faces, FILL_FAILED)
             return
         if result.faces_indexed + result.already_indexed == 0:
-            self._set("failed", result.images_seen, result.images_seen, 0,
-                      "Filling the index failed: no face could be indexed from the sources.")
+            log.warning("background fill failed: no face could be indexed from %s", ", ".join(self.sources))
+            self._set("failed", result.images_seen, result.images_seen, 0, FILL_FAILED)
             return
         self._set("done", result.images_seen, result.images_seen, result.faces_indexed,
                   f"The index holds {result.faces_indexed + result.already_indexed} faces of {result.people} "

@@ -31,10 +31,10 @@ log = logging.getLogger(__name__)
 
 MAX_TOP_K = 10
 INDEX_COMMAND = "python -m indexing --per-person 1 --sample 1000"
-EMPTY_INDEX_HELP = (
-    "The index is empty, so there is nobody to compare with yet. Stop the app, build the index from the "
-    f"app's folder with `{INDEX_COMMAND}` (with the app's Python environment; see `--help` for the sources), "
-    "then start the app again."
+EMPTY_INDEX_HELP = "The index is being built: there is nobody to compare with yet. Please come back later."
+EMPTY_INDEX_LOG = (
+    "the index is empty: stop the app, build it from the app's folder with `%s` (see `--help` for the "
+    "sources), then start the app again"
 )
 FILLING_NOTE = "The app answers as soon as the index is ready; this page updates by itself."
 INTERNAL_ERROR = "Something went wrong while searching this photo; please try another one."
@@ -263,24 +263,26 @@ class LookalikeUI:
         return status(_live_note(count, number)), view.gallery, view.details
 
     def banner(self) -> str:
-        """The start-up / page-load notice about the index: empty, unreachable or built by other weights."""
+        """The start-up / page-load notice about the index: empty, unreachable or built by other weights.
+
+        A visitor reads what happened and when to come back; the log gets the store, paths and commands."""
         finder = self.finders.get()
         if finder is None:
             return status(message(self.finders.problem), error=True)
         filling = self.finders.fill_progress()
         if filling is not None:
-            return status(f"{filling.message} {FILLING_NOTE if filling.state == 'filling' else EMPTY_INDEX_HELP}",
+            return status(f"{filling.message} {FILLING_NOTE}" if filling.state == "filling" else filling.message,
                           error=filling.state == "failed")
         try:
             count = finder.check_index()
-        except ModelMismatchError as exc:
-            return status(str(exc), error=True)
-        except LookalikeError as exc:
+        except (ModelMismatchError, LookalikeError) as exc:
+            log.error("index check: %s", exc.detail)
             return status(str(exc), error=True)
         except Exception as exc:
             log.error("index check failed: %s", type(exc).__name__)
             return status("The index could not be checked; searches may fail.", error=True)
         if count == 0:
+            log.warning(EMPTY_INDEX_LOG, INDEX_COMMAND)
             return status(EMPTY_INDEX_HELP, error=True)
         return ""
 

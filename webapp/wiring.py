@@ -17,7 +17,7 @@ from webapp.finders import FinderHolder
 from webapp.page import CSS, build_app
 from webapp.settings import AppSettings
 from webapp.traffic import launch_options
-from webapp.zerogpu import decorate_face_step, query_face_config, scheduled_on_gpu
+from webapp.zerogpu import FaceStep, background_pipeline, query_face_config, scheduled_on_gpu
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +35,24 @@ def warm_up(finder: LookalikeFinder) -> None:
 
 
 def create_app(settings: AppSettings | None = None) -> gr.Blocks:
-    """The app for ``settings`` (default: the environment), models loaded before it is returned."""
+    """The app for ``settings`` (default: the environment), models loaded before it is returned.
+
+    What the app cannot do is said to visitors in a sentence (the error's ``str``) and to the operator
+    in the log (its ``detail``: the store, the paths, the variables, the commands)."""
     settings = settings or AppSettings()
+    step = FaceStep()  # registered with ZeroGPU before anything can fail
     import torch
 
     # The queue runs 2 searches at once (webapp.page): one torch thread each by default, so that they share
     # the CPU instead of fighting over it (OpenMP threads spin-wait badly when cores are oversubscribed).
     torch.set_num_threads(settings.torch_threads)
+    config = query_face_config(settings.face_config())
     try:
-        pipeline = FacePipeline(query_face_config(settings.face_config()), wait_for_onnx=False)
+        pipeline = FacePipeline(config, wait_for_onnx=False)
     except LookalikeError as exc:  # weights missing: the page says so instead of crashing
-        log.error("cannot search: %s", exc)
+        log.error("cannot search: %s", exc.detail)
         return build_app(FinderHolder(None, exc))
-    decorate_face_step(pipeline, pipeline.device)
+    step.attach(pipeline)
 
     def open_finder() -> LookalikeFinder:
         return LookalikeFinder.from_settings(settings, pipeline=pipeline)
@@ -55,11 +60,12 @@ def create_app(settings: AppSettings | None = None) -> gr.Blocks:
     try:
         finder = open_finder()
     except LookalikeError as exc:  # store locked or unusable: the page says so, requests retry opening it
-        log.error("cannot search: %s", exc)
+        log.error("cannot search: %s", exc.detail)
         return build_app(FinderHolder(None, exc, reopen=open_finder))
     fill = BackgroundFill(finder.store, pipeline, settings)
     if fill.needed():  # no QDRANT_URL and an empty embedded store: fill a sample in this process
         log.info("the embedded store is empty: filling it in the background")
+        fill.pipeline = background_pipeline(pipeline, config)  # never through the GPU step
         fill.start()
     else:
         fill = None

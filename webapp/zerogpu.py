@@ -9,7 +9,8 @@ on a shared GPU and charged to the visitor's daily quota (API and MCP callers, w
 token, share the Space's). The CPU path needs neither, so ``LOOKALIKE_DEVICE=auto`` runs queries on the
 CPU there (README, "Deploy"). ``LOOKALIKE_DEVICE=cuda`` runs detection and embedding inside the
 decorated step instead, with facenet-pytorch's own MTCNN and FaceNet in torch on the GPU. ZeroGPU
-refuses to start a Space without a decorated function, so the step is decorated either way.
+refuses to start a Space without a decorated function, so the step is decorated at start-up, before any model loads, whatever fails next.
+The background fill never goes through the step (:func:`background_pipeline`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 import spaces
 from spaces.config import Config
 
+from lookalike.errors import LookalikeError
 from lookalike.faces import FaceConfig, FacePipeline
 
 log = logging.getLogger(__name__)
@@ -46,12 +48,36 @@ def scheduled_on_gpu(device: str) -> bool:
     return ON_ZERO_GPU and device == "cuda"
 
 
-def decorate_face_step(pipeline: FacePipeline, device: str) -> None:
-    """Decorate ``pipeline.faces_many`` with ``@spaces.GPU`` (registered either way); on ``cuda`` every
-    query's detection and embedding go through the decorated step."""
-    step = spaces.GPU(duration=GPU_SECONDS)(pipeline.faces_many)
-    if device == "cuda":
-        pipeline.faces_many = step  # type: ignore[method-assign]
-    if ON_ZERO_GPU:
-        log.info("ZeroGPU: queries run on %s", "the GPU (@spaces.GPU)" if scheduled_on_gpu(device) else "the CPU")
-    return step
+class FaceStep:
+    """The face step (detection and embedding of a query's photo) as ``@spaces.GPU`` registers it.
+
+    Made at start-up before any model loads, so ZeroGPU finds a decorated function even when the
+    weights cannot be loaded (it stops a Space without one); :meth:`attach` gives it the pipeline.
+    """
+
+    def __init__(self) -> None:
+        self._faces_many = None
+        self.decorated = spaces.GPU(duration=GPU_SECONDS)(self._run)
+
+    def _run(self, images, **kwargs):
+        if self._faces_many is None:
+            raise LookalikeError("The app cannot search right now; please come back later.")
+        return self._faces_many(images, **kwargs)
+
+    def attach(self, pipeline: FacePipeline) -> None:
+        """Run ``pipeline``'s face step; on ``cuda`` under ZeroGPU every query's detection and embedding go
+        through the decorated step (``pipeline.faces_many`` replaced)."""
+        self._faces_many = pipeline.faces_many
+        if scheduled_on_gpu(pipeline.device):
+            pipeline.faces_many = self.decorated  # type: ignore[method-assign]
+        if ON_ZERO_GPU:
+            log.info("ZeroGPU: queries run on %s",
+                     "the GPU (@spaces.GPU)" if scheduled_on_gpu(pipeline.device) else "the CPU")
+
+
+def background_pipeline(pipeline: FacePipeline, config: FaceConfig) -> FacePipeline:
+    """The pipeline for work without a visitor (the background fill): ``pipeline`` itself, unless its face
+    step is scheduled on ZeroGPU's GPU (each call asking a visitor's quota): then a CPU one of ``config``."""
+    if not scheduled_on_gpu(pipeline.device):
+        return pipeline
+    return FacePipeline(dataclasses.replace(config, device="cpu"), wait_for_onnx=False)

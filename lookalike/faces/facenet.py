@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 WEIGHTS_FILE_NAME = "20180402-114759-vggface2.pt"
 """The vggface2 weights' file name in facenet-pytorch's release."""
 
+MODEL_UNAVAILABLE = "The app cannot search right now: its face model is not available. Please come back later."
+"""What a visitor reads when the weights cannot be loaded (the path and what to do go to the log)."""
+
 VGGFACE2_CLASSES = 8631
 """Classes of the vggface2 checkpoint's logits layer (unused for embedding, present in the file)."""
 
@@ -64,16 +67,19 @@ def load_facenet(weights: Path | None = None, device: str = "cpu") -> tuple[torc
     except Exception as exc:  # the download raises URLError, HTTPError, OSError, ...
         if path.is_file():  # there, but not a vggface2 checkpoint (truncated, corrupt, other model)
             raise WeightsMissingError(
-                f"The FaceNet weights file {path} could not be loaded ({type(exc).__name__}): replace it with "
+                MODEL_UNAVAILABLE,
+                detail=f"The FaceNet weights file {path} could not be loaded ({type(exc).__name__}): replace it with "
                 f"{WEIGHTS_FILE_NAME} from facenet-pytorch's release (or delete it to download it again)."
             ) from exc
         if weights:
             raise WeightsMissingError(
-                f"The FaceNet weights file {path} does not exist: set LOOKALIKE_WEIGHTS to the path of "
+                MODEL_UNAVAILABLE,
+                detail=f"The FaceNet weights file {path} does not exist: set LOOKALIKE_WEIGHTS to the path of "
                 f"{WEIGHTS_FILE_NAME}, or unset it to use {default_weights_path()}."
             ) from exc
         raise WeightsMissingError(
-            f"The FaceNet weights are missing and could not be downloaded: put {WEIGHTS_FILE_NAME} "
+            MODEL_UNAVAILABLE,
+            detail=f"The FaceNet weights are missing and could not be downloaded: put {WEIGHTS_FILE_NAME} "
             f"at {path} (or set LOOKALIKE_WEIGHTS to its path)."
         ) from exc
     model = model.eval().to(device)

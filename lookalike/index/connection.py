@@ -70,11 +70,13 @@ def open_engine(config: StoreConfig) -> StoragePort:
         return EdgeEngine(path)
     except EngineLockedError:
         raise StoreUnavailableError(
-            f"The embedded Qdrant store at {path} is in use by another process (stop the app "
+            "The index is busy right now (it may be being rebuilt); please try again in a few minutes.",
+            detail=f"The embedded Qdrant store at {path} is in use by another process (stop the app "
             "before indexing, or set QDRANT_URL to use a Qdrant server)."
         ) from None
     except OSError as exc:
         raise StoreUnavailableError(
-            f"The embedded Qdrant store at {path} cannot be opened ({exc.strerror or 'not writable'}); "
+            "The app cannot search right now; please come back later.",
+            detail=f"The embedded Qdrant store at {path} cannot be opened ({exc.strerror or 'not writable'}); "
             "set LOOKALIKE_DATA_DIR to a writable folder."
         ) from None

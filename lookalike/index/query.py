@@ -151,7 +151,8 @@ class FaceIndex:
 
     def _empty_error(self) -> EmptyIndexError:
         return EmptyIndexError(
-            f"The index '{self.store.alias}' in {self.store.where} is empty: build it with `python -m indexing` "
+            "The index is being built: there is nobody to compare with yet. Please come back later.",
+            detail=f"The index '{self.store.alias}' in {self.store.where} is empty: build it with `python -m indexing` "
             "(stop the app first when it uses the embedded store)."
         )
 

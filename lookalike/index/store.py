@@ -106,7 +106,8 @@ class FaceStore:
                 yield
             except EngineUnreachableError:
                 raise StoreUnavailableError(
-                    f"{self.where} cannot be reached; check QDRANT_URL and that Qdrant is running."
+                    "The index cannot be reached right now; please try again in a few minutes.",
+                    detail=f"{self.where} cannot be reached; check QDRANT_URL and that Qdrant is running.",
                 ) from None
 
     # -- collections -----------------------------------------------------------------------------
@@ -168,7 +169,8 @@ class FaceStore:
         stored = self.stored_fingerprint(collection)
         if stored is not None and stored != fingerprint.as_dict():
             raise ModelMismatchError(
-                "The index was built with other FaceNet weights or pipeline "
+                "The index is being rebuilt for the app's face model; please come back later.",
+                detail="The index was built with other FaceNet weights or pipeline "
                 f"({stored.get('weights_sha256', '?')[:12]}, "
                 f"pipeline v{stored.get('pipeline', '?')}) than the running ones ({fingerprint.describe()}); "
                 "rebuild it with `python -m indexing --recreate`."
@@ -192,6 +194,20 @@ class FaceStore:
             records = self.engine.retrieve(collection or self.alias, list(ids))
         return {r.id: r.payload for r in records}
 
+    def existing(self, ids: Sequence[str], collection: str | None = None) -> set[str]:
+        """Those of ``ids`` that are points of the collection (ids only: no payload is read)."""
+        if not ids:
+            return set()
+        with self.guard():
+            return {r.id for r in self.engine.retrieve(collection or self.alias, list(ids), with_payload=False)}
+
+    def records(self, ids: Sequence[str], collection: str | None = None) -> dict[str, Record]:
+        """The stored points among ``ids``, with their payloads and vectors (a version copying another's)."""
+        if not ids:
+            return {}
+        with self.guard():
+            return {r.id: r for r in self.engine.retrieve(collection or self.alias, list(ids), with_vectors=True)}
+
     def points(self, collection: str | None = None, with_payload: WithPayload = True,
                with_vectors: bool = False, page: int = 1024) -> Iterator[Record]:
         """Every point of the collection, page by page (one engine call per ``page`` points)."""
@@ -208,11 +224,11 @@ class FaceStore:
         """Every point id of the collection (for tests and reports)."""
         return {r.id for r in self.points(collection, with_payload=False)}
 
-    def optimize(self, collection: str | None = None) -> None:
+    def optimize(self, collection: str | None = None, timeout_s: float | None = None) -> None:
         """Finish indexing what was written: the edge engine builds its HNSW index (and int8 copies) now;
-        a server is waited for while it indexes."""
+        a server is waited for while it indexes, up to ``timeout_s`` (None: the engine's default)."""
         with self.guard():
-            self.engine.optimize(collection or self.alias)
+            self.engine.optimize(collection or self.alias, timeout_s)
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any], collection: str | None = None) -> None:
         """Merge ``payload`` keys into existing points (their vectors stay)."""

@@ -226,8 +226,9 @@ class EdgeEngine:
         response = shard.facet(qe.FacetRequest(key=key, limit=limit, exact=True))
         return [FacetCount(hit.value, int(hit.count)) for hit in response.hits]
 
-    def optimize(self, collection: str) -> None:
-        """Build the HNSW index (and int8 copies) of segments past the indexing threshold; blocks until done."""
+    def optimize(self, collection: str, timeout_s: float | None = None) -> None:
+        """Build the HNSW index (and int8 copies) of segments past the indexing threshold; blocks until done
+        (in this process: there is nothing to wait for, so ``timeout_s`` does not apply)."""
         self._shard(collection).optimize()
 
     def indexed_vectors(self, collection: str) -> int:

@@ -275,8 +275,9 @@ class StoragePort(Protocol):
         Raises UnsupportedError when the field has no payload index.
         """
 
-    def optimize(self, collection: str) -> None:
-        """Finish indexing what was written (blocking) so that queries use the HNSW index and quantization."""
+    def optimize(self, collection: str, timeout_s: float | None = None) -> None:
+        """Finish indexing what was written (blocking) so that queries use the HNSW index and quantization;
+        an engine that waits for a server gives up after ``timeout_s`` (None: its default)."""
 
     def close(self) -> None:
         """Release the engine (the embedded folder's lock); idempotent."""

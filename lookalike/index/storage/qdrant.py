@@ -9,6 +9,7 @@ a server only. Grouping is Qdrant's ``query_points_groups``: one request per que
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
@@ -42,6 +43,14 @@ from lookalike.index.storage.port import (
 _DISTANCES = {"cosine": models.Distance.COSINE, "dot": models.Distance.DOT, "euclid": models.Distance.EUCLID}
 _FIELD_TYPES = {"keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER,
                 "bool": models.PayloadSchemaType.BOOL}
+
+log = logging.getLogger(__name__)
+
+OPTIMIZE_WAIT_S = 600.0
+"""How long :meth:`QdrantEngine.optimize` waits for a collection to read green by default (seconds)."""
+
+OPTIMIZE_LOG_S = 30.0
+"""How often that wait logs how far the server's optimizers are (seconds)."""
 
 
 class QdrantEngine:
@@ -221,21 +230,31 @@ class QdrantEngine:
             response = self.client.facet(collection, key, limit=limit, exact=True)
         return [FacetCount(hit.value, int(hit.count)) for hit in response.hits]
 
-    def optimize(self, collection: str, timeout_s: float = 600.0) -> None:
-        """Wait until the server's optimizers have indexed what was written, up to ``timeout_s``.
+    def optimize(self, collection: str, timeout_s: float | None = None) -> None:
+        """Wait until the server's optimizers have indexed what was written, up to ``timeout_s`` (default
+        :data:`OPTIMIZE_WAIT_S`), logging how far they are every :data:`OPTIMIZE_LOG_S`.
 
         The optimizers start a moment after a write, so the collection must read green twice, 0.5 s apart.
         """
-        deadline = time.monotonic() + timeout_s
+        timeout_s = OPTIMIZE_WAIT_S if timeout_s is None else timeout_s
+        started = time.monotonic()
+        next_log = started + OPTIMIZE_LOG_S
         green = 0
         with self._errors():
             while green < 2:
-                if self.client.get_collection(collection).status == models.CollectionStatus.GREEN:
+                info = self.client.get_collection(collection)
+                if info.status == models.CollectionStatus.GREEN:
                     green += 1
                 else:
                     green = 0
-                    if time.monotonic() > deadline:
+                    now = time.monotonic()
+                    if now - started > timeout_s:
                         raise StorageError(f"{collection} is still being indexed after {timeout_s:.0f} s")
+                    if now >= next_log:
+                        log.info("waiting for %s to be indexed: %s, %s of %s vectors indexed, %.0f of %.0f s",
+                                 collection, info.status.value, info.indexed_vectors_count, info.points_count,
+                                 now - started, timeout_s)
+                        next_log = now + OPTIMIZE_LOG_S
                 if green < 2 and not self.local:
                     time.sleep(0.5)
 
