@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
 from lookalike.errors import StoreUnavailableError
+from lookalike.redaction import without_credentials
 from lookalike.index.storage.port import EngineLockedError, StoragePort
 
 
@@ -46,8 +46,7 @@ class StoreConfig:
         """The store in words, for messages: its folder, or the server URL without any user:password part."""
         if self.embedded:
             return f"the embedded store at {self.embedded_path}"
-        parts = urlsplit(self.url)
-        return f"Qdrant at {urlunsplit(parts._replace(netloc=parts.netloc.rpartition('@')[2]))}"
+        return f"Qdrant at {without_credentials(self.url or '')}"
 
 
 def open_engine(config: StoreConfig) -> StoragePort:
