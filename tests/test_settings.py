@@ -206,8 +206,13 @@ def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCapt
         assert "FAKE-PASS" not in text
 
 
-def test_core_imports_without_gradio():
-    code = "import lookalike, lookalike.search, lookalike.index.store, lookalike.faces, sys; assert 'gradio' not in sys.modules"
+def test_core_imports_without_gradio_and_import_lookalike_alone_stays_light():
+    code = ("import sys, lookalike; assert 'torch' not in sys.modules, 'import lookalike loaded torch'; "
+            "from lookalike import FaceMatches, LookalikeFinder, Match, NoFaceError, SearchResult; "
+            "import lookalike.search as search, lookalike.index.store, lookalike.faces; "
+            "assert (LookalikeFinder, Match, FaceMatches, SearchResult) == (search.LookalikeFinder, search.Match, "
+            "search.FaceMatches, search.SearchResult); assert set(lookalike.__all__) <= set(dir(lookalike)); "
+            "assert 'gradio' not in sys.modules, 'the core loaded gradio'")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
