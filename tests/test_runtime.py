@@ -20,7 +20,7 @@ from lookalike.atomic import write_atomic
 from lookalike.faces.facenet import FaceNet, load_facenet
 from lookalike.faces.fast_mtcnn import FastMTCNN
 from lookalike.faces.mtcnn import ONet, PNet, RNet
-from lookalike.faces.runtime import RUNTIMES, InferenceModel, check_runtime, machine_key
+from lookalike.faces.runtime import RUNTIMES, InferenceModel, Served, check_runtime, machine_key
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -56,6 +56,34 @@ def timings(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(InferenceModel, "_measure", recorded)
     return timed
+
+
+class FakeClock:
+    """Stands in for the runtime module's ``time``: its ``perf_counter`` moves only when a fake session runs."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def fake_runtimes(monkeypatch, model: InferenceModel, costs: dict[str, float],
+                  offsets: dict[str, float] | None = None) -> None:
+    """Every runtime of ``model`` gives torch's outputs plus ``offsets[runtime]`` and takes ``costs[runtime]``
+    ms of a fake clock, so the timing has one right answer; nothing is exported or compiled."""
+    clock, run = FakeClock(), model.served.run
+
+    def session(runtime: str):
+        def timed(x):
+            clock.now += costs[runtime] / 1000
+            return [o + (offsets or {}).get(runtime, 0.0) for o in run(x)]
+        return timed
+
+    monkeypatch.setattr(runtime, "time", clock)
+    monkeypatch.setattr(InferenceModel, "_exported", lambda self: b"")
+    monkeypatch.setattr(InferenceModel, "_session", lambda self, name, exported: session(name))
+    model.served = Served("torch", session("torch"))
 
 
 def torch_outputs(net: torch.nn.Module, x: np.ndarray) -> list[np.ndarray]:
@@ -140,6 +168,27 @@ def test_another_cpu_times_again_and_keeps_both_choices(mtcnn, tmp_path: Path, t
     assert timings == ["mtcnn-rnet", "mtcnn-rnet"]
     stored = json.loads(other.cached_file(".runtime.json").read_text())
     assert set(stored) == {here, machine_key()} and "Another CPU" in machine_key()
+
+
+@pytest.mark.parametrize("fastest", RUNTIMES)
+def test_the_fastest_runtime_is_chosen_and_cached_with_its_times(mtcnn, tmp_path: Path, monkeypatch, fastest):
+    slower = [r for r in RUNTIMES if r != fastest]
+    costs = {fastest: 1.0, slower[0]: 3.0, slower[1]: 2.0}
+    model = RNet(mtcnn.rnet, cache_dir=tmp_path)
+    fake_runtimes(monkeypatch, model, costs)
+    assert model.prepare() == fastest and model.runtime == fastest
+    stored = json.loads(model.cached_file(".runtime.json").read_text())[machine_key()]
+    assert stored["runtime"] == fastest and stored["best_ms"] == pytest.approx(costs)
+
+
+@pytest.mark.parametrize("net", ["pnet", "rnet", "onet", "facenet"])
+def test_a_runtime_must_match_torch_to_a_ten_thousandth(mtcnn, facenet_model, monkeypatch, net):
+    """The fastest runtime is off by 2e-4 and refused; the next, off by 5e-5, is kept (README: "match to 1e-4")."""
+    model = {"pnet": lambda: PNet(mtcnn.pnet), "rnet": lambda: RNet(mtcnn.rnet), "onet": lambda: ONet(mtcnn.onet),
+             "facenet": lambda: FaceNet(facenet_model[0], facenet_model[1].weights_sha256)}[net]()
+    fake_runtimes(monkeypatch, model, {"openvino": 1.0, "onnxruntime": 2.0, "torch": 3.0},
+                  offsets={"openvino": 2e-4, "onnxruntime": 5e-5})
+    assert model.prepare() == "onnxruntime"
 
 
 def test_a_runtime_whose_outputs_differ_from_torchs_is_never_chosen(mtcnn, monkeypatch):
