@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import BIOS, CORE_FIXTURES, FIVE_TRAIN, LFW, MULTIFACE, image_files
-from support import copy_photos
+from support import copy_photos, make_point
 from lookalike.errors import EmptyIndexError, ModelMismatchError, NoFaceError
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.index.people import person_id
@@ -217,3 +218,31 @@ def test_a_qdrant_server_gives_the_same_people_and_scores(index, pipeline, photo
                 assert [m.score for m in a.matches] == pytest.approx([m.score for m in b.matches], abs=1e-4)
     finally:
         server.close()
+
+
+def test_well_known_only_still_finds_the_people_of_an_index_built_before_the_mark(pipeline, store):
+    """An index built before the person pass marked anyone holds no ``well_known``: "well-known only" (the
+    app's default) must still search its people, and leave out only those marked 0."""
+    from indexing.versions import ensure_collection
+
+    marks = {"madonna": None, "elton_john": 1, "mindy_kaling": 0}  # unmarked (an older index), marked, marked not
+    photos = {person: image_files(FIVE_TRAIN / person)[0] for person in marks}
+    ensure_collection(store, pipeline.fingerprint)
+    points = []
+    for person, photo in photos.items():
+        face = max(pipeline.faces_many([pipeline.load(photo)], main_only=True)[0], key=lambda f: f.area)
+        point = make_point(face.vector, person, "0")
+        well_known = None if marks[person] is None else bool(marks[person])
+        points.append(dataclasses.replace(point, payload=dataclasses.replace(point.payload, well_known=well_known)))
+    store.upsert(points)
+    assert [p.payload.as_dict().get("well_known") for p in points] == [None, 1, 0]
+    finder = LookalikeFinder(pipeline, store, top_k=5)
+
+    def people(photo: Path, well_known_only: bool) -> list[str]:
+        (face,) = finder.find(photo, well_known_only=well_known_only).faces
+        return [m.person_id for m in face.matches]
+
+    assert people(photos["madonna"], True)[0] == "madonna"
+    assert sorted(people(photos["madonna"], True)) == ["elton_john", "madonna"]
+    assert sorted(people(photos["mindy_kaling"], True)) == ["elton_john", "madonna"]
+    assert sorted(people(photos["mindy_kaling"], False)) == ["elton_john", "madonna", "mindy_kaling"]
