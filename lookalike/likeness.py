@@ -14,8 +14,8 @@ other scores (``python -m evaluation`` prints a fit; ``LOOKALIKE_LIKENESS_CENTER
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -14,10 +14,11 @@ import os
 import shutil
 import socket
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":  # `python tests/support.py DIR` from a clone: the tree's packages, as pytest has them
@@ -26,6 +27,7 @@ if __name__ == "__main__":  # `python tests/support.py DIR` from a clone: the tr
     sys.path.insert(0, str(ROOT))
 
 from lookalike.fingerprint import ModelFingerprint  # noqa: E402
+
 DATA = ROOT / "tests" / "data"
 FIVE_TRAIN = DATA / "five_celebs" / "train"
 FIVE_VAL = DATA / "five_celebs" / "val"

@@ -300,7 +300,8 @@ def test_locked_store_at_start_up_says_in_use_and_recovers_when_released(pipelin
     settings = app_settings(base_settings, data_dir=tmp_path / "data", embedder="torch")
     store = FaceStore.open(settings.store_config())
     try:
-        Indexer(pipeline, store, 4).run(open_sources(str(copy_photos(FIVE_TRAIN, tmp_path / "photos", 1))), progress=False)
+        photos = copy_photos(FIVE_TRAIN, tmp_path / "photos", 1)
+        Indexer(pipeline, store, 4).run(open_sources(str(photos)), progress=False)
     finally:
         store.close()
     holder = subprocess.Popen(

@@ -15,8 +15,8 @@ from facenet_pytorch import MTCNN
 from PIL import Image
 
 from conftest import CORE_FIXTURES, MULTIFACE
-from lookalike.faces import runtime
 from lookalike.atomic import write_atomic
+from lookalike.faces import runtime
 from lookalike.faces.facenet import FaceNet, load_facenet
 from lookalike.faces.fast_mtcnn import FastMTCNN
 from lookalike.faces.mtcnn import ONet, PNet, RNet
@@ -94,7 +94,7 @@ def torch_outputs(net: torch.nn.Module, x: np.ndarray) -> list[np.ndarray]:
 
 def assert_close(ours, expected) -> None:
     assert [np.shape(o) for o in ours] == [np.shape(e) for e in expected]
-    for o, e in zip(ours, expected):
+    for o, e in zip(ours, expected, strict=True):
         assert np.abs(o - e).max() < TOLERANCE
 
 

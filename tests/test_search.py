@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 
 from conftest import BIOS, CORE_FIXTURES, FIVE_TRAIN, LFW, MULTIFACE, image_files
-from support import copy_photos, make_point
 from lookalike.errors import EmptyIndexError, ModelMismatchError, NoFaceError
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.index.people import person_id
-from lookalike.search import LookalikeFinder
 from lookalike.index.store import FaceStore
+from lookalike.search import LookalikeFinder
+from support import copy_photos, make_point
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -135,13 +135,13 @@ def test_as_json_is_plain_json(index, bios_rows, tmp_path: Path):
         data = result.as_json()
         assert json.loads(json.dumps(data)) == data  # plain types only, no numpy, no bytes
         assert len(data["faces"]) == len(result.faces)
-        for face_json, face in zip(data["faces"], result.faces):
+        for face_json, face in zip(data["faces"], result.faces, strict=True):
             assert set(face_json) == {"box", "probability", "searched", "no_close_match", "matches"}
             assert len(face_json["box"]) == 4 and all(isinstance(v, float) for v in face_json["box"])
             assert face_json["box"] == pytest.approx(list(face.face.box), abs=0.06)
             assert 0.0 <= face_json["probability"] <= 1.0
             assert len(face_json["matches"]) == len(face.matches) == 5
-            for match_json, match in zip(face_json["matches"], face.matches):
+            for match_json, match in zip(face_json["matches"], face.matches, strict=True):
                 assert {"name", "person_id", "score", "likeness", "similarity", "metadata"} <= set(match_json)
                 assert "thumbnail_jpeg" not in match_json
                 assert match_json["name"] == match.name and match_json["score"] == match.score
@@ -190,7 +190,7 @@ def test_matches_equal_an_exact_search_with_facenet_pytorchs_own_vector(index, p
     gallery += [(person_id(row["name"]), row["image"]["bytes"]) for row in bios_rows]
     images = [index.finder.pipeline.load(source) for _, source in gallery]
     best: dict[str, float] = {}
-    for (person, _), faces in zip(gallery, index.finder.pipeline.faces_many(images, main_only=True)):
+    for (person, _), faces in zip(gallery, index.finder.pipeline.faces_many(images, main_only=True), strict=True):
         if faces:
             best[person] = max(best.get(person, -1.0), float(faces[0].vector @ query))
     expected = sorted(best.items(), key=lambda item: -item[1])[:5]

@@ -18,7 +18,8 @@ def test_a_session_leaves_nothing_in_the_temp_directory(tmp_path: Path):
     temp.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")} | {"TMPDIR": str(temp)}
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q",
-                           f"--basetemp={tmp_path / 'pytest'}", "tests/test_layout.py::test_the_circle_check_finds_a_circle"],
+                           f"--basetemp={tmp_path / 'pytest'}",
+                           "tests/test_layout.py::test_the_circle_check_finds_a_circle"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(p.name for p in temp.iterdir()) == []

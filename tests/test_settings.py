@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from support import free_port
 from lookalike.errors import StoreUnavailableError
 from lookalike.settings import Settings
+from support import free_port
 
 FAKE_KEY = "sk-FAKE-KEY-1234567890"
 FAKE_PASSWORD = "pw-FAKE-PASS-0987"

@@ -10,13 +10,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 from conftest import NO_SERVER, server_url
-from support import recording_server
 from lookalike.index.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
@@ -29,6 +28,7 @@ from lookalike.index.storage.port import (
     StoragePort,
     UnsupportedError,
 )
+from support import recording_server
 
 INDEXES = {"person_id": "keyword", "metadata.gender": "integer", "metadata.known_for_department": "keyword"}
 SETTINGS = CollectionSettings.for_edge(payload_indexes=INDEXES)
@@ -454,7 +454,7 @@ def test_server_queries_ask_for_a_beam_at_least_as_wide_as_their_limit():
     with recording_server(answer) as (url, requests):
         port = QdrantEngine.server(url, None, 5.0)
         query = unit(np.ones(512)).tolist()
-        for limit, search, beam in BEAM_CASES:
+        for limit, search, _ in BEAM_CASES:
             port.query("faces", query, limit, search=search)
             port.query_groups("faces", query, "person_id", limit, search=search)
         port.close()
@@ -468,7 +468,8 @@ def test_server_queries_ask_for_a_beam_at_least_as_wide_as_their_limit():
 # -- the adapters' shape --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("adapter", ["lookalike.index.storage.edge:EdgeEngine", "lookalike.index.storage.qdrant:QdrantEngine"])
+@pytest.mark.parametrize("adapter", ["lookalike.index.storage.edge:EdgeEngine",
+                                     "lookalike.index.storage.qdrant:QdrantEngine"])
 def test_adapters_have_the_ports_exact_signatures(adapter):
     """Every port operation, with the port's parameters, defaults and no catch-all ``*args``/``**kwargs``."""
     import importlib

@@ -10,8 +10,8 @@ import functools
 import logging
 import threading
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -88,7 +88,7 @@ class CompiledNetwork:
         x = np.ascontiguousarray(x, np.float32)
         return self._for_shape(x.shape)(x)
 
-    def _for_shape(self, shape: tuple[int, ...]) -> "_Compiled":
+    def _for_shape(self, shape: tuple[int, ...]) -> _Compiled:
         if not self.static_shapes:
             return self.dynamic
         with self._lock:

@@ -8,8 +8,8 @@ the full image. Cropping reads the full-resolution image (:mod:`lookalike.faces.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -84,8 +84,8 @@ class FaceDetector:
                 groups[small.size].append(index)
             batches = [batch for g in groups.values() for batch in batched(g, self.batch_size)]
         for chunk in batches:
-            for i, (b, p, l) in zip(chunk, self._detect([scaled[i][0] for i in chunk])):
-                results[i] = _detection(b, p, l, 1.0 / scaled[i][1])
+            for i, (boxes, probs, marks) in zip(chunk, self._detect([scaled[i][0] for i in chunk]), strict=True):
+                results[i] = _detection(boxes, probs, marks, 1.0 / scaled[i][1])
         return results
 
     def _detect(self, images: list[Image.Image]) -> list[tuple[np.ndarray | None, ...]]:
@@ -93,7 +93,7 @@ class FaceDetector:
         if self.fast is not None:
             return [(d.boxes, d.probabilities, d.landmarks) for d in self.fast.detect(images)]
         boxes, probs, points = self.mtcnn.detect(images, landmarks=True)
-        return list(zip(boxes, probs, points))
+        return list(zip(boxes, probs, points, strict=True))
 
 
 def _shrink(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:

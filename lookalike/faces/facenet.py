@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from lookalike.errors import WeightsMissingError
-from lookalike.fingerprint import EMBEDDING_SIZE, PIPELINE_VERSION, ModelFingerprint
 from lookalike.faces.runtime import InferenceModel
+from lookalike.fingerprint import EMBEDDING_SIZE, PIPELINE_VERSION, ModelFingerprint
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ faces, probabilities within 0.01, and the same face count for all but 1 % of pho
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -67,7 +67,7 @@ def export_networks(pnet: torch.nn.Module, rnet: torch.nn.Module, onet: torch.nn
 class FastMTCNN:
     """facenet-pytorch's MTCNN detection (``MTCNN.detect``) for many images of any sizes at once."""
 
-    def __init__(self, mtcnn: "facenet_pytorch.MTCNN", runtime: str = AUTO,  # noqa: F821
+    def __init__(self, mtcnn: facenet_pytorch.MTCNN, runtime: str = AUTO,  # noqa: F821
                  cache_dir: Path | None = None, wait: bool = True):
         """Detect as ``mtcnn`` does: its networks (weights) and its ``min_face_size``, ``thresholds``
         and ``factor``, on the CPU.
@@ -124,10 +124,11 @@ class FastMTCNN:
 
         # A second thread resamples the next levels while P-Net runs on this one.
         found = []
-        for pixels, members in zip(self._resampler.map(resample, levels.keys(), levels.values()), levels.values()):
+        resampled = self._resampler.map(resample, levels.keys(), levels.values())
+        for pixels, members in zip(resampled, levels.values(), strict=True):
             reg, probs = pnet(pixels)
             found.append(_pnet_candidates(reg, probs[:, 1], members, self.thresholds[0]))
-        boxes, image_inds, group_ids = (np.concatenate(column) for column in zip(*found))
+        boxes, image_inds, group_ids = (np.concatenate(column) for column in zip(*found, strict=True))
         pick = _nms(boxes, group_ids, 0.5)  # within each scale and image
         boxes, image_inds = boxes[pick], image_inds[pick]
         pick = _nms(boxes, image_inds, 0.7)  # within each image
@@ -210,7 +211,7 @@ def _pnet_candidates(reg: np.ndarray, probs: np.ndarray, members: list[tuple[int
     level, scale) -> (m, 9) float32 boxes ``[x1, y1, x2, y2, score, dx1, dy1, dx2, dy2]``, their image
     indices and their (image, level) groups (int64), in facenet-pytorch's order."""
     member, y, x = np.nonzero(probs >= threshold)
-    index, level, scale = (np.asarray(column)[member] for column in zip(*members))
+    index, level, scale = (np.asarray(column)[member] for column in zip(*members, strict=True))
     cells = np.stack([x, y], axis=1).astype(np.float32)
     # facenet-pytorch divides a float32 tensor by a Python float: float32 arithmetic, as here.
     scale = scale.astype(np.float32)[:, None]

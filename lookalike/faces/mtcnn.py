@@ -31,13 +31,13 @@ class Detection:
     landmarks: np.ndarray
 
     @classmethod
-    def empty(cls) -> "Detection":
+    def empty(cls) -> Detection:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
 
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def largest(self) -> "Detection":
+    def largest(self) -> Detection:
         """Only the face with the largest box (ties: the most probable); empty stays empty."""
         if len(self) <= 1:
             return self

@@ -11,20 +11,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
+from lookalike.errors import NoFaceError
 from lookalike.faces.config import FaceConfig
 from lookalike.faces.detection import Detection, FaceDetector
-from lookalike.errors import NoFaceError
 from lookalike.faces.facenet import FaceNet, load_facenet
+from lookalike.faces.runtime import prepare_all
 from lookalike.fingerprint import ModelFingerprint, detection_setting
 from lookalike.images import ImageInput, encode_jpeg, load_rgb_image
-from lookalike.faces.runtime import prepare_all
 
 log = logging.getLogger(__name__)
 
@@ -154,14 +154,14 @@ class FacePipeline:
         detections = self.detector.detect_many(images)
         if main_only:
             detections = [det.largest() for det in detections]
-        crops = [self._extract(image, det) for image, det in zip(images, detections)]
+        crops = [self._extract(image, det) for image, det in zip(images, detections, strict=True)]
         nonempty = [c for c in crops if c is not None]
         # numpy, not torch.cat: a torch copy this size wakes OpenMP threads that then spin beside FaceNet.
         vectors = (self.embedder.embed(torch.from_numpy(np.concatenate(nonempty))) if nonempty
                    else np.zeros((0, 512), np.float32))
         out: list[list[Face]] = []
         offset = 0
-        for det, crop in zip(detections, crops):
+        for det, crop in zip(detections, crops, strict=True):
             if crop is None:
                 out.append([])
                 continue

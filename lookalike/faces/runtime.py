@@ -22,9 +22,10 @@ import threading
 import time
 import warnings
 from abc import ABC
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -265,7 +266,7 @@ def outputs_close(ours: Sequence[np.ndarray], expected: Sequence[np.ndarray], to
     """True when both have the same shapes and no value differs by more than ``tolerance``."""
     return len(ours) == len(expected) and all(
         np.shape(o) == np.shape(e) and float(np.max(np.abs(np.asarray(o) - e), initial=0.0)) <= tolerance
-        for o, e in zip(ours, expected))
+        for o, e in zip(ours, expected, strict=True))
 
 
 def prepare_all(models: Sequence[InferenceModel], wait: bool, thread_name: str) -> None:

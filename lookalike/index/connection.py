@@ -14,8 +14,8 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from lookalike.errors import StoreUnavailableError
-from lookalike.redaction import without_credentials
 from lookalike.index.storage.port import EngineLockedError, StoragePort
+from lookalike.redaction import without_credentials
 
 
 @dataclass(frozen=True)

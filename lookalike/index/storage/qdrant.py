@@ -10,8 +10,9 @@ a server only. Grouping is Qdrant's ``query_points_groups``: one request per que
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -25,11 +26,11 @@ from lookalike.index.storage.port import (
     EngineUnreachableError,
     FacetCount,
     Hit,
+    Not,
     PayloadFields,
     PayloadUpdate,
     Point,
     PointId,
-    Not,
     Record,
     ScrollPage,
     SearchOptions,
@@ -52,12 +53,12 @@ class QdrantEngine:
         self.local = local
 
     @classmethod
-    def server(cls, url: str, api_key: str | None, timeout_s: float) -> "QdrantEngine":
+    def server(cls, url: str, api_key: str | None, timeout_s: float) -> QdrantEngine:
         """A Qdrant server or Cloud at ``url`` (nothing is sent until the first call)."""
         return cls(QdrantClient(url=url, api_key=api_key, timeout=timeout_s, check_compatibility=False), local=False)
 
     @classmethod
-    def in_process(cls, path: str = ":memory:") -> "QdrantEngine":
+    def in_process(cls, path: str = ":memory:") -> QdrantEngine:
         """qdrant-client's local mode in memory or in a folder (for the tests and benchmarks, not the product).
 
         Raises:
