@@ -338,7 +338,7 @@ def exact_top_people(queries: np.ndarray, vectors: np.ndarray, starts: np.ndarra
     return people, scores
 
 
-def person_recall(exact: Sequence[Sequence[object]], got: Sequence[Sequence[object]], k: int) -> float:
+def person_recall(exact: Sequence[Sequence[object]] | np.ndarray, got: Sequence[Sequence[object]], k: int) -> float:
     """Mean over queries of |exact top-k people & the k people returned| / k."""
     return float(np.mean([len(set(e[:k]) & set(g[:k])) / k for e, g in zip(exact, got, strict=True)]))
 
@@ -405,11 +405,11 @@ def canvas_photos(width: int, height: int, count: int = 5) -> list[bytes]:
         files.append(photos[(i // len(people)) % len(photos)])
     out = []
     for i, file in enumerate(files):
-        with Image.open(file) as photo:
-            photo = photo.convert("RGB")
+        with Image.open(file) as opened:
+            photo = opened.convert("RGB")
         background = photo.resize((width, height)).filter(ImageFilter.GaussianBlur(25))
         scale = 0.7 * height / photo.height
-        face = photo.resize((max(1, round(photo.width * scale)), round(photo.height * scale)), Image.BICUBIC)
+        face = photo.resize((max(1, round(photo.width * scale)), round(photo.height * scale)), Image.Resampling.BICUBIC)
         x = (width - face.width) // 2 + (i % 3 - 1) * width // 8
         background.paste(face, (max(0, x), (height - face.height) // 2))
         buffer = io.BytesIO()

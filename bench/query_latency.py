@@ -244,7 +244,7 @@ def main(argv=None) -> int:
                 candidates = {k[0]: v for k, v in ours.items() if k[1] == photo_label}
                 if not candidates:
                     continue
-                best_label = min(candidates, key=candidates.get)
+                best_label = min(candidates, key=candidates.__getitem__)
                 ratio_rows.append([photo_label, ref,
                                    candidates.get(default, float("nan")),
                                    ref / candidates[default] if default in candidates else float("nan"),

@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -333,12 +334,13 @@ def sweep_people(size: int, folder: Path, args) -> dict:
             return durations
         return run
 
-    asks = {}
+    def grouped(options: SearchOptions) -> Callable[[np.ndarray], list[str]]:
+        return lambda q: [h.payload[PERSON_ID] for h in engine.query_groups(
+            PEOPLE_COLLECTION, q.tolist(), PERSON_ID, PEOPLE_K, None, selected, options)]
+
+    asks: dict[str, Callable[[np.ndarray], list[str]]] = {}
     for ef in C.parse_list(args.efs, int):
-        options = SearchOptions(hnsw_ef=ef)
-        asks[f"hnsw_ef {ef}"] = lambda q, o=options: [
-            h.payload[PERSON_ID] for h in engine.query_groups(PEOPLE_COLLECTION, q.tolist(), PERSON_ID, PEOPLE_K,
-                                                              None, selected, o)]
+        asks[f"hnsw_ef {ef}"] = grouped(SearchOptions(hnsw_ef=ef))
     default = f"product default: FaceIndex.query_people (hnsw_ef {SearchOptions().hnsw_ef})"
     asks[default] = lambda q: [m.payload.person_id for m in index.query_people(q, PEOPLE_K, with_thumbnails=False)]
     for name, ask in asks.items():  # warm-up: cold pages of the graph, vectors and payloads

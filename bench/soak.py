@@ -99,12 +99,12 @@ def huge_upload(url: str, megabytes: int) -> tuple[str, float, float]:
                 answer += part
         except OSError:  # the server closed the connection after its answer
             pass
-        answer = answer.decode("latin-1")
+    text = answer.decode("latin-1")
     seconds = time.perf_counter() - start
     time.sleep(0.5)  # Gradio moves a finished upload into place in a background task
     left = (C.disk_mb(folder) if folder.exists() else 0.0) - before
-    status = answer.split("\r\n", 1)[0]
-    body = answer.split("\r\n\r\n", 1)[-1]
+    status = text.split("\r\n", 1)[0]
+    body = text.split("\r\n\r\n", 1)[-1]
     try:  # the app's refusal: its reason and sentence; an accepted upload: the stored path
         refusal = json.loads(body)
         body = f"{refusal['reason']}: {refusal['error']}" if isinstance(refusal, dict) else body

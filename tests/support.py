@@ -535,6 +535,7 @@ class CommandServer:
         import tempfile
 
         command = list(command)
+        assert self._process.stdin is not None and self._process.stdout is not None  # both piped
         with tempfile.TemporaryDirectory() as folder:
             out, err = Path(folder) / "stdout", Path(folder) / "stderr"
             request = {"command": command, "env": env, "cwd": str(self.cwd), "timeout": timeout,
@@ -548,6 +549,7 @@ class CommandServer:
                                                out.read_text(errors="replace"), err.read_text(errors="replace"))
 
     def close(self) -> None:
+        assert self._process.stdin is not None  # piped
         self._process.stdin.close()
         self._process.wait(timeout=30)
 

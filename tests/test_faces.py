@@ -66,7 +66,7 @@ def large_photo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     """multiface.jpg upscaled to 2600 px wide (the detector shrinks it), and the scale factor."""
     original = rgb(MULTIFACE)
     factor = 2600 / original.width
-    large = original.resize((2600, round(original.height * factor)), Image.BICUBIC)
+    large = original.resize((2600, round(original.height * factor)), Image.Resampling.BICUBIC)
     path = tmp_path_factory.mktemp("large") / "large.jpg"
     large.save(path, quality=95)
     return path, factor

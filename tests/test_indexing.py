@@ -516,7 +516,7 @@ def _crash_sources(root: Path) -> list[str]:
     import datasets
 
     photos = {p.name: image_files(p) for p in sorted(FIVE_TRAIN.iterdir()) if p.is_dir()}
-    rows = {"image": [], "name": [], "biography": []}
+    rows: dict[str, list] = {"image": [], "name": [], "biography": []}
     for folder, files in photos.items():
         for photo in files[:2]:
             rows["image"].append({"bytes": photo.read_bytes(), "path": None})

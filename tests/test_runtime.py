@@ -58,6 +58,13 @@ def timings(monkeypatch) -> list[str]:
     return timed
 
 
+def cache_file(model: InferenceModel, suffix: str) -> Path:
+    """``model``'s cached file of that suffix (the tests' models all have a cache folder)."""
+    path = model.cached_file(suffix)
+    assert path is not None
+    return path
+
+
 class FakeClock:
     """Stands in for the runtime module's ``time``: its ``perf_counter`` moves only when a fake session runs."""
 
@@ -137,10 +144,10 @@ def test_the_choice_is_timed_once_cached_beside_the_export_and_reused(mtcnn, tmp
     assert first.needs_work()
     chosen = first.prepare()
     assert timings == ["mtcnn-rnet"] and chosen in RUNTIMES
-    stored = json.loads(first.cached_file(".runtime.json").read_text())
+    stored = json.loads(cache_file(first, ".runtime.json").read_text())
     assert stored[machine_key()]["runtime"] == chosen
     assert set(stored[machine_key()]["best_ms"]) <= set(RUNTIMES)
-    assert first.cached_file(".onnx").exists()
+    assert cache_file(first, ".onnx").exists()
 
     second = RNet(mtcnn.rnet, cache_dir=tmp_path)
     assert not second.needs_work()
@@ -152,8 +159,8 @@ def test_the_choice_is_timed_once_cached_beside_the_export_and_reused(mtcnn, tmp
 def test_a_cached_choice_is_served_as_it_is(mtcnn, tmp_path: Path, timings, cached):
     """Whatever the cache says for this machine is what serves, with no timing (so a choice made once stands)."""
     model = ONet(mtcnn.onet, cache_dir=tmp_path)
-    model.cached_file(".runtime.json").parent.mkdir(parents=True, exist_ok=True)
-    model.cached_file(".runtime.json").write_text(json.dumps({machine_key(): {"runtime": cached}}))
+    cache_file(model, ".runtime.json").parent.mkdir(parents=True, exist_ok=True)
+    cache_file(model, ".runtime.json").write_text(json.dumps({machine_key(): {"runtime": cached}}))
     assert model.prepare() == cached
     assert timings == []
 
@@ -166,7 +173,7 @@ def test_another_cpu_times_again_and_keeps_both_choices(mtcnn, tmp_path: Path, t
     assert other.needs_work()
     other.prepare()
     assert timings == ["mtcnn-rnet", "mtcnn-rnet"]
-    stored = json.loads(other.cached_file(".runtime.json").read_text())
+    stored = json.loads(cache_file(other, ".runtime.json").read_text())
     assert set(stored) == {here, machine_key()} and "Another CPU" in machine_key()
 
 
@@ -177,7 +184,7 @@ def test_the_fastest_runtime_is_chosen_and_cached_with_its_times(mtcnn, tmp_path
     model = RNet(mtcnn.rnet, cache_dir=tmp_path)
     fake_runtimes(monkeypatch, model, costs)
     assert model.prepare() == fastest and model.runtime == fastest
-    stored = json.loads(model.cached_file(".runtime.json").read_text())[machine_key()]
+    stored = json.loads(cache_file(model, ".runtime.json").read_text())[machine_key()]
     assert stored["runtime"] == fastest and stored["best_ms"] == pytest.approx(costs)
 
 

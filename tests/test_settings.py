@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 from conftest import ROOT
 from lookalike.errors import StoreUnavailableError
@@ -178,9 +179,9 @@ def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCapt
     from lookalike.index.query import FaceIndex
     from lookalike.index.store import FaceStore
 
-    settings = Settings(qdrant_url=f"http://me:{FAKE_PASSWORD}@127.0.0.1:{free_port()}", qdrant_api_key=FAKE_KEY,
-                        qdrant_timeout_s=2.0, data_dir=tmp_path)
-    assert settings.qdrant_api_key.get_secret_value() == FAKE_KEY
+    settings = Settings(qdrant_url=f"http://me:{FAKE_PASSWORD}@127.0.0.1:{free_port()}",
+                        qdrant_api_key=SecretStr(FAKE_KEY), qdrant_timeout_s=2.0, data_dir=tmp_path)
+    assert settings.qdrant_api_key is not None and settings.qdrant_api_key.get_secret_value() == FAKE_KEY
     caplog.set_level(logging.DEBUG)  # every logger, every level: httpx, httpcore, qdrant_client, ours
     messages = []
     with warnings.catch_warnings(record=True) as caught:

@@ -19,6 +19,7 @@ from conftest import NO_SERVER, server_url
 from lookalike.index.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
+    FieldType,
     Not,
     PayloadFields,
     PayloadUpdate,
@@ -30,7 +31,8 @@ from lookalike.index.storage.port import (
 )
 from support import recording_server
 
-INDEXES = {"person_id": "keyword", "metadata.gender": "integer", "metadata.known_for_department": "keyword"}
+INDEXES: dict[str, FieldType] = {"person_id": "keyword", "metadata.gender": "integer",
+                                 "metadata.known_for_department": "keyword"}
 SETTINGS = CollectionSettings.for_edge(payload_indexes=INDEXES)
 
 
@@ -51,6 +53,7 @@ class Engine:
 
 @pytest.fixture(params=ENGINES)
 def engine(request, tmp_path) -> Iterator[Engine]:
+    port: StoragePort
     if request.param == "edge":
         from lookalike.index.storage.edge import EdgeEngine
 

@@ -91,7 +91,7 @@ class FaceDetector:
     def _detect(self, images: list[Image.Image]) -> list[tuple[np.ndarray | None, ...]]:
         """(boxes, probabilities, landmarks) of each image, in the shrunk images' pixels."""
         if self.fast is not None:
-            return [(d.boxes, d.probabilities, d.landmarks) for d in self.fast.detect(images)]
+            return [(d.boxes, d.probabilities, d.landmarks) for d in self.fast.detect([np.asarray(i) for i in images])]
         boxes, probs, points = self.mtcnn.detect(images, landmarks=True)
         return list(zip(boxes, probs, points, strict=True))
 
@@ -103,7 +103,7 @@ def _shrink(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
         return image, 1.0
     scale = max_side / longest
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.BILINEAR, reducing_gap=2.0), scale
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0), scale
 
 
 def _detection(boxes: np.ndarray | None, probs: np.ndarray | None, points: np.ndarray | None,

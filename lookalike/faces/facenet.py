@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ def default_weights_path() -> Path:
     """Where facenet-pytorch keeps the vggface2 weights: ``$TORCH_HOME/checkpoints/<file>``."""
     from torch.hub import _get_torch_home
 
-    return Path(_get_torch_home()) / "checkpoints" / WEIGHTS_FILE_NAME
+    return Path(_get_torch_home()) / "checkpoints" / WEIGHTS_FILE_NAME  # type: ignore[no-untyped-call]
 
 
 def load_facenet(weights: Path | None = None, device: str = "cpu") -> tuple[torch.nn.Module, ModelFingerprint]:
@@ -104,7 +105,7 @@ class FaceNet(InferenceModel):
     dynamic_axes = {"crops": {0: "n"}, "vectors": {0: "n"}}
     warmup_shape = (1, 3, 160, 160)  # one selfie's face: the app's call
 
-    def __init__(self, model: torch.nn.Module, weights_sha256: str, *, batch_size: int = 32, **options):
+    def __init__(self, model: torch.nn.Module, weights_sha256: str, *, batch_size: int = 32, **options: Any):
         """``model`` from :func:`load_facenet`; its weights file's hash names the cached export. ``options``:
         :class:`lookalike.faces.runtime.InferenceModel`'s."""
         super().__init__(model, digest=weights_sha256[:16], **options)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from torchvision.ops import batched_nms
 from lookalike.faces.mtcnn import Detection, MtcnnNetwork, ONet, PNet, RNet
 from lookalike.faces.runtime import AUTO, export_onnx, prepare_all
 from lookalike.faces.summed_areas import SummedAreas
+
+if TYPE_CHECKING:
+    import facenet_pytorch
 
 CROP_CHUNK = 64
 """Candidate boxes resampled per gather: each box reads (2 side)^2 table corners of 3 channels, and a
@@ -67,7 +71,7 @@ def export_networks(pnet: torch.nn.Module, rnet: torch.nn.Module, onet: torch.nn
 class FastMTCNN:
     """facenet-pytorch's MTCNN detection (``MTCNN.detect``) for many images of any sizes at once."""
 
-    def __init__(self, mtcnn: facenet_pytorch.MTCNN, runtime: str = AUTO,  # noqa: F821
+    def __init__(self, mtcnn: facenet_pytorch.MTCNN, runtime: str = AUTO,
                  cache_dir: Path | None = None, wait: bool = True):
         """Detect as ``mtcnn`` does: its networks (weights) and its ``min_face_size``, ``thresholds``
         and ``factor``, on the CPU.
@@ -200,7 +204,8 @@ def _crops(areas: SummedAreas, boxes: np.ndarray, image_inds: np.ndarray, sizes:
     picked = [v[ok] for v in (image_inds, y, ey, x, ex)]
     crops = np.empty((len(picked[0]), 3, side, side), np.float32)
     for i in range(0, len(crops), CROP_CHUNK):
-        areas.crops(*(v[i:i + CROP_CHUNK] for v in picked), side, out=crops[i:i + CROP_CHUNK])
+        image_index, y0, y1, x0, x1 = (v[i:i + CROP_CHUNK] for v in picked)
+        areas.crops(image_index, y0, y1, x0, x1, side, out=crops[i:i + CROP_CHUNK])
     return crops, ok
 
 
@@ -223,8 +228,9 @@ def _pnet_candidates(reg: np.ndarray, probs: np.ndarray, members: list[tuple[int
 def _nms(boxes: np.ndarray, groups: np.ndarray, threshold: float) -> np.ndarray:
     """torchvision's ``batched_nms`` (as facenet-pytorch calls it) on boxes ``[x1, y1, x2, y2, score, ...]``:
     the indices kept, highest score first."""
-    return batched_nms(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]), torch.from_numpy(groups),
-                       threshold).numpy()
+    kept: np.ndarray = batched_nms(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]),
+                                   torch.from_numpy(groups), threshold).numpy()
+    return kept
 
 
 def _bbreg(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:

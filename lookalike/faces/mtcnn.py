@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,7 +50,7 @@ class Detection:
 class MtcnnNetwork(InferenceModel):
     """One of MTCNN's networks, copied to the CPU (the copy leaves the caller's MTCNN where it is)."""
 
-    def __init__(self, net: torch.nn.Module, **options):
+    def __init__(self, net: torch.nn.Module, **options: Any):
         super().__init__(copy.deepcopy(net).cpu().eval(), **options)
 
 

@@ -47,7 +47,8 @@ class SummedAreas:
         band = picked[out_h:] - picked[:out_h]  # (out_h, W+1, 3): the row bins' running sums
         picked = band.take(cols, axis=1)
         sums = picked[:, out_w:] - picked[:, :out_w]  # (out_h, out_w, 3): each bin's sum
-        return (sums.astype(np.float32) / area).transpose(2, 0, 1)
+        level: np.ndarray = (sums.astype(np.float32) / area).transpose(2, 0, 1)
+        return level
 
     def crops(self, image_index: np.ndarray, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray,
               x1: np.ndarray, side: int, out: np.ndarray | None = None) -> np.ndarray:

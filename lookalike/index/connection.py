@@ -56,7 +56,7 @@ def open_engine(config: StoreConfig) -> StoragePort:
     Raises:
         StoreUnavailableError: the embedded folder is locked by another process or unusable.
     """
-    if not config.embedded:
+    if config.url:  # not embedded
         from lookalike.index.storage.qdrant import QdrantEngine
 
         api_key = config.api_key.get_secret_value() if config.api_key else None

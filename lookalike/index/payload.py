@@ -117,7 +117,7 @@ class FacePayload:
         for key, value in ((THUMBNAIL, self.thumbnail), (BOX, self.box), (PROBABILITY, self.probability),
                            (PHOTOS, self.photos), (WELL_KNOWN, well_known)):
             if value is not None:
-                out[key] = list(value) if key == BOX else value
+                out[key] = list(value) if isinstance(value, list) else value  # the box: a copy
         return out
 
     @classmethod

@@ -103,6 +103,7 @@ class FaceIndex:
     def _centroid_hits(self, query: list[float], top_k: int, conditions: Where | None,
                        selected: WithPayload) -> list[Hit] | None:
         """The nearest per-person mean faces, or None when the current version has none (yet)."""
+        hits: list[Hit] | None
         try:
             with self.store.guard():
                 hits = self.store.engine.query(self.store.centroids_alias, query, top_k, conditions, selected,
