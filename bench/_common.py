@@ -17,9 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -207,7 +207,8 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def identity_vectors(n: int, per_person: int = 17, seed: int = 0, chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+def identity_vectors(n: int, per_person: int = 17, seed: int = 0,
+                     chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
     """``n`` unit 512-d vectors in clusters of ``per_person`` (one cluster per synthetic person).
 
     Each vector is its person's centre plus noise of norm ~1: cos(photo, centre) ~ 0.71 and
@@ -337,9 +338,9 @@ def exact_top_people(queries: np.ndarray, vectors: np.ndarray, starts: np.ndarra
     return people, scores
 
 
-def person_recall(exact: Sequence[Sequence[object]], got: Sequence[Sequence[object]], k: int) -> float:
+def person_recall(exact: Sequence[Sequence[object]] | np.ndarray, got: Sequence[Sequence[object]], k: int) -> float:
     """Mean over queries of |exact top-k people & the k people returned| / k."""
-    return float(np.mean([len(set(e[:k]) & set(g[:k])) / k for e, g in zip(exact, got)]))
+    return float(np.mean([len(set(e[:k]) & set(g[:k])) / k for e, g in zip(exact, got, strict=True)]))
 
 
 _THUMBNAIL: str | None = None
@@ -404,11 +405,11 @@ def canvas_photos(width: int, height: int, count: int = 5) -> list[bytes]:
         files.append(photos[(i // len(people)) % len(photos)])
     out = []
     for i, file in enumerate(files):
-        with Image.open(file) as photo:
-            photo = photo.convert("RGB")
+        with Image.open(file) as opened:
+            photo = opened.convert("RGB")
         background = photo.resize((width, height)).filter(ImageFilter.GaussianBlur(25))
         scale = 0.7 * height / photo.height
-        face = photo.resize((max(1, round(photo.width * scale)), round(photo.height * scale)), Image.BICUBIC)
+        face = photo.resize((max(1, round(photo.width * scale)), round(photo.height * scale)), Image.Resampling.BICUBIC)
         x = (width - face.width) // 2 + (i % 3 - 1) * width // 8
         background.paste(face, (max(0, x), (height - face.height) // 2))
         buffer = io.BytesIO()
@@ -422,9 +423,7 @@ def canvas_photos(width: int, height: int, count: int = 5) -> list[bytes]:
 def ensure_weights() -> str:
     """The weights the benchmark runs with: the real file, or stand-in weights in a temporary
     TORCH_HOME (deleted at exit) when it is missing. Timings do not depend on the weights' values."""
-    from lookalike.faces.facenet import default_weights_path
-
-    from lookalike.faces.facenet import file_sha256
+    from lookalike.faces.facenet import default_weights_path, file_sha256
 
     given = os.environ.get("LOOKALIKE_WEIGHTS")
     path = Path(given) if given else default_weights_path()

@@ -44,7 +44,8 @@ for sub in ("five_celebs/train", "five_celebs/val", "lfw"):
             (folder / person.name).mkdir(parents=True, exist_ok=True)
             shutil.copy(photo, folder / person.name / photo.name)
 Indexer(finder.pipeline, finder.store).run(open_sources(str(folder)), progress=False)
-source = Image.open(data / "five_celebs/val/madonna" / sorted(os.listdir(data / "five_celebs/val/madonna"))[0]).convert("RGB")
+madonna = data / "five_celebs/val/madonna"
+source = Image.open(madonna / sorted(os.listdir(madonna))[0]).convert("RGB")
 canvas = Image.new("RGB", (640, 480), (128, 128, 128))
 face = source.resize((220, round(220 * source.height / source.width)))
 canvas.paste(face, (210, 40))

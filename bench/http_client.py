@@ -24,8 +24,8 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 CLIENTS = ("rest", "gradio_client")
 LOOKALIKE_EXTRA = ("5", '""', '""')

@@ -4,8 +4,8 @@
     python bench/indexing_throughput.py --people 5 --per-person 4 --embedders torch
 
 Ours: ``indexing.indexer.Indexer`` over ``open_sources(<folder>)`` into a fresh embedded store, for
-each embedder (torch, auto: the runtime timed fastest) and engine (default: edge), the stages timed around the pipeline's own
-components (decode, detect, extract, embed, upsert, optimize).
+each embedder (torch, auto: the runtime timed fastest) and engine (default: edge), the stages timed around the
+pipeline's own components (decode, detect, extract, embed, upsert, optimize).
 Reference (vector-twin's path), per image: decode, ``MTCNN()`` forward (largest face), resnet without
 ``no_grad``, one ``upsert`` per image with a uuid4 id into qdrant-client's local mode.
 """

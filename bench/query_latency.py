@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--engines", default="edge,local")
     parser.add_argument("--min-face-sizes", default="40,60")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference path")
-    parser.add_argument("--http", action="store_true", help="also time the app's HTTP API (REST and gradio_client, from a separate process)")
+    parser.add_argument("--http", action="store_true",
+                        help="also time the app's HTTP API (REST and gradio_client, from a separate process)")
     return parser
 
 
@@ -150,7 +151,6 @@ def http_rows(finder, photos: dict[str, list[bytes]], runs: int, warmup: int) ->
     try:
         import app  # noqa: F401 - the Space's entry point must import (its build_app is what we launch)
         from http_client import CLIENTS, LOOKALIKE_EXTRA, timed_calls
-
         from webapp.page import build_app
         from webapp.wiring import launch_kwargs
     except Exception as exc:  # noqa: BLE001
@@ -218,7 +218,8 @@ def main(argv=None) -> int:
                 finder = LookalikeFinder(pipeline, stores[engine], top_k=args.top_k)
                 label = f"ours: {embedder}, {engine}, min_face {min_face}"
                 for photo_label, items in photos.items():
-                    samples = time_runs(lambda p: finder.find(p, args.top_k), items, args.runs, args.warmup)
+                    samples = time_runs(lambda p, finder=finder: finder.find(p, args.top_k), items, args.runs,
+                                        args.warmup)
                     p50, p95 = C.p50_p95(samples)
                     ours[(label, photo_label)] = p50
                     rows.append([label, photo_label, p50, p95, len(samples)])
@@ -243,7 +244,7 @@ def main(argv=None) -> int:
                 candidates = {k[0]: v for k, v in ours.items() if k[1] == photo_label}
                 if not candidates:
                     continue
-                best_label = min(candidates, key=candidates.get)
+                best_label = min(candidates, key=candidates.__getitem__)
                 ratio_rows.append([photo_label, ref,
                                    candidates.get(default, float("nan")),
                                    ref / candidates[default] if default in candidates else float("nan"),

@@ -37,13 +37,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
-
 from lookalike.index.payload import NAME, PERSON_ID, THUMBNAIL  # noqa: E402
 from lookalike.index.storage.port import CollectionSettings, PayloadFields, Point, SearchOptions  # noqa: E402
 
@@ -129,10 +129,24 @@ def run_case(store: str, size: int, args) -> dict:
                 return client.query_points("faces", query=q.tolist(), limit=10, with_payload=["person_id"]).points
             to_index = {u: i for i, u in enumerate(ids)}
         else:
-            from qdrant_edge import (Distance, EdgeConfig, EdgeOptimizersConfig, EdgeShard, EdgeVectorParams,
-                                     HnswIndexConfig, PayloadSchemaType, PayloadSelector, Point,
-                                     QuantizationSearchParams, Query, QueryRequest, ScalarQuantizationConfig,
-                                     ScalarType, SearchParams, UpdateOperation)
+            from qdrant_edge import (
+                Distance,
+                EdgeConfig,
+                EdgeOptimizersConfig,
+                EdgeShard,
+                EdgeVectorParams,
+                HnswIndexConfig,
+                PayloadSchemaType,
+                PayloadSelector,
+                Point,
+                QuantizationSearchParams,
+                Query,
+                QueryRequest,
+                ScalarQuantizationConfig,
+                ScalarType,
+                SearchParams,
+                UpdateOperation,
+            )
 
             quantized = store == "edge-int8"
             shard = EdgeShard.create(str(folder / "edge"), EdgeConfig(
@@ -174,7 +188,7 @@ def run_case(store: str, size: int, args) -> dict:
             latencies.append(time.perf_counter() - start)
             found.append(list(hits) if to_index is None else [to_index[str(h.id)] for h in hits])
         result["p50_ms"], result["p95_ms"] = C.p50_p95(latencies)
-        result["recall10"] = float(np.mean([len(set(f[:10]) & set(e)) / 10 for f, e in zip(found, exact)]))
+        result["recall10"] = float(np.mean([len(set(f[:10]) & set(e)) / 10 for f, e in zip(found, exact, strict=True)]))
         result["rss_growth_mb"] = C.rss_mb() - base_rss
         result["peak_rss_mb"] = C.peak_rss_mb()
         if store == "local":
@@ -260,9 +274,9 @@ def measure_spread(vectors: np.ndarray, person: np.ndarray, starts: np.ndarray, 
     keep = person[a] != person[b]
     different = np.sum(vectors[a[keep]] * vectors[b[keep]], axis=1)
     queries, owners = kinds["indexed"]
-    own = np.array([np.max(vectors[starts[p]:starts[p] + counts[p]] @ q) for q, p in zip(queries, owners)])
+    own = np.array([np.max(vectors[starts[p]:starts[p] + counts[p]] @ q) for q, p in zip(queries, owners, strict=True)])
     people, scores = exact["indexed"]
-    other = np.array([s[p != o][0] for p, s, o in zip(people, scores, owners)])
+    other = np.array([s[p != o][0] for p, s, o in zip(people, scores, owners, strict=True)])
     stranger = exact["stranger"][1]
     return {
         "same person, two photos": percentiles(same),
@@ -281,8 +295,8 @@ def measure_spread(vectors: np.ndarray, person: np.ndarray, starts: np.ndarray, 
 def sweep_people(size: int, folder: Path, args) -> dict:
     """Person recall@5 and latency of the product's grouped query at each ``--efs`` value, on the built
     collection in ``folder``, against an exact scan of the same synthetic faces."""
-    from lookalike.index.storage.edge import EdgeEngine
     from lookalike.index.query import FaceIndex
+    from lookalike.index.storage.edge import EdgeEngine
     from lookalike.index.store import FaceStore
 
     model = C.SyntheticPeople(args.seed)
@@ -320,12 +334,13 @@ def sweep_people(size: int, folder: Path, args) -> dict:
             return durations
         return run
 
-    asks = {}
+    def grouped(options: SearchOptions) -> Callable[[np.ndarray], list[str]]:
+        return lambda q: [h.payload[PERSON_ID] for h in engine.query_groups(
+            PEOPLE_COLLECTION, q.tolist(), PERSON_ID, PEOPLE_K, None, selected, options)]
+
+    asks: dict[str, Callable[[np.ndarray], list[str]]] = {}
     for ef in C.parse_list(args.efs, int):
-        options = SearchOptions(hnsw_ef=ef)
-        asks[f"hnsw_ef {ef}"] = lambda q, o=options: [
-            h.payload[PERSON_ID] for h in engine.query_groups(PEOPLE_COLLECTION, q.tolist(), PERSON_ID, PEOPLE_K,
-                                                              None, selected, o)]
+        asks[f"hnsw_ef {ef}"] = grouped(SearchOptions(hnsw_ef=ef))
     default = f"product default: FaceIndex.query_people (hnsw_ef {SearchOptions().hnsw_ef})"
     asks[default] = lambda q: [m.payload.person_id for m in index.query_people(q, PEOPLE_K, with_thumbnails=False)]
     for name, ask in asks.items():  # warm-up: cold pages of the graph, vectors and payloads
@@ -355,7 +370,6 @@ def run_people(args) -> int:
         f"{k} {v}" for k, v in C.PEOPLE_SPREAD.items()) + f", seed {args.seed}.\n")
     try:
         for size in sizes:
-            folder = people_folder(root, size, args)
             results = {}
             for job in ("people-build", "people-sweep"):
                 command = [sys.executable, __file__, "--people", "--case", f"{job}:{size}", "--shard-dir", str(root),

@@ -26,7 +26,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 from http_client import LOOKALIKE_EXTRA, timed_calls  # noqa: E402
@@ -37,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--faces", type=int, default=1258, help="faces in the index (five_celebs/train + synthetic)")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--calls", type=int, default=5000, help="soak calls in all (RSS after the first 500 and the last)")
+    parser.add_argument("--calls", type=int, default=5000,
+                        help="soak calls in all (RSS after the first 500 and the last)")
     parser.add_argument("--one-calls", type=int, default=20, help="calls of the one-client row")
     parser.add_argument("--row-calls", type=int, default=25, help="calls per client of the concurrent rows")
     parser.add_argument("--no-rows", action="store_true", help="only the soak, not the issue's other rows")
@@ -99,12 +99,12 @@ def huge_upload(url: str, megabytes: int) -> tuple[str, float, float]:
                 answer += part
         except OSError:  # the server closed the connection after its answer
             pass
-        answer = answer.decode("latin-1")
+    text = answer.decode("latin-1")
     seconds = time.perf_counter() - start
     time.sleep(0.5)  # Gradio moves a finished upload into place in a background task
     left = (C.disk_mb(folder) if folder.exists() else 0.0) - before
-    status = answer.split("\r\n", 1)[0]
-    body = answer.split("\r\n\r\n", 1)[-1]
+    status = text.split("\r\n", 1)[0]
+    body = text.split("\r\n\r\n", 1)[-1]
     try:  # the app's refusal: its reason and sentence; an accepted upload: the stored path
         refusal = json.loads(body)
         body = f"{refusal['reason']}: {refusal['error']}" if isinstance(refusal, dict) else body
@@ -150,13 +150,13 @@ def fmt(row: dict) -> list:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     weights_note = C.ensure_weights()
+    import torch
+
     from lookalike.faces import FacePipeline
     from lookalike.search import LookalikeFinder
     from lookalike.settings import Settings
     from query_latency import fill_store, real_points
     from webapp.settings import AppSettings
-
-    import torch
 
     torch.set_num_threads(AppSettings().torch_threads)  # as webapp.wiring.create_app: one thread per search
     print(C.header(f"Public traffic: {args.clients} REST clients, {args.faces:,} faces"))

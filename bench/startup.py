@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import subprocess
@@ -37,7 +38,7 @@ def first_answer(env: dict, photo: Path, timeout_s: float = 180.0) -> tuple[floa
     try:
         while time.perf_counter() - start < timeout_s:
             if process.poll() is not None:
-                return float("nan"), float("nan"), f"app exited: {process.stderr.read()[-500:]}"
+                return float("nan"), float("nan"), f"app exited: {(process.stderr or io.StringIO()).read()[-500:]}"
             try:
                 client = Client(f"http://127.0.0.1:{port}/", verbose=False)
                 client.predict(handle_file(str(photo)), 5, api_name="/lookalike")

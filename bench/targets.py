@@ -29,8 +29,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -154,9 +154,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
 
     from lookalike.faces import FacePipeline
+    from lookalike.index.store import FaceStore
     from lookalike.search import LookalikeFinder
     from lookalike.settings import Settings
-    from lookalike.index.store import FaceStore
 
     lines = [C.header(f"Speed targets (issue 13): one run, {args.faces:,} synthetic faces + five_celebs/train"),
              f"- weights: {weights_note}\n"]

@@ -20,9 +20,10 @@ import json
 import logging
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ class ScoreDistribution:
     percentiles: dict[str, float]
 
     @classmethod
-    def of(cls, scores: Sequence[float]) -> "ScoreDistribution":
+    def of(cls, scores: Sequence[float]) -> ScoreDistribution:
         if len(scores) == 0:
             return cls(0, None, {})
         array = np.asarray(scores, np.float64)
@@ -184,7 +185,7 @@ def embed_sources(pipeline: FacePipeline, sources: Sequence[Any], batch_size: in
             out.photos_per_person[photo.row.person] += 1
         readable = [photo for photo in batch if photo.image is not None]
         out.unreadable += len(batch) - len(readable)
-        for photo, face in zip(readable, main_faces(pipeline, readable)):
+        for photo, face in zip(readable, main_faces(pipeline, readable), strict=True):
             if face is None:
                 out.no_face += 1
                 continue
@@ -199,7 +200,8 @@ def embed_sources(pipeline: FacePipeline, sources: Sequence[Any], batch_size: in
 
 # -- scoring ---------------------------------------------------------------------------------------------
 
-def person_scores(queries: np.ndarray, gallery: np.ndarray, gallery_people: Sequence[str]) -> tuple[list[str], np.ndarray]:
+def person_scores(queries: np.ndarray, gallery: np.ndarray,
+                  gallery_people: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """Each query's best cosine against each gallery person: (person ids, (n_queries, n_people))."""
     persons = sorted(set(gallery_people))
     index = {p: i for i, p in enumerate(persons)}
@@ -376,7 +378,7 @@ def draw_embedding(points: np.ndarray, people: Sequence[str], names: dict[str, s
     span = np.where(high - low > 0, high - low, 1.0)
     plot_w, plot_h = width - legend_w - 2 * pad, height - 2 * pad
     draw.rectangle((pad, pad, pad + plot_w, pad + plot_h), outline="#cccccc")
-    for (x, y), p in zip(points, people):
+    for (x, y), p in zip(points, people, strict=True):
         px = pad + (x - low[0]) / span[0] * plot_w
         py = pad + plot_h - (y - low[1]) / span[1] * plot_h
         draw.ellipse((px - 4, py - 4, px + 4, py + 4), fill=colour[p], outline="black")

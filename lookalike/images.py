@@ -13,14 +13,13 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lookalike.errors import ImageTooLargeError, NotAnImageError
 
-ImageInput = Union[bytes, str, os.PathLike, Image.Image, np.ndarray]
+ImageInput = bytes | str | os.PathLike[str] | Image.Image | np.ndarray
 """What :func:`load_rgb_image` accepts: encoded bytes, a file path, a PIL image or an HxWxC array."""
 
 DEFAULT_MAX_PIXELS = 50_000_000

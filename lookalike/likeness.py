@@ -14,8 +14,8 @@ other scores (``python -m evaluation`` prints a fit; ``LOOKALIKE_LIKENESS_CENTER
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -74,7 +74,7 @@ class LikenessMapping:
         raw = min(1 - 1e-12, max(1e-12, low + likeness / 100.0 * (high - low)))
         return self.center + self.width * math.log(raw / (1 - raw))
 
-    def as_json(self) -> dict[str, float | int | None]:
+    def as_json(self) -> dict[str, float | int | dict[str, float] | None]:
         return {"center": round(self.center, 4), "width": round(self.width, 4),
                 "same_median": self.same_median, "different_median": self.different_median,
                 "same_count": self.same_count, "different_count": self.different_count,

@@ -8,20 +8,21 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from PIL import Image
 
 from lookalike.errors import NoFaceError
 from lookalike.faces import NO_FACE, Face, FacePipeline
 from lookalike.images import ImageInput
-from lookalike.likeness import DEFAULT, LikenessMapping, mapping_for
 from lookalike.index.payload import DEPARTMENT, GENDER, WELL_KNOWN
-from lookalike.settings import Settings
-from lookalike.index.storage.port import Not
 from lookalike.index.query import FaceIndex, StoredMatch
+from lookalike.index.storage.port import Not
 from lookalike.index.store import FaceStore
+from lookalike.likeness import DEFAULT, LikenessMapping, mapping_for
+from lookalike.settings import Settings
 
 SEARCH_FILTERS = {"gender": GENDER, "department": DEPARTMENT}
 """The filters a search takes (``where`` keys) and the payload fields they match (tmdb-celeb-10k's columns)."""
@@ -60,7 +61,7 @@ class Match:
         return round(self.likeness / 100.0, 4)
 
     @classmethod
-    def from_stored(cls, stored: StoredMatch, mapping: LikenessMapping = DEFAULT) -> "Match":
+    def from_stored(cls, stored: StoredMatch, mapping: LikenessMapping = DEFAULT) -> Match:
         payload = stored.payload
         return cls(
             name=payload.name,
@@ -140,7 +141,7 @@ class LookalikeFinder:
 
     @classmethod
     def from_settings(cls, settings: Settings, wait_for_onnx: bool = True,
-                      pipeline: FacePipeline | None = None) -> "LookalikeFinder":
+                      pipeline: FacePipeline | None = None) -> LookalikeFinder:
         """Pipeline and store as ``settings`` say (see :class:`FacePipeline` for ``wait_for_onnx``)."""
         pipeline = pipeline or FacePipeline(settings.face_config(), wait_for_onnx=wait_for_onnx)
         return cls(pipeline, FaceStore.open(settings.store_config()),

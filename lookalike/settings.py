@@ -2,7 +2,8 @@
 
 Qdrant's own variables keep their usual names (``QDRANT_URL``, ``QDRANT_API_KEY``); everything
 else is prefixed ``LOOKALIKE_``. The API key is a ``SecretStr``: it never shows in ``repr``,
-``str``, logs or error messages. The web app's own settings extend these in
+``str``, logs or error messages; nor does a ``user:password`` in ``QDRANT_URL`` (the repr shows the URL
+without it, :mod:`lookalike.redaction`). The web app's own settings extend these in
 :class:`webapp.settings.AppSettings`; the face pipeline takes its share as a
 :class:`lookalike.faces.FaceConfig` (:meth:`Settings.face_config`).
 """
@@ -10,11 +11,14 @@ else is prefixed ``LOOKALIKE_``. The API key is a ``SecretStr``: it never shows 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lookalike.redaction import without_credentials
 
 if TYPE_CHECKING:
     from lookalike.faces.config import FaceConfig
@@ -116,6 +120,11 @@ class Settings(BaseSettings):
     @classmethod
     def _legacy_embedder(cls, value: object) -> object:
         return LEGACY_EMBEDDERS.get(value, value) if isinstance(value, str) else value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # repr, str and pretty-printers all list the fields from here: the URL goes without its password
+        for name, value in super().__repr_args__():
+            yield name, without_credentials(value) if name == "qdrant_url" and value else value
 
     @property
     def embedded(self) -> bool:

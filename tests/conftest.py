@@ -50,7 +50,8 @@ os.environ["HF_DATASETS_CACHE"] = str(Path(tempfile.mkdtemp(prefix="lookalike-te
 
 # One cache of ONNX exports and timed runtime choices for the session (its processes too): they depend on
 # the weights and the machine, not on a test's data folder, so each test need not export and time again.
-os.environ["LOOKALIKE_MODEL_CACHE_DIR"] = str(Path(tempfile.mkdtemp(prefix="lookalike-test-models-")))
+MODEL_CACHE = Path(tempfile.mkdtemp(prefix="lookalike-test-models-"))
+os.environ["LOOKALIKE_MODEL_CACHE_DIR"] = str(MODEL_CACHE)
 
 # Where a real vggface2 file would be, read before the session points TORCH_HOME at the stand-ins.
 REAL_WEIGHTS = Path(os.environ.get("LOOKALIKE_REAL_WEIGHTS") or Path(
@@ -85,6 +86,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(BUILT, ignore_errors=True)
     shutil.rmtree(GRADIO_TEMP, ignore_errors=True)
     shutil.rmtree(os.environ["HF_DATASETS_CACHE"], ignore_errors=True)
+    shutil.rmtree(MODEL_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

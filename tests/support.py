@@ -16,10 +16,11 @@ import re
 import shutil
 import socket
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":  # `python tests/support.py DIR` from a clone: the tree's packages, as pytest has them
@@ -28,6 +29,7 @@ if __name__ == "__main__":  # `python tests/support.py DIR` from a clone: the tr
     sys.path.insert(0, str(ROOT))
 
 from lookalike.fingerprint import ModelFingerprint  # noqa: E402
+
 DATA = ROOT / "tests" / "data"
 FIVE_TRAIN = DATA / "five_celebs" / "train"
 FIVE_VAL = DATA / "five_celebs" / "val"
@@ -573,6 +575,7 @@ class CommandServer:
         import tempfile
 
         command = list(command)
+        assert self._process.stdin is not None and self._process.stdout is not None  # both piped
         with tempfile.TemporaryDirectory() as folder:
             out, err = Path(folder) / "stdout", Path(folder) / "stderr"
             request = {"command": command, "env": env, "cwd": str(self.cwd), "timeout": timeout,
@@ -586,6 +589,7 @@ class CommandServer:
                                                out.read_text(errors="replace"), err.read_text(errors="replace"))
 
     def close(self) -> None:
+        assert self._process.stdin is not None  # piped
         self._process.stdin.close()
         self._process.wait(timeout=30)
 

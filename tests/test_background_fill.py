@@ -74,7 +74,8 @@ def test_fill_is_not_needed_with_a_server_a_zero_sample_or_faces_in_place(pipeli
     assert not BackgroundFill(store, pipeline, app_settings(settings, fill_sample=0)).needed()
     server = app_settings(settings, qdrant_url="http://127.0.0.1:9")
     assert not BackgroundFill(store, pipeline, server).needed()  # decided without asking any store
-    Indexer(pipeline, store).run(open_sources(str(copy_photos(FIVE_TRAIN, tmp_path / "one", 1))), sample=1, progress=False)
+    photos = copy_photos(FIVE_TRAIN, tmp_path / "one", 1)
+    Indexer(pipeline, store).run(open_sources(str(photos)), sample=1, progress=False)
     assert not BackgroundFill(store, pipeline, app_settings(settings)).needed()
 
 

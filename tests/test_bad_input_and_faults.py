@@ -145,7 +145,7 @@ def _make(kind: str, app_index, folder: Path) -> tuple[Path, tuple]:
         return path, ("faces", 1)
     if kind == "palette":
         path = path.with_suffix(".png")
-        face.convert("P", palette=Image.ADAPTIVE, colors=256).save(path)
+        face.convert("P", palette=Image.Palette.ADAPTIVE, colors=256).save(path)
         return path, ("faces", 1)
     if kind == "cmyk":
         path = path.with_suffix(".jpg")
@@ -161,7 +161,7 @@ def _make(kind: str, app_index, folder: Path) -> tuple[Path, tuple]:
         path = path.with_suffix(".gif")
         greys = [Image.new("RGB", face.size, (v, v, v)) for v in (100, 160)]
         face.save(path, save_all=True, append_images=greys, duration=100, loop=0)
-        assert Image.open(path).n_frames == 3
+        assert Image.open(path).n_frames == 3  # type: ignore[attr-defined]
         return path, ("faces", 1)
     if kind == "thirty_faces":
         path = path.with_suffix(".jpg")
@@ -169,7 +169,7 @@ def _make(kind: str, app_index, folder: Path) -> tuple[Path, tuple]:
         return path, ("faces", 30)
     if kind == "tiny_face":  # the face ~20 px wide on a 640x480 canvas: below min_face_size (40)
         path = path.with_suffix(".jpg")
-        tile = Image.open(image_files(LFW / "Tony_Blair")[0]).convert("RGB").resize((50, 50), Image.LANCZOS)
+        tile = Image.open(image_files(LFW / "Tony_Blair")[0]).convert("RGB").resize((50, 50), Image.Resampling.LANCZOS)
         canvas = Image.new("RGB", (640, 480), (120, 130, 140))
         canvas.paste(tile, (300, 200))
         canvas.save(path, quality=95)
@@ -315,7 +315,8 @@ def test_locked_store_at_start_up_says_busy_and_recovers_when_released(pipeline,
     settings = app_settings(base_settings, data_dir=tmp_path / "data", embedder="torch")
     store = FaceStore.open(settings.store_config())
     try:
-        Indexer(pipeline, store, 4).run(open_sources(str(copy_photos(FIVE_TRAIN, tmp_path / "photos", 1))), progress=False)
+        photos = copy_photos(FIVE_TRAIN, tmp_path / "photos", 1)
+        Indexer(pipeline, store, 4).run(open_sources(str(photos)), progress=False)
     finally:
         store.close()
     holder = subprocess.Popen(
@@ -406,7 +407,8 @@ class AppProcess:
         return urllib.request.urlopen(self.url + path, timeout=30).read().decode()
 
     def logs(self) -> str:
-        self.out.flush(), self.err.flush()
+        self.out.flush()
+        self.err.flush()
         return Path(self.out.name).read_text() + Path(self.err.name).read_text()
 
     def stop(self) -> str:

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 # what the scripts import, loaded once in the parent their processes are forked from
-PRELOAD = ["torch", "facenet_pytorch", "gradio", "gradio_client", "datasets", "lookalike.faces", "lookalike.index.store",
-           "webapp.page"]
+PRELOAD = ["torch", "facenet_pytorch", "gradio", "gradio_client", "datasets", "lookalike.faces",
+           "lookalike.index.store", "webapp.page"]
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,6 @@ def test_person_recall_against_an_exact_store_is_one_and_a_wrong_grouping_scores
     (several photos of one person) do not."""
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import _common as C
-
     from lookalike.index.storage.edge import EdgeEngine
     from lookalike.index.storage.port import CollectionSettings, PayloadFields, Point
 
@@ -155,7 +154,7 @@ def test_person_recall_against_an_exact_store_is_one_and_a_wrong_grouping_scores
     engine.upsert("faces", [Point(f"00000000-0000-0000-0000-{i:012d}", vectors[i].tolist(),
                                   {"person_id": str(person[i])}) for i in range(len(vectors))])
     try:
-        for kind, (queries, _) in kinds.items():
+        for queries, _ in kinds.values():
             exact, scores = C.exact_top_people(queries, vectors, starts, 5)
             brute = [sorted(range(len(starts)), key=lambda p: -float(np.max(vectors[person == p] @ q)))[:5]
                      for q in queries]

@@ -28,7 +28,7 @@ def torch_outputs(net, x: np.ndarray) -> list[np.ndarray]:
 
 def assert_close(ours: list[np.ndarray], expected: list[np.ndarray]) -> None:
     assert [o.shape for o in ours] == [e.shape for e in expected]
-    for o, e in zip(ours, expected):
+    for o, e in zip(ours, expected, strict=True):
         assert np.abs(o - e).max() < 1e-4
 
 
@@ -57,5 +57,5 @@ def test_calls_from_many_threads_at_once_each_get_their_own_answer(pnet):
     inputs = [rng.uniform(-1, 1, (1, 3, 30 + i, 30)).astype(np.float32) for i in range(16)]
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(compiled, inputs * 4))
-    for x, ours in zip(inputs * 4, results):
+    for x, ours in zip(inputs * 4, results, strict=True):
         assert_close(ours, torch_outputs(net, x))

@@ -81,7 +81,7 @@ def compared(reference, fast_detector) -> list[tuple[str, np.ndarray, np.ndarray
     named = [(p.name, rgb(p)) for p in PHOTOS] + variants()
     ours = fast_detector.detect_many([image for _, image in named])
     out = []
-    for (name, image), found in zip(named, ours):
+    for (name, image), found in zip(named, ours, strict=True):
         boxes, probs = reference.detect(image)
         boxes = np.zeros((0, 4), np.float32) if boxes is None else np.asarray(boxes, np.float32)
         probs = np.zeros((0,), np.float32) if len(boxes) == 0 else np.asarray(probs, np.float32)
@@ -136,7 +136,7 @@ def test_mixed_sizes_in_one_call_equal_one_image_per_call(fast_detector):
     images = [rgb(MULTIFACE), rgb(image_files(FIVE_VAL)[3]), Image.new("RGB", (30, 30)), rgb(image_files(LFW)[5]),
               rgb(MULTIFACE).resize((700, 400))]
     together = fast_detector.detect_many(images)
-    for image, found in zip(images, together):
+    for image, found in zip(images, together, strict=True):
         alone = fast_detector.detect(image)
         assert len(found) == len(alone)
         assert np.allclose(found.boxes, alone.boxes, atol=1e-3)
@@ -188,7 +188,7 @@ def test_summed_areas_equal_torch_area_interpolation():
     sizes = [(97, 131), (480, 640), (480, 640), (33, 20), (33, 20), (33, 20)]
     images = [generator.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
     areas = SummedAreas(images)
-    for image, table in zip(images, areas.tables):
+    for image, table in zip(images, areas.tables, strict=True):
         assert np.array_equal(table[1:, 1:], image.astype(np.int64).cumsum(axis=0).cumsum(axis=1))
         assert not table[0].any() and not table[:, 0].any()
     index = np.array([0, 1, 2, 3, 5, 2, 4])

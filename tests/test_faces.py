@@ -24,7 +24,8 @@ LFW_HALF = image_files(LFW)[::2]
 
 def iou(a, b) -> float:
     """Intersection over union of two ``[x1, y1, x2, y2]`` boxes (torchvision's box_iou)."""
-    return float(box_iou(torch.tensor([list(a)], dtype=torch.float64), torch.tensor([list(b)], dtype=torch.float64))[0, 0])
+    return float(box_iou(torch.tensor([list(a)], dtype=torch.float64),
+                         torch.tensor([list(b)], dtype=torch.float64))[0, 0])
 
 
 def rgb(path: Path) -> Image.Image:
@@ -65,7 +66,7 @@ def large_photo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     """multiface.jpg upscaled to 2600 px wide (the detector shrinks it), and the scale factor."""
     original = rgb(MULTIFACE)
     factor = 2600 / original.width
-    large = original.resize((2600, round(original.height * factor)), Image.BICUBIC)
+    large = original.resize((2600, round(original.height * factor)), Image.Resampling.BICUBIC)
     path = tmp_path_factory.mktemp("large") / "large.jpg"
     large.save(path, quality=95)
     return path, factor
@@ -130,7 +131,7 @@ def test_same_image_same_vector(pipeline):
     first = pipeline.faces(path)
     second = pipeline.faces(path.read_bytes())
     assert len(first) == len(second)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert a.box == b.box
         assert float(a.vector @ b.vector) > 0.99999
 
@@ -142,11 +143,12 @@ def test_batches_equal_single_calls(pipeline):
               rgb(paths[1])]
     batched = pipeline.faces_many(images)
     assert batched[2] == []
-    for found, path in zip([batched[0], batched[1], batched[3], batched[4]], [paths[0], paths[1], paths[2], paths[1]]):
+    for found, path in zip([batched[0], batched[1], batched[3], batched[4]], [paths[0], paths[1], paths[2], paths[1]],
+                           strict=True):
         alone = pipeline.faces(path)
         assert len(found) == len(alone)
         assert np.allclose([f.box for f in found], [f.box for f in alone], atol=1e-3)
-        for a, b in zip(found, alone):
+        for a, b in zip(found, alone, strict=True):
             assert float(a.vector @ b.vector) > 0.9999
 
 
@@ -166,7 +168,7 @@ def test_boxes_match_facenet_pytorch_detect(pipeline, five_celebs_faces, referen
     """Against plain MTCNN(keep_all=True).detect on the full photo: IoU >= 0.8 for >= 95 % of faces."""
     ours: dict[Path, list] = {p: [f.box for f in faces] for p, faces in five_celebs_faces.items()}
     lfw_images = [rgb(p) for p in LFW_HALF]
-    for path, faces in zip(LFW_HALF, pipeline.faces_many(lfw_images)):
+    for path, faces in zip(LFW_HALF, pipeline.faces_many(lfw_images), strict=True):
         ours[path] = [f.box for f in faces]
     assert len(ours) == 116 + 124
 
@@ -214,7 +216,7 @@ def test_large_photo_boxes_in_original_pixels_and_vectors_match(pipeline, refere
     assert len(faces) == 6
     # Boxes are in pixels of the large photo: they match the small photo's boxes scaled up ...
     small = pipeline.faces(MULTIFACE)
-    for face, expected in zip(faces, small):
+    for face, expected in zip(faces, small, strict=True):
         scaled = [v * factor for v in expected.box]
         assert iou(face.box, scaled) > 0.8, (face.box, scaled)
     # ... and facenet-pytorch's own detection on the full large photo.

@@ -37,7 +37,7 @@ def test_shards_read_disjoint_files_that_together_are_every_file_once():
         loads = [sum(files[p].rows for p in share) for share in taken]
         assert max(loads) - min(loads) <= max(f.rows for f in files), (count, loads)
         refs = []
-        for index, share in enumerate(taken):
+        for index in range(len(taken)):
             sources = open_all([str(BIOS), str(LFW_FILES)], shard=Shard(index, count))
             # every source and split is there, in order, holding only this shard's files' rows
             assert [s.label for s in sources] == ["celebrity_bios_mini", "lfw_files"]
@@ -63,7 +63,7 @@ def test_the_person_pass_reads_every_file_without_the_images():
 
     with_photos = open_all([str(BIOS), str(LFW_FILES)])
     facts_only = open_all([str(BIOS), str(LFW_FILES)], photos=False)
-    for full, facts in zip(with_photos, facts_only):
+    for full, facts in zip(with_photos, facts_only, strict=True):
         assert full.image_column not in facts.dataset.column_names
         assert facts.dataset.column_names == [c for c in full.dataset.column_names if c != full.image_column]
         assert facts.names() == full.names()

@@ -253,7 +253,7 @@ def test_animated_gif_first_frame(tmp_path: Path):
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
     with Image.open(path) as probe:
-        assert probe.n_frames == 3
+        assert probe.n_frames == 3  # type: ignore[attr-defined]
     out = load_rgb_image(path)
     assert out.mode == "RGB" and out.size == (32, 24)
     r, g, b = _rgb_at(out, (16, 12))

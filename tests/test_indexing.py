@@ -94,7 +94,7 @@ def test_folder_source_indexes_every_photo_with_a_face(five, pipeline):
     store, report = five
     files = image_files(FIVE_TRAIN)
     detections = pipeline.detector.detect_many([pipeline.load(f) for f in files])
-    with_face = [f for f, found in zip(files, detections) if len(found) > 0]
+    with_face = [f for f, found in zip(files, detections, strict=True) if len(found) > 0]
     assert len(files) == 92 and len(with_face) > 80
     assert report.faces_indexed == len(with_face) == store.count()
     assert report.images_seen == len(files)
@@ -119,7 +119,7 @@ def test_payloads_carry_name_person_thumbnail_sources_and_hash(five, pipeline):
     # the stored vector is the pipeline's vector of the photo's largest face
     (face,) = pipeline.faces_many([pipeline.load(photo)], main_only=True)[0]
     (record,) = store.engine.retrieve(store.alias, [pid], with_vectors=True)
-    assert sum(a * b for a, b in zip(record.vector, face.vector)) > 0.999
+    assert sum(a * b for a, b in zip(record.vector, face.vector, strict=True)) > 0.999
     for record in store.points():
         assert {"name", "person_id", "thumbnail", "sources", "content_sha256"} <= set(record.payload)
 
@@ -333,7 +333,8 @@ def test_dataset_rows_without_image_or_name_are_skipped(pipeline, store, tmp_pat
     first = store.payloads([_expected_id(photos[0])])[_expected_id(photos[0])]
     assert first["metadata"] == {"biography": "A comedian."} and first["sources"] == ["ds:train:0"]
     # metadata belongs to the person: the row without a biography gets the one another row gave
-    assert store.payloads([_expected_id(photos[2])])[_expected_id(photos[2])]["metadata"] == {"biography": "A comedian."}
+    third = _expected_id(photos[2])
+    assert store.payloads([third])[third]["metadata"] == {"biography": "A comedian."}
     assert open_sources(str(tmp_path / "ds"))[0].names() == ["Jerry Seinfeld", "Jerry Seinfeld", "", "Jerry Seinfeld"]
 
 
@@ -549,7 +550,8 @@ def test_cli_prepare_resumes_an_unfinished_version_and_finalize_needs_a_written_
     assert cli([*source, "--version", "1", "--finalize"]) == 0
     assert "alias 'celebrities' -> celebrities_v1" in capsys.readouterr().out
     assert cli(["--prepare"]) == 0 and capsys.readouterr().out.strip() == "2"  # v1 is live: a new one
-    for argv in (["--shard", "0/2"], ["--finalize"], ["--prepare", "--version", "2"], ["--shard", "2/2", "--version", "1"]):
+    for argv in (["--shard", "0/2"], ["--finalize"], ["--prepare", "--version", "2"],
+                 ["--shard", "2/2", "--version", "1"]):
         with pytest.raises(SystemExit) as exit_info:
             cli(argv)
         assert exit_info.value.code == 2, argv
@@ -581,7 +583,7 @@ def _crash_sources(root: Path) -> list[str]:
     import datasets
 
     photos = {p.name: image_files(p) for p in sorted(FIVE_TRAIN.iterdir()) if p.is_dir()}
-    rows = {"image": [], "name": [], "biography": []}
+    rows: dict[str, list] = {"image": [], "name": [], "biography": []}
     for folder, files in photos.items():
         for photo in files[:2]:
             rows["image"].append({"bytes": photo.read_bytes(), "path": None})

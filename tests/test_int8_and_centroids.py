@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, image_files
-from support import copy_photos
 from indexing.versions import create_version, ensure_collection, versions
-from lookalike.search import LookalikeFinder
-from lookalike.index.storage.port import PayloadFields
 from lookalike.index.query import FaceIndex
+from lookalike.index.storage.port import PayloadFields
 from lookalike.index.store import FaceStore, centroids_collection
+from lookalike.search import LookalikeFinder
+from support import copy_photos
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 

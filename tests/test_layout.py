@@ -5,8 +5,8 @@ private names, and which settings the core holds and which packages never read t
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from conftest import ROOT
 

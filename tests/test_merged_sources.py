@@ -300,7 +300,8 @@ def test_a_shard_owns_each_photo_by_its_hash_whatever_the_row():
     assert all(any(o[i] for o in owners) for i in range(3))  # every shard gets some
     # the same bytes under another name, source or row: the same shard
     assert [[Shard(i, 3).owns(Row.read(d, "Other", ref="x:1")) for i in range(3)] for d in photos] == owners
-    assert [Shard(i, 3).owns(Row.read(None, "Nobody", problem="missing_image")) for i in range(3)] == [True, False, False]
+    nobody = Row.read(None, "Nobody", problem="missing_image")
+    assert [Shard(i, 3).owns(nobody) for i in range(3)] == [True, False, False]
     for bad in ("3/3", "-1/2", "1", "a/b", "0/0"):
         with pytest.raises(ValueError, match="I/N"):
             Shard.parse(bad)
@@ -503,8 +504,8 @@ def test_source_options_override_the_call_defaults(tmp_path):
 
 
 def test_cli_two_sources_with_different_name_columns(cli, tmp_path, capsys):
-    from lookalike.settings import Settings
     from lookalike.index.store import FaceStore
+    from lookalike.settings import Settings
 
     a = _save_dataset(tmp_path / "a", _lfw("Kofi_Annan", 0, 1), label=["diplomat", "diplomat"],
                       person=["Kofi Annan", "Kofi Annan"])

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from conftest import CORE_FIXTURES
-from support import FINGERPRINT, make_point, open_store, random_unit, unit
 from indexing.centroids import build_centroids
 from indexing.versions import ensure_collection
 from lookalike.errors import EmptyIndexError
 from lookalike.index.query import FaceIndex
 from lookalike.index.storage.port import CollectionSettings
+from support import FINGERPRINT, make_point, open_store, random_unit, unit
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 

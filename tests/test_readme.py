@@ -1,10 +1,15 @@
-"""The README's set-up commands are the ones CI runs, and its configuration table is complete."""
+"""The README's set-up commands are the ones CI runs, its Python example runs, and its configuration table
+is complete."""
 
 from __future__ import annotations
 
 import re
+import shutil
 
-from conftest import ROOT
+import pytest
+
+from conftest import CORE_FIXTURES, FIVE_TRAIN, ROOT
+from support import copy_photos, image_files
 
 
 def _bash_blocks(text: str) -> list[str]:
@@ -32,3 +37,37 @@ def test_every_setting_is_documented():
         alias = field.validation_alias
         names = list(alias.choices) if alias is not None else [f"LOOKALIKE_{name.upper()}"]
         assert any(f"`{n}`" in readme for n in names), f"{names[0]} is not in the README's configuration table"
+
+
+def _python_example(text: str, heading: str) -> str:
+    """The first Python block under ``heading``."""
+    found = re.search(rf"^{re.escape(heading)}\n.*?```python\n(.*?)```", text, flags=re.S | re.M)
+    assert found, f"no Python block under {heading!r}"
+    return found.group(1)
+
+
+@pytest.mark.usefixtures(*CORE_FIXTURES)
+def test_the_python_example_finds_the_person_in_an_indexed_photo(pipeline, monkeypatch, tmp_path, capsys):
+    """The README's "Use it from Python" code, as written, in a folder whose ``./data`` holds an index of one
+    photo of each five_celebs person, with me.jpg one of them (the session's models stand in for a second load)."""
+    import lookalike.search
+    from indexing.indexer import Indexer
+    from indexing.sources import open_sources
+    from lookalike.settings import Settings
+
+    example = _python_example((ROOT / "README.md").read_text(), "### Use it from Python")
+    for name in ("QDRANT_URL", "LOOKALIKE_QDRANT_URL", "LOOKALIKE_DATA_DIR", "LOOKALIKE_COLLECTION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    photos = copy_photos(FIVE_TRAIN, tmp_path / "photos", per_person=1)
+    store = lookalike.search.FaceStore.open(Settings().store_config())
+    assert Indexer(pipeline, store).run(open_sources(str(photos)), progress=False).faces_indexed == 5
+    store.close()
+    shutil.copy(image_files(photos / "madonna")[0], tmp_path / "me.jpg")
+    monkeypatch.setattr(lookalike.search, "FacePipeline", lambda *args, **kwargs: pipeline)
+
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    namespace["finder"].store.close()
+    (line,) = capsys.readouterr().out.splitlines()  # one face
+    assert line.endswith("]") and "('Madonna', 100)" in line and line.count("('") == 3  # top_k=3 people

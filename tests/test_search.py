@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -12,12 +13,12 @@ import pytest
 from PIL import Image
 
 from conftest import BIOS, CORE_FIXTURES, FIVE_TRAIN, LFW, MULTIFACE, image_files
-from support import copy_photos
 from lookalike.errors import EmptyIndexError, ModelMismatchError, NoFaceError
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.index.people import person_id
-from lookalike.search import LookalikeFinder
 from lookalike.index.store import FaceStore
+from lookalike.search import LookalikeFinder
+from support import copy_photos, make_point
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -134,13 +135,13 @@ def test_as_json_is_plain_json(index, bios_rows, tmp_path: Path):
         data = result.as_json()
         assert json.loads(json.dumps(data)) == data  # plain types only, no numpy, no bytes
         assert len(data["faces"]) == len(result.faces)
-        for face_json, face in zip(data["faces"], result.faces):
+        for face_json, face in zip(data["faces"], result.faces, strict=True):
             assert set(face_json) == {"box", "probability", "searched", "no_close_match", "matches"}
             assert len(face_json["box"]) == 4 and all(isinstance(v, float) for v in face_json["box"])
             assert face_json["box"] == pytest.approx(list(face.face.box), abs=0.06)
             assert 0.0 <= face_json["probability"] <= 1.0
             assert len(face_json["matches"]) == len(face.matches) == 5
-            for match_json, match in zip(face_json["matches"], face.matches):
+            for match_json, match in zip(face_json["matches"], face.matches, strict=True):
                 assert {"name", "person_id", "score", "likeness", "similarity", "metadata"} <= set(match_json)
                 assert "thumbnail_jpeg" not in match_json
                 assert match_json["name"] == match.name and match_json["score"] == match.score
@@ -189,7 +190,7 @@ def test_matches_equal_an_exact_search_with_facenet_pytorchs_own_vector(index, p
     gallery += [(person_id(row["name"]), row["image"]["bytes"]) for row in bios_rows]
     images = [index.finder.pipeline.load(source) for _, source in gallery]
     best: dict[str, float] = {}
-    for (person, _), faces in zip(gallery, index.finder.pipeline.faces_many(images, main_only=True)):
+    for (person, _), faces in zip(gallery, index.finder.pipeline.faces_many(images, main_only=True), strict=True):
         if faces:
             best[person] = max(best.get(person, -1.0), float(faces[0].vector @ query))
     expected = sorted(best.items(), key=lambda item: -item[1])[:5]
@@ -217,3 +218,31 @@ def test_a_qdrant_server_gives_the_same_people_and_scores(index, pipeline, photo
                 assert [m.score for m in a.matches] == pytest.approx([m.score for m in b.matches], abs=1e-4)
     finally:
         server.close()
+
+
+def test_well_known_only_still_finds_the_people_of_an_index_built_before_the_mark(pipeline, store):
+    """An index built before the person pass marked anyone holds no ``well_known``: "well-known only" (the
+    app's default) must still search its people, and leave out only those marked 0."""
+    from indexing.versions import ensure_collection
+
+    marks = {"madonna": None, "elton_john": 1, "mindy_kaling": 0}  # unmarked (an older index), marked, marked not
+    photos = {person: image_files(FIVE_TRAIN / person)[0] for person in marks}
+    ensure_collection(store, pipeline.fingerprint)
+    points = []
+    for person, photo in photos.items():
+        face = max(pipeline.faces_many([pipeline.load(photo)], main_only=True)[0], key=lambda f: f.area)
+        point = make_point(face.vector, person, "0")
+        well_known = None if marks[person] is None else bool(marks[person])
+        points.append(dataclasses.replace(point, payload=dataclasses.replace(point.payload, well_known=well_known)))
+    store.upsert(points)
+    assert [p.payload.as_dict().get("well_known") for p in points] == [None, 1, 0]
+    finder = LookalikeFinder(pipeline, store, top_k=5)
+
+    def people(photo: Path, well_known_only: bool) -> list[str]:
+        (face,) = finder.find(photo, well_known_only=well_known_only).faces
+        return [m.person_id for m in face.matches]
+
+    assert people(photos["madonna"], True)[0] == "madonna"
+    assert sorted(people(photos["madonna"], True)) == ["elton_john", "madonna"]
+    assert sorted(people(photos["mindy_kaling"], True)) == ["elton_john", "madonna"]
+    assert sorted(people(photos["mindy_kaling"], False)) == ["elton_john", "madonna", "mindy_kaling"]

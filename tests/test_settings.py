@@ -12,13 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 from conftest import ROOT
-from support import free_port
 from lookalike.errors import StoreUnavailableError
 from lookalike.settings import Settings
+from support import free_port
 
 FAKE_KEY = "sk-FAKE-KEY-1234567890"
+FAKE_PASSWORD = "pw-FAKE-PASS-0987"
 
 
 @pytest.fixture
@@ -138,15 +140,48 @@ def test_api_key_never_shows_in_settings(clean_env):
     assert FAKE_KEY not in repr(settings.model_copy(update={"top_k": 3}))
 
 
+def test_the_urls_password_never_shows_in_the_settings_repr(clean_env):
+    from webapp.settings import AppSettings
+
+    clean_env.setenv("QDRANT_URL", f"https://me:{FAKE_PASSWORD}@example.cloud.qdrant.io:6333/base")
+    settings = Settings()
+    assert settings.qdrant_url == f"https://me:{FAKE_PASSWORD}@example.cloud.qdrant.io:6333/base"  # used to connect
+    assert settings.store_config().url == settings.qdrant_url
+    for shown in (repr(settings), str(settings), repr(settings.model_copy(update={"top_k": 3})), repr(AppSettings())):
+        assert "qdrant_url='https://example.cloud.qdrant.io:6333/base'" in shown
+        assert FAKE_PASSWORD not in shown and "me:" not in shown
+
+
+def test_messages_lose_url_credentials_and_the_qdrant_password():
+    from lookalike.redaction import redact
+
+    environ = {"QDRANT_URL": f"https://me:{FAKE_PASSWORD}@example.cloud.qdrant.io"}
+    message = (f"Qdrant at https://me:{FAKE_PASSWORD}@example.cloud.qdrant.io:6333/x failed (password "
+               f"{FAKE_PASSWORD}); see http://token@host/a and mail me@example.com")
+    assert redact(message, environ) == ("Qdrant at https://example.cloud.qdrant.io:6333/x failed (password ***); "
+                                        "see http://host/a and mail me@example.com")
+    assert redact(f"user pw{'%40'}x", {"QDRANT_URL": "http://u:pw%40x@h"}) == "user ***"  # decoded too
+    assert redact("a word", {"QDRANT_URL": "http://u:a@h"}) == "a word"  # too short to blank out of free text
+
+
+@pytest.mark.xfail(strict=True, reason="indexing/messages.one_line does not call lookalike.redaction.redact yet")
+def test_the_indexers_one_line_errors_lose_the_urls_password(clean_env):
+    from indexing.messages import one_line
+
+    clean_env.setenv("QDRANT_URL", f"https://me:{FAKE_PASSWORD}@example.cloud.qdrant.io")
+    text = one_line(ConnectionError(f"cannot reach https://me:{FAKE_PASSWORD}@example.cloud.qdrant.io/collections"))
+    assert FAKE_PASSWORD not in text and "https://example.cloud.qdrant.io/collections" in text
+
+
 @pytest.mark.timeout(120)
 def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCaptureFixture,
                                                capfd: pytest.CaptureFixture, tmp_path: Path):
     from lookalike.index.query import FaceIndex
     from lookalike.index.store import FaceStore
 
-    settings = Settings(qdrant_url=f"http://127.0.0.1:{free_port()}", qdrant_api_key=FAKE_KEY,
-                        qdrant_timeout_s=2.0, data_dir=tmp_path)
-    assert settings.qdrant_api_key.get_secret_value() == FAKE_KEY
+    settings = Settings(qdrant_url=f"http://me:{FAKE_PASSWORD}@127.0.0.1:{free_port()}",
+                        qdrant_api_key=SecretStr(FAKE_KEY), qdrant_timeout_s=2.0, data_dir=tmp_path)
+    assert settings.qdrant_api_key is not None and settings.qdrant_api_key.get_secret_value() == FAKE_KEY
     caplog.set_level(logging.DEBUG)  # every logger, every level: httpx, httpcore, qdrant_client, ours
     messages = []
     with warnings.catch_warnings(record=True) as caught:
@@ -159,7 +194,9 @@ def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCapt
             messages.append(str(info.value))
             messages.append(repr(info.value))
         messages += [repr(config), str(config), config.where]  # the store's own config, as a log line would show it
+        messages += [repr(settings), str(settings)]
         logging.getLogger("lookalike").error("store failed: %s", info.value)
+        logging.getLogger("lookalike").info("settings: %s", settings)
         store.close()
     out, err = capfd.readouterr()
     assert caplog.records  # something was logged, so the check below looks at real output
@@ -167,10 +204,16 @@ def test_api_key_never_shows_in_logs_or_errors(clean_env, caplog: pytest.LogCapt
     for text in [*messages, caplog.text, out, err, *(str(w.message) for w in caught)]:
         assert FAKE_KEY not in text
         assert "FAKE-KEY" not in text
+        assert "FAKE-PASS" not in text
 
 
-def test_core_imports_without_gradio():
-    code = "import lookalike, lookalike.search, lookalike.index.store, lookalike.faces, sys; assert 'gradio' not in sys.modules"
+def test_core_imports_without_gradio_and_import_lookalike_alone_stays_light():
+    code = ("import sys, lookalike; assert 'torch' not in sys.modules, 'import lookalike loaded torch'; "
+            "from lookalike import FaceMatches, LookalikeFinder, Match, NoFaceError, SearchResult; "
+            "import lookalike.search as search, lookalike.index.store, lookalike.faces; "
+            "assert (LookalikeFinder, Match, FaceMatches, SearchResult) == (search.LookalikeFinder, search.Match, "
+            "search.FaceMatches, search.SearchResult); assert set(lookalike.__all__) <= set(dir(lookalike)); "
+            "assert 'gradio' not in sys.modules, 'the core loaded gradio'")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr

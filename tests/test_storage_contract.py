@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -19,6 +19,7 @@ from conftest import NO_SERVER, server_url
 from lookalike.index.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
+    FieldType,
     Not,
     PayloadFields,
     PayloadUpdate,
@@ -28,8 +29,10 @@ from lookalike.index.storage.port import (
     StoragePort,
     UnsupportedError,
 )
+from support import recording_server
 
-INDEXES = {"person_id": "keyword", "metadata.gender": "integer", "metadata.known_for_department": "keyword"}
+INDEXES: dict[str, FieldType] = {"person_id": "keyword", "metadata.gender": "integer",
+                                 "metadata.known_for_department": "keyword"}
 SETTINGS = CollectionSettings.for_edge(payload_indexes=INDEXES)
 
 
@@ -50,6 +53,7 @@ class Engine:
 
 @pytest.fixture(params=ENGINES)
 def engine(request, tmp_path) -> Iterator[Engine]:
+    port: StoragePort
     if request.param == "edge":
         from lookalike.index.storage.edge import EdgeEngine
 
@@ -398,10 +402,77 @@ def test_int8_quantized_search_runs_and_rescoring_keeps_exact_cosines(engine):
     assert worst_error(name, rescore=True) < 1e-5  # rescored by the float vectors: exact cosines
 
 
+# -- the HNSW beam ---------------------------------------------------------------------------------
+# An HNSW search keeps a beam of hnsw_ef candidates, so every query asks for one at least as wide as the
+# hits it wants. Qdrant itself widens a narrower beam as well, so no answer shows the adapters' part:
+# these tests check what they send.
+
+BEAM_CASES = [(50, SearchOptions(hnsw_ef=8), 50), (10, SearchOptions(hnsw_ef=8), 10), (10, SearchOptions(), 384)]
+"""(limit, search options, the hnsw_ef a query must send): raised to the limit, never lowered below the option."""
+
+
+class RecordingShard:
+    """An edge shard that keeps the query requests it is sent."""
+
+    def __init__(self, shard):
+        self.shard, self.requests = shard, []
+
+    def query(self, request):
+        self.requests.append(request)
+        return self.shard.query(request)
+
+    def __getattr__(self, name):
+        return getattr(self.shard, name)
+
+
+def test_edge_queries_ask_for_a_beam_at_least_as_wide_as_their_limit(tmp_path):
+    from lookalike.index.storage.edge import EdgeEngine
+
+    port = EdgeEngine(tmp_path / "edge")
+    try:
+        port.create_collection("faces", SETTINGS, {})
+        port.upsert("faces", people_points(n_people=12))
+        port._shards["faces"] = shard = RecordingShard(port._shards["faces"])
+        query = unit(np.ones(512)).tolist()
+        for limit, search, beam in BEAM_CASES:
+            assert len(port.query("faces", query, limit, search=search)) == limit
+            assert (shard.requests[-1].limit, shard.requests[-1].params.hnsw_ef) == (limit, beam)
+        shard.requests.clear()
+        port.query_groups("faces", query, "person_id", 10, search=SearchOptions(hnsw_ef=8))
+        assert shard.requests and all(r.params.hnsw_ef == max(8, r.limit) for r in shard.requests)
+    finally:
+        port.close()
+
+
+def test_server_queries_ask_for_a_beam_at_least_as_wide_as_their_limit():
+    """The qdrant-client adapter's requests, as a server receives them (a recording stand-in answers)."""
+    import json
+
+    from lookalike.index.storage.qdrant import QdrantEngine
+
+    def answer(request, base):
+        result = {"groups": []} if request.path.endswith("/groups") else {"points": []}
+        return {"result": result, "status": "ok", "time": 0.0}
+
+    with recording_server(answer) as (url, requests):
+        port = QdrantEngine.server(url, None, 5.0)
+        query = unit(np.ones(512)).tolist()
+        for limit, search, _ in BEAM_CASES:
+            port.query("faces", query, limit, search=search)
+            port.query_groups("faces", query, "person_id", limit, search=search)
+        port.close()
+    sent = [(r.path, json.loads(r.body)) for r in requests if r.method == "POST"]
+    assert [path for path, _ in sent] == ["/collections/faces/points/query",
+                                          "/collections/faces/points/query/groups"] * len(BEAM_CASES)
+    for (limit, _, beam), (_, body) in zip([case for case in BEAM_CASES for _ in range(2)], sent, strict=True):
+        assert (body["limit"], body["params"]["hnsw_ef"]) == (limit, beam)
+
+
 # -- the adapters' shape --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("adapter", ["lookalike.index.storage.edge:EdgeEngine", "lookalike.index.storage.qdrant:QdrantEngine"])
+@pytest.mark.parametrize("adapter", ["lookalike.index.storage.edge:EdgeEngine",
+                                     "lookalike.index.storage.qdrant:QdrantEngine"])
 def test_adapters_have_the_ports_exact_signatures(adapter):
     """Every port operation, with the port's parameters, defaults and no catch-all ``*args``/``**kwargs``."""
     import importlib

@@ -21,7 +21,6 @@ import pytest
 from pydantic import SecretStr
 
 from conftest import CORE_FIXTURES, ROOT
-from support import FINGERPRINT, free_port, make_point, open_store, random_unit, unit
 from indexing.centroids import build_centroids
 from indexing.versions import (
     create_version,
@@ -38,6 +37,7 @@ from lookalike.index.payload import METADATA_MAX_CHARS, POINT_NAMESPACE, FacePay
 from lookalike.index.query import FaceIndex
 from lookalike.index.storage.port import CollectionSettings, EngineLockedError
 from lookalike.index.store import FaceStore, centroids_collection
+from support import FINGERPRINT, free_port, make_point, open_store, random_unit, unit
 
 OTHER_WEIGHTS = ModelFingerprint("InceptionResnetV1", "vggface2", "b" * 64, "1")
 OTHER_PIPELINE = ModelFingerprint("InceptionResnetV1", "vggface2", "a" * 64, "2")

@@ -89,7 +89,8 @@ def test_file_shards_then_finalize_give_one_runs_points(cli, base_settings, tmp_
     got = alias_payloads(base_settings.model_copy(update={"data_dir": tmp_path / "sharded"}))
     assert set(got) == set(expected)
     differing = [pid for pid in expected if got[pid] != expected[pid]]
-    assert differing == [], [{k: (got[p]['metadata'].get(k), expected[p]['metadata'].get(k)) for k in expected[p]['metadata']
+    assert differing == [], [{k: (got[p]['metadata'].get(k), expected[p]['metadata'].get(k))
+                              for k in expected[p]['metadata']
                               if got[p]['metadata'].get(k) != expected[p]['metadata'].get(k)} for p in differing[:3]]
 
 
@@ -99,8 +100,8 @@ def tmdb_index(pipeline, base_settings, tmp_path_factory):
     that precedence, indexed in one run with ``well_known=KEEP``."""
     from indexing.indexer import Indexer
     from indexing.sources import open_all
-    from lookalike.search import LookalikeFinder
     from lookalike.index.store import FaceStore
+    from lookalike.search import LookalikeFinder
 
     root = tmp_path_factory.mktemp("tmdb")
     folder = root / "celebrity_set" / "Madonna"

@@ -483,7 +483,9 @@ def test_ci_runs_ci_script_on_the_development_python_and_the_spaces() -> None:
     assert {"push", "pull_request"} <= set(triggers(workflow))
     scripts = [script.strip() for _, script in run_scripts(workflow)]
     assert scripts == ["bash .ci/run"]  # the README's test command and nothing else
-    space_python = re.search(r'^python_version: "?([0-9.]+)', (ROOT / "README.md").read_text(), re.M).group(1)
+    found = re.search(r'^python_version: "?([0-9.]+)', (ROOT / "README.md").read_text(), re.M)
+    assert found, "the README's front matter names no python_version"
+    space_python = found.group(1)
     assert {"3.11", space_python} <= set(workflow["jobs"]["test"]["strategy"]["matrix"]["python"])
 
 

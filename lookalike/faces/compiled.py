@@ -10,8 +10,9 @@ import functools
 import logging
 import threading
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ def onnxruntime_session(model: bytes | Path, threads: int) -> Session:
 
 
 @functools.cache
-def _core():
+def _core() -> Any:
     import openvino as ov
 
     return ov.Core()
@@ -88,7 +89,7 @@ class CompiledNetwork:
         x = np.ascontiguousarray(x, np.float32)
         return self._for_shape(x.shape)(x)
 
-    def _for_shape(self, shape: tuple[int, ...]) -> "_Compiled":
+    def _for_shape(self, shape: tuple[int, ...]) -> _Compiled:
         if not self.static_shapes:
             return self.dynamic
         with self._lock:
@@ -119,9 +120,9 @@ class _Compiled:
     """A compiled model and its idle inference requests: a call takes one (or makes one when all are
     busy) and puts it back, so a server's many worker threads share a few requests."""
 
-    def __init__(self, compiled):
+    def __init__(self, compiled: Any):
         self.compiled = compiled
-        self._idle: deque = deque()
+        self._idle: deque[Any] = deque()
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
         try:

@@ -8,8 +8,8 @@ the full image. Cropping reads the full-resolution image (:mod:`lookalike.faces.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -84,16 +84,16 @@ class FaceDetector:
                 groups[small.size].append(index)
             batches = [batch for g in groups.values() for batch in batched(g, self.batch_size)]
         for chunk in batches:
-            for i, (b, p, l) in zip(chunk, self._detect([scaled[i][0] for i in chunk])):
-                results[i] = _detection(b, p, l, 1.0 / scaled[i][1])
+            for i, (boxes, probs, marks) in zip(chunk, self._detect([scaled[i][0] for i in chunk]), strict=True):
+                results[i] = _detection(boxes, probs, marks, 1.0 / scaled[i][1])
         return results
 
     def _detect(self, images: list[Image.Image]) -> list[tuple[np.ndarray | None, ...]]:
         """(boxes, probabilities, landmarks) of each image, in the shrunk images' pixels."""
         if self.fast is not None:
-            return [(d.boxes, d.probabilities, d.landmarks) for d in self.fast.detect(images)]
+            return [(d.boxes, d.probabilities, d.landmarks) for d in self.fast.detect([np.asarray(i) for i in images])]
         boxes, probs, points = self.mtcnn.detect(images, landmarks=True)
-        return list(zip(boxes, probs, points))
+        return list(zip(boxes, probs, points, strict=True))
 
 
 def _shrink(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
@@ -103,7 +103,7 @@ def _shrink(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
         return image, 1.0
     scale = max_side / longest
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.BILINEAR, reducing_gap=2.0), scale
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0), scale
 
 
 def _detection(boxes: np.ndarray | None, probs: np.ndarray | None, points: np.ndarray | None,

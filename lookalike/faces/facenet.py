@@ -14,13 +14,14 @@ import hashlib
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from lookalike.errors import WeightsMissingError
-from lookalike.fingerprint import EMBEDDING_SIZE, PIPELINE_VERSION, ModelFingerprint
 from lookalike.faces.runtime import InferenceModel
+from lookalike.fingerprint import EMBEDDING_SIZE, PIPELINE_VERSION, ModelFingerprint
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def default_weights_path() -> Path:
     """Where facenet-pytorch keeps the vggface2 weights: ``$TORCH_HOME/checkpoints/<file>``."""
     from torch.hub import _get_torch_home
 
-    return Path(_get_torch_home()) / "checkpoints" / WEIGHTS_FILE_NAME
+    return Path(_get_torch_home()) / "checkpoints" / WEIGHTS_FILE_NAME  # type: ignore[no-untyped-call]
 
 
 def load_facenet(weights: Path | None = None, device: str = "cpu") -> tuple[torch.nn.Module, ModelFingerprint]:
@@ -110,7 +111,7 @@ class FaceNet(InferenceModel):
     dynamic_axes = {"crops": {0: "n"}, "vectors": {0: "n"}}
     warmup_shape = (1, 3, 160, 160)  # one selfie's face: the app's call
 
-    def __init__(self, model: torch.nn.Module, weights_sha256: str, *, batch_size: int = 32, **options):
+    def __init__(self, model: torch.nn.Module, weights_sha256: str, *, batch_size: int = 32, **options: Any):
         """``model`` from :func:`load_facenet`; its weights file's hash names the cached export. ``options``:
         :class:`lookalike.faces.runtime.InferenceModel`'s."""
         super().__init__(model, digest=weights_sha256[:16], **options)

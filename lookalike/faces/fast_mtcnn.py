@@ -14,9 +14,10 @@ faces, probabilities within 0.01, and the same face count for all but 1 % of pho
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from torchvision.ops import batched_nms
 from lookalike.faces.mtcnn import Detection, MtcnnNetwork, ONet, PNet, RNet
 from lookalike.faces.runtime import AUTO, export_onnx, prepare_all
 from lookalike.faces.summed_areas import SummedAreas
+
+if TYPE_CHECKING:
+    import facenet_pytorch
 
 CROP_CHUNK = 64
 """Candidate boxes resampled per gather: each box reads (2 side)^2 table corners of 3 channels, and a
@@ -67,7 +71,7 @@ def export_networks(pnet: torch.nn.Module, rnet: torch.nn.Module, onet: torch.nn
 class FastMTCNN:
     """facenet-pytorch's MTCNN detection (``MTCNN.detect``) for many images of any sizes at once."""
 
-    def __init__(self, mtcnn: "facenet_pytorch.MTCNN", runtime: str = AUTO,  # noqa: F821
+    def __init__(self, mtcnn: facenet_pytorch.MTCNN, runtime: str = AUTO,
                  cache_dir: Path | None = None, wait: bool = True):
         """Detect as ``mtcnn`` does: its networks (weights) and its ``min_face_size``, ``thresholds``
         and ``factor``, on the CPU.
@@ -124,10 +128,11 @@ class FastMTCNN:
 
         # A second thread resamples the next levels while P-Net runs on this one.
         found = []
-        for pixels, members in zip(self._resampler.map(resample, levels.keys(), levels.values()), levels.values()):
+        resampled = self._resampler.map(resample, levels.keys(), levels.values())
+        for pixels, members in zip(resampled, levels.values(), strict=True):
             reg, probs = pnet(pixels)
             found.append(_pnet_candidates(reg, probs[:, 1], members, self.thresholds[0]))
-        boxes, image_inds, group_ids = (np.concatenate(column) for column in zip(*found))
+        boxes, image_inds, group_ids = (np.concatenate(column) for column in zip(*found, strict=True))
         pick = _nms(boxes, group_ids, 0.5)  # within each scale and image
         boxes, image_inds = boxes[pick], image_inds[pick]
         pick = _nms(boxes, image_inds, 0.7)  # within each image
@@ -199,7 +204,8 @@ def _crops(areas: SummedAreas, boxes: np.ndarray, image_inds: np.ndarray, sizes:
     picked = [v[ok] for v in (image_inds, y, ey, x, ex)]
     crops = np.empty((len(picked[0]), 3, side, side), np.float32)
     for i in range(0, len(crops), CROP_CHUNK):
-        areas.crops(*(v[i:i + CROP_CHUNK] for v in picked), side, out=crops[i:i + CROP_CHUNK])
+        image_index, y0, y1, x0, x1 = (v[i:i + CROP_CHUNK] for v in picked)
+        areas.crops(image_index, y0, y1, x0, x1, side, out=crops[i:i + CROP_CHUNK])
     return crops, ok
 
 
@@ -210,7 +216,7 @@ def _pnet_candidates(reg: np.ndarray, probs: np.ndarray, members: list[tuple[int
     level, scale) -> (m, 9) float32 boxes ``[x1, y1, x2, y2, score, dx1, dy1, dx2, dy2]``, their image
     indices and their (image, level) groups (int64), in facenet-pytorch's order."""
     member, y, x = np.nonzero(probs >= threshold)
-    index, level, scale = (np.asarray(column)[member] for column in zip(*members))
+    index, level, scale = (np.asarray(column)[member] for column in zip(*members, strict=True))
     cells = np.stack([x, y], axis=1).astype(np.float32)
     # facenet-pytorch divides a float32 tensor by a Python float: float32 arithmetic, as here.
     scale = scale.astype(np.float32)[:, None]
@@ -222,8 +228,9 @@ def _pnet_candidates(reg: np.ndarray, probs: np.ndarray, members: list[tuple[int
 def _nms(boxes: np.ndarray, groups: np.ndarray, threshold: float) -> np.ndarray:
     """torchvision's ``batched_nms`` (as facenet-pytorch calls it) on boxes ``[x1, y1, x2, y2, score, ...]``:
     the indices kept, highest score first."""
-    return batched_nms(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]), torch.from_numpy(groups),
-                       threshold).numpy()
+    kept: np.ndarray = batched_nms(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]),
+                                   torch.from_numpy(groups), threshold).numpy()
+    return kept
 
 
 def _bbreg(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:

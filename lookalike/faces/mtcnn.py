@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,13 +32,13 @@ class Detection:
     landmarks: np.ndarray
 
     @classmethod
-    def empty(cls) -> "Detection":
+    def empty(cls) -> Detection:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
 
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def largest(self) -> "Detection":
+    def largest(self) -> Detection:
         """Only the face with the largest box (ties: the most probable); empty stays empty."""
         if len(self) <= 1:
             return self
@@ -49,7 +50,7 @@ class Detection:
 class MtcnnNetwork(InferenceModel):
     """One of MTCNN's networks, copied to the CPU (the copy leaves the caller's MTCNN where it is)."""
 
-    def __init__(self, net: torch.nn.Module, **options):
+    def __init__(self, net: torch.nn.Module, **options: Any):
         super().__init__(copy.deepcopy(net).cpu().eval(), **options)
 
 

@@ -11,20 +11,21 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
-from lookalike.faces.config import FaceConfig
-from lookalike.faces.detection import Detection, FaceDetector
 from lookalike.errors import NoFaceError
+from lookalike.faces.config import FaceConfig
+from lookalike.faces.detection import FaceDetector
 from lookalike.faces.facenet import FaceNet, load_facenet
+from lookalike.faces.mtcnn import Detection
+from lookalike.faces.runtime import prepare_all
 from lookalike.fingerprint import ModelFingerprint, detection_setting
 from lookalike.images import ImageInput, encode_jpeg, load_rgb_image
-from lookalike.faces.runtime import prepare_all
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ def face_thumbnail(image: Image.Image, box: Sequence[float], size: int = 128, ma
     side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     square = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-    return encode_jpeg(image.crop(tuple(round(v) for v in square)).resize((size, size), Image.BICUBIC),
+    left, top, right, bottom = (round(v) for v in square)
+    return encode_jpeg(image.crop((left, top, right, bottom)).resize((size, size), Image.Resampling.BICUBIC),
                        max_side=size)
 
 
@@ -84,7 +86,7 @@ def extract_faces(image: Image.Image, boxes: np.ndarray, size: int = 160) -> np.
     out = np.empty((len(boxes), 3, size, size), np.float32)
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         corners = (int(max(x1, 0)), int(max(y1, 0)), int(min(x2, image.width)), int(min(y2, image.height)))
-        pixels = np.asarray(image.crop(corners).resize((size, size), Image.BILINEAR), np.float32)
+        pixels = np.asarray(image.crop(corners).resize((size, size), Image.Resampling.BILINEAR), np.float32)
         out[i] = ((pixels - np.float32(127.5)) / np.float32(128.0)).transpose(2, 0, 1)
     return out
 
@@ -93,6 +95,11 @@ def crops_to_images(crops: torch.Tensor) -> list[Image.Image]:
     """Standardised (n, 3, 160, 160) crops back to 8-bit RGB images (inverse of MTCNN's post-process)."""
     pixels = (crops * 128.0 + 127.5).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return [Image.fromarray(p) for p in pixels]
+
+
+def _box(values: np.ndarray) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2
 
 
 def pipeline_fingerprint(config: FaceConfig, weights: ModelFingerprint) -> ModelFingerprint:
@@ -156,19 +163,19 @@ class FacePipeline:
         detections = self.detector.detect_many(images)
         if main_only:
             detections = [det.largest() for det in detections]
-        crops = [self._extract(image, det) for image, det in zip(images, detections)]
+        crops = [self._extract(image, det) for image, det in zip(images, detections, strict=True)]
         nonempty = [c for c in crops if c is not None]
         # numpy, not torch.cat: a torch copy this size wakes OpenMP threads that then spin beside FaceNet.
         vectors = (self.embedder.embed(torch.from_numpy(np.concatenate(nonempty))) if nonempty
                    else np.zeros((0, 512), np.float32))
         out: list[list[Face]] = []
         offset = 0
-        for det, crop in zip(detections, crops):
+        for det, crop in zip(detections, crops, strict=True):
             if crop is None:
                 out.append([])
                 continue
             out.append([
-                Face(tuple(float(v) for v in det.boxes[i]), float(det.probabilities[i]), det.landmarks[i],
+                Face(_box(det.boxes[i]), float(det.probabilities[i]), det.landmarks[i],
                      vectors[offset + i], torch.from_numpy(crop[i]))
                 for i in range(len(det))
             ])

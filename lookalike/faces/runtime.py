@@ -22,9 +22,10 @@ import threading
 import time
 import warnings
 from abc import ABC
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -85,7 +86,8 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, input_name: str,
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(copy.deepcopy(module).cpu().eval(), example, buffer, input_names=[input_name],
+        torch.onnx.export(copy.deepcopy(module).cpu().eval(), (example,), buffer,  # type: ignore[arg-type]
+                          input_names=[input_name],
                           output_names=list(output_names), dynamic_axes=dynamic_axes, opset_version=17,
                           dynamo=False)
     return buffer.getvalue()
@@ -240,7 +242,7 @@ class InferenceModel(ABC):
         runtime = entry.get("runtime") if isinstance(entry, dict) else None
         return runtime if runtime in RUNTIMES else None
 
-    def _choices(self) -> dict:
+    def _choices(self) -> dict[str, Any]:
         path = self.cached_file(".runtime.json")
         try:
             choices = json.loads(path.read_text()) if path is not None and path.exists() else {}
@@ -265,7 +267,7 @@ def outputs_close(ours: Sequence[np.ndarray], expected: Sequence[np.ndarray], to
     """True when both have the same shapes and no value differs by more than ``tolerance``."""
     return len(ours) == len(expected) and all(
         np.shape(o) == np.shape(e) and float(np.max(np.abs(np.asarray(o) - e), initial=0.0)) <= tolerance
-        for o, e in zip(ours, expected))
+        for o, e in zip(ours, expected, strict=True))
 
 
 def prepare_all(models: Sequence[InferenceModel], wait: bool, thread_name: str) -> None:

@@ -8,7 +8,7 @@ all images of a call, so crops of different images share one gather.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -31,8 +31,8 @@ class SummedAreas:
         self.offsets = np.cumsum([0] + sizes[:-1]).astype(np.int64)
         self.widths = np.asarray([w for _, w in shapes], np.int64)
         self.tables = [self.buffer[offset:offset + h * w].reshape(h, w, 3)
-                       for offset, (h, w) in zip(self.offsets, shapes)]
-        for image, table in zip(images, self.tables):
+                       for offset, (h, w) in zip(self.offsets, shapes, strict=True)]
+        for image, table in zip(images, self.tables, strict=True):
             summed_area_table(image, table)
 
     def levels(self, indices: Sequence[int], out_h: int, out_w: int) -> np.ndarray:
@@ -47,7 +47,8 @@ class SummedAreas:
         band = picked[out_h:] - picked[:out_h]  # (out_h, W+1, 3): the row bins' running sums
         picked = band.take(cols, axis=1)
         sums = picked[:, out_w:] - picked[:, :out_w]  # (out_h, out_w, 3): each bin's sum
-        return (sums.astype(np.float32) / area).transpose(2, 0, 1)
+        level: np.ndarray = (sums.astype(np.float32) / area).transpose(2, 0, 1)
+        return level
 
     def crops(self, image_index: np.ndarray, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray,
               x1: np.ndarray, side: int, out: np.ndarray | None = None) -> np.ndarray:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
 from lookalike.errors import StoreUnavailableError
 from lookalike.index.storage.port import EngineLockedError, StoragePort
+from lookalike.redaction import without_credentials
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class StoreConfig:
         """The store in words, for messages: its folder, or the server URL without any user:password part."""
         if self.embedded:
             return f"the embedded store at {self.embedded_path}"
-        parts = urlsplit(self.url)
-        return f"Qdrant at {urlunsplit(parts._replace(netloc=parts.netloc.rpartition('@')[2]))}"
+        return f"Qdrant at {without_credentials(self.url or '')}"
 
 
 def open_engine(config: StoreConfig) -> StoragePort:
@@ -57,7 +56,7 @@ def open_engine(config: StoreConfig) -> StoragePort:
     Raises:
         StoreUnavailableError: the embedded folder is locked by another process or unusable.
     """
-    if not config.embedded:
+    if config.url:  # not embedded
         from lookalike.index.storage.qdrant import QdrantEngine
 
         api_key = config.api_key.get_secret_value() if config.api_key else None

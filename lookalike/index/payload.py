@@ -20,8 +20,9 @@ path writes them (a new point or the person-wide merge at the end of an indexing
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 POINT_NAMESPACE = uuid.UUID("6f1c3c52-6b3e-4b8e-9a53-2f7f1f6d9a10")
 """uuid5 namespace of point ids (fixed: changing it would re-id every indexed photo)."""
@@ -112,14 +113,15 @@ class FacePayload:
         """The JSON payload; None fields are left out."""
         out: dict[str, Any] = {NAME: self.name, PERSON_ID: self.person_id, CONTENT_SHA256: self.content_sha256,
                                SOURCES: list(self.sources), METADATA: dict(self.metadata)}
+        well_known = None if self.well_known is None else int(self.well_known)
         for key, value in ((THUMBNAIL, self.thumbnail), (BOX, self.box), (PROBABILITY, self.probability),
-                           (PHOTOS, self.photos), (WELL_KNOWN, None if self.well_known is None else int(self.well_known))):
+                           (PHOTOS, self.photos), (WELL_KNOWN, well_known)):
             if value is not None:
-                out[key] = list(value) if key == BOX else value
+                out[key] = list(value) if isinstance(value, list) else value  # the box: a copy
         return out
 
     @classmethod
-    def from_dict(cls, payload: Mapping[str, Any]) -> "FacePayload":
+    def from_dict(cls, payload: Mapping[str, Any]) -> FacePayload:
         """The payload of a stored point (missing keys get their defaults, unknown keys are dropped)."""
         box = payload.get(BOX)
         probability = payload.get(PROBABILITY)

@@ -12,8 +12,9 @@ version has them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -102,6 +103,7 @@ class FaceIndex:
     def _centroid_hits(self, query: list[float], top_k: int, conditions: Where | None,
                        selected: WithPayload) -> list[Hit] | None:
         """The nearest per-person mean faces, or None when the current version has none (yet)."""
+        hits: list[Hit] | None
         try:
             with self.store.guard():
                 hits = self.store.engine.query(self.store.centroids_alias, query, top_k, conditions, selected,

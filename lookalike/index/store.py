@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class FaceStore:
         self._lock: AbstractContextManager[Any] = threading.RLock() if serialize else nullcontext()
 
     @classmethod
-    def open(cls, config: StoreConfig) -> "FaceStore":
+    def open(cls, config: StoreConfig) -> FaceStore:
         """The store ``config`` names: the embedded edge store (calls serialised) or a Qdrant server.
 
         Raises:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import portalocker
 import qdrant_edge as qe
@@ -29,11 +30,11 @@ from lookalike.index.storage.port import (
     EngineLockedError,
     FacetCount,
     Hit,
+    Not,
     PayloadFields,
     PayloadUpdate,
     Point,
     PointId,
-    Not,
     Record,
     ScrollPage,
     SearchOptions,

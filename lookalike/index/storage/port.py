@@ -12,8 +12,9 @@ Vectors are lists or arrays of float32; scores are the engine's similarity (cosi
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, NamedTuple, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from lookalike.fingerprint import EMBEDDING_SIZE
 
@@ -30,7 +31,7 @@ class Not:
     value: str | int | bool
 
 
-Where = Mapping[str, Union[str, int, bool, Not]]
+Where = Mapping[str, str | int | bool | Not]
 """Filter: payload path (``"metadata.gender"``) -> required value, or :class:`Not` a value; every entry
 must hold."""
 
@@ -67,15 +68,15 @@ class PayloadFields:
             raise UnsupportedError("PayloadFields takes exactly one of include= and exclude=")
 
 
-WithPayload = Union[bool, PayloadFields]
+WithPayload = bool | PayloadFields
 """True: the whole payload; False: none; :class:`PayloadFields`: some keys."""
 
 
 QUERY_HNSW_EF = 384
 """The HNSW beam width of every query unless told otherwise: the default of :class:`SearchOptions`, which
 both adapters pass to Qdrant (raised to the query's hit limit when smaller). The smallest of the values
-tried (128, 256, 384, 512) that kept the people a visitor sees at recall@5 >= 0.99 with 1M faces in the edge preset (``bench/RESULTS.md``,
-"Person-level recall@5 at scale")."""
+tried (128, 256, 384, 512) that kept the people a visitor sees at recall@5 >= 0.99 with 1M faces in the edge
+preset (``bench/RESULTS.md``, "Person-level recall@5 at scale")."""
 
 
 QUERY_OVERSAMPLING = 2.0
@@ -140,14 +141,14 @@ class CollectionSettings:
 
     @classmethod
     def for_edge(cls, quantization: Literal["int8"] | None = None,
-                 payload_indexes: Mapping[str, FieldType] | None = None) -> "CollectionSettings":
+                 payload_indexes: Mapping[str, FieldType] | None = None) -> CollectionSettings:
         """The embedded engine: HNSW m=16/ef_construct=100, a segment is indexed from 1,000 KB (~500 faces)."""
         return cls(quantization=quantization, indexing_threshold_kb=1000, full_scan_threshold_kb=10_000,
                    payload_indexes=dict(payload_indexes or {}))
 
     @classmethod
     def for_server(cls, quantization: Literal["int8"] | None = "int8",
-                   payload_indexes: Mapping[str, FieldType] | None = None) -> "CollectionSettings":
+                   payload_indexes: Mapping[str, FieldType] | None = None) -> CollectionSettings:
         """Qdrant server or Cloud, for millions of faces (``bench/advice.md``): HNSW m=16, ef_construct=128,
         int8 kept in RAM (rescored), float vectors and payloads on disk."""
         return cls(hnsw_ef_construct=128, quantization=quantization, quantized_always_ram=True,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -26,11 +27,11 @@ from lookalike.index.storage.port import (
     EngineUnreachableError,
     FacetCount,
     Hit,
+    Not,
     PayloadFields,
     PayloadUpdate,
     Point,
     PointId,
-    Not,
     Record,
     ScrollPage,
     SearchOptions,
@@ -61,12 +62,15 @@ class QdrantEngine:
         self.local = local
 
     @classmethod
-    def server(cls, url: str, api_key: str | None, timeout_s: float) -> "QdrantEngine":
+    def server(cls, url: str, api_key: str | None, timeout_s: float) -> QdrantEngine:
         """A Qdrant server or Cloud at ``url`` (nothing is sent until the first call)."""
-        return cls(QdrantClient(url=url, api_key=api_key, timeout=timeout_s, check_compatibility=False), local=False)
+        # qdrant-client hands the timeout to httpx and gRPC, which take seconds as a float
+        client = QdrantClient(url=url, api_key=api_key, timeout=timeout_s,  # type: ignore[arg-type]
+                              check_compatibility=False)
+        return cls(client, local=False)
 
     @classmethod
-    def in_process(cls, path: str = ":memory:") -> "QdrantEngine":
+    def in_process(cls, path: str = ":memory:") -> QdrantEngine:
         """qdrant-client's local mode in memory or in a folder (for the tests and benchmarks, not the product).
 
         Raises:
@@ -296,7 +300,8 @@ def _record(record: models.Record) -> Record:
     vector = record.vector
     if isinstance(vector, dict):
         raise UnsupportedError("named vectors are not part of this schema")
-    floats = [float(v) for v in vector] if vector is not None else None
+    # one unnamed vector is a list of floats (the schema has no multivectors)
+    floats = [float(v) for v in vector] if vector is not None else None  # type: ignore[arg-type]
     return Record(str(record.id), dict(record.payload or {}), floats)
 
 
