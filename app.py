@@ -7,10 +7,10 @@ Every setting comes from :class:`webapp.settings.AppSettings` (the environment: 
 
 from __future__ import annotations
 
+import logging
+
 # First: on ZeroGPU, spaces patches torch's CUDA before anything imports torch (a no-op elsewhere).
 import spaces  # noqa: F401, I001
-
-import logging
 
 from webapp.settings import AppSettings
 from webapp.wiring import create_app, launch_kwargs

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
@@ -49,7 +50,7 @@ def folders(source: Path, people: int, into: Path) -> tuple[Path, Path]:
     return most, every
 
 
-def one_round(pipeline, settings, most: Path, every: Path, batch_size: int) -> dict[str, tuple[float, object]]:
+def one_round(pipeline, settings, most: Path, every: Path, batch_size: int) -> dict[str, tuple[float, Any]]:
     """The three builds into one fresh store: kind -> (seconds, report)."""
     from indexing.indexer import Indexer
     from indexing.sources import open_sources

@@ -12,8 +12,9 @@ import argparse
 import logging
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from indexing.messages import one_line
 from indexing.precedence import WELL_KNOWN_PEOPLE
@@ -88,7 +89,8 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", action="append", metavar="SPEC",
                         help="a Hugging Face dataset id, a local dataset folder, a save_to_disk folder, or an "
                              "image folder with one sub-folder per person, optionally with its own options "
-                             f"after '?' ({', '.join(SOURCE_OPTIONS)}), e.g. 'owner/name?split=test&name_column=person'. "
+                             f"after '?' ({', '.join(SOURCE_OPTIONS)}), "
+                             "e.g. 'owner/name?split=test&name_column=person'. "
                              "Repeat for several: they go into one collection, one identity per person, and "
                              "earlier sources win for display names and metadata "
                              f"(default: {' '.join(DEFAULT_SOURCES)})")
@@ -98,7 +100,8 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-column", help="image column (default: known or detected)")
     parser.add_argument("--name-column", help="person name column (default: known, else label/name/person, else "
                                               "a ClassLabel)")
-    parser.add_argument("--sample", type=_count(0), default=0, help="index at most N photos per source, chosen at random (0: all)")
+    parser.add_argument("--sample", type=_count(0), default=0,
+                        help="index at most N photos per source, chosen at random (0: all)")
     parser.add_argument("--per-person", type=_count(0), default=0, help="at most K photos of each person (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the sampling")
 
@@ -195,8 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = FaceStore.open(settings.store_config())
         code, report = _run(args, settings, specs, pipeline, store)
     except (LookalikeError, ValueError, OSError, StorageError) as exc:
-        # StorageError: a server still indexing after --optimize-wait-s, say. OSError covers a missing path (FileNotFoundError), an unreachable hub (ConnectionError) and
-        # datasets' DatasetNotFoundError; each is one line, never a traceback.
+        # StorageError: a server still indexing after --optimize-wait-s, say. OSError covers a missing path
+        # (FileNotFoundError), an unreachable hub (ConnectionError) and datasets' DatasetNotFoundError; each is
+        # one line, never a traceback.
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return code
     finally:

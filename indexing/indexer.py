@@ -18,9 +18,9 @@ import base64
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -34,8 +34,19 @@ from indexing.sources import Row, Source, open_all
 from indexing.stage import Photo, decoded_batches, main_faces
 from lookalike.batching import batched
 from lookalike.faces import Face, FacePipeline, face_thumbnail
-from lookalike.index.payload import (BOX, METADATA, NAME, PERSON_ID, PROBABILITY, SOURCES, THUMBNAIL, THUMBNAIL_SIZE,
-                                     WELL_KNOWN, FacePayload, point_id)
+from lookalike.index.payload import (
+    BOX,
+    METADATA,
+    NAME,
+    PERSON_ID,
+    PROBABILITY,
+    SOURCES,
+    THUMBNAIL,
+    THUMBNAIL_SIZE,
+    WELL_KNOWN,
+    FacePayload,
+    point_id,
+)
 from lookalike.index.storage.port import Record
 from lookalike.index.store import FacePoint, FaceStore
 
@@ -257,14 +268,14 @@ class Indexer:
         pending = list(candidates.values())
         for photo, _ in pending:
             if photo.image is None:  # the read-ahead saw its point, which is gone now: decode it here
-                photo.image = self.pipeline.load(photo.row.data)
+                photo.image = self.pipeline.load(photo.row.data or b"")
         if not pending:
             return
         t0 = time.perf_counter()
         faces = main_faces(self.pipeline, [photo for photo, _ in pending])
         report.embed_s += time.perf_counter() - t0
         points = []
-        for (photo, refs), face in zip(pending, faces):
+        for (photo, refs), face in zip(pending, faces, strict=True):
             if face is None:
                 report.skipped[photo.skip or "no_face"] += 1
                 continue

@@ -14,12 +14,12 @@ a fixed popularity, which on TMDB drifts from week to week.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from indexing.sources import Source
 from lookalike.index.people import display_name
-
 
 POPULARITY = "popularity"
 """The metadata column that ranks people (TMDB's popularity)."""

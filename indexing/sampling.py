@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def choose_rows(names: Sequence[str], sample: int | None = None, per_person: int | None = None,

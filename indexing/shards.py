@@ -9,8 +9,9 @@ shards write the points of one unsharded run (README, "Sharded builds").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 
 class Hashed(Protocol):
@@ -31,7 +32,7 @@ class Shard:
             raise ValueError(f"a shard is I/N with 0 <= I < N, not {self.index}/{self.count}")
 
     @classmethod
-    def parse(cls, text: str) -> "Shard":
+    def parse(cls, text: str) -> Shard:
         """``"1/4"`` -> ``Shard(1, 4)`` (shards are numbered from 0).
 
         Raises:

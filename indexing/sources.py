@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 from urllib.parse import parse_qsl
 
 import datasets
@@ -83,7 +84,7 @@ class Row:
 
     @classmethod
     def read(cls, data: bytes | None, raw_name: str, metadata: dict[str, Any] | None = None, ref: str = "",
-             problem: str | None = None, person: str | None = None) -> "Row":
+             problem: str | None = None, person: str | None = None) -> Row:
         """A row with its person id (``person``, else that of ``raw_name``) and content hash filled in."""
         return cls(data, raw_name, metadata or {}, ref, problem, person_id(raw_name) if person is None else person,
                    hashlib.sha256(data).hexdigest() if data else "")

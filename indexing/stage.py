@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from indexing.sources import Row
 from lookalike.errors import LookalikeError
@@ -143,7 +144,7 @@ def main_faces(pipeline: FacePipeline, photos: Sequence[Photo]) -> list[Face | N
                 photo.skip = "detection_failed"
                 found.append([])
     out: list[Face | None] = []
-    for photo, faces in zip(photos, found):
+    for photo, faces in zip(photos, found, strict=True):
         if faces:
             out.append(faces[0])
         else:

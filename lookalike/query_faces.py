@@ -10,12 +10,13 @@ finite or larger than any photo the app accepts.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from lookalike.errors import BadQueryFacesError, NoFaceError
-from lookalike.faces import NO_FACE, Face
+from lookalike.faces import Face
 from lookalike.fingerprint import EMBEDDING_SIZE
 
 MAX_FACES = 32
@@ -25,6 +26,7 @@ MAX_SIDE = 65_535
 NORM_TOLERANCE = 0.01
 """How far a vector's length may be from 1: float16 storage or a JSON round trip move it by far less."""
 NO_LANDMARKS = np.full((5, 2), np.nan, np.float32)
+NO_FACES_SENT = "No faces were sent: a photo without a face has nothing to search."
 
 
 def query_faces(faces: Any, max_faces: int = MAX_FACES) -> list[Face]:
@@ -38,7 +40,7 @@ def query_faces(faces: Any, max_faces: int = MAX_FACES) -> list[Face]:
             ``bad_vector`` or ``bad_box``, with a sentence that names the face.
     """
     if isinstance(faces, (list, tuple)) and not faces:
-        raise NoFaceError(NO_FACE)
+        raise NoFaceError(NO_FACES_SENT)
     if not isinstance(faces, (list, tuple)):
         raise BadQueryFacesError('Send the faces as a non-empty list of {"box": [x1, y1, x2, y2], "vector": '
                                  f"[{EMBEDDING_SIZE} numbers]}} objects.")

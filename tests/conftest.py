@@ -31,8 +31,8 @@ from support import (  # noqa: F401  (re-exported: the test modules import these
     build_tmdb_people_dataset,
     image_files,
     make_point,
-    open_store,
     open_browser,
+    open_store,
     random_unit,
     write_standin_weights,
 )

@@ -2,15 +2,18 @@
 index built once per session, the app launched on 127.0.0.1 over it, and a gradio_client client of it.
 
 The index: the first 4 photos of each of the 5 people of ``five_celebs/train`` (copied to a temporary
-folder; no metadata) plus the 31 people of ``tests/data/bios.json`` (the ``celebrity_bios_mini`` dataset of conftest), one LFW photo each, with their
+folder; no metadata) plus the 31 people of ``tests/data/bios.json`` (the ``celebrity_bios_mini`` dataset of
+conftest), one LFW photo each, with their
 TMDB-style metadata (biography, gender, known_for_department): 36 people, more than any test asks
 matches for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,15 +29,15 @@ PER_PERSON = 4
 class AppIndex:
     """The test index: its store, and the indexed photo files of five_celebs by person id."""
 
-    store: object
+    store: Any
     photos: dict[str, list[Path]]
 
 
 @dataclass
 class RunningApp:
     url: str
-    demo: object
-    finder: object
+    demo: Any
+    finder: Any
 
 
 def launch(finder, problem=None, mcp: bool = False, traffic=None) -> RunningApp:
@@ -97,7 +100,7 @@ def app_finder(pipeline, store, **options):
 
 
 @pytest.fixture(scope="session")
-def app_index(base_settings, pipeline, tmp_path_factory) -> AppIndex:
+def app_index(base_settings, pipeline, tmp_path_factory) -> Iterator[AppIndex]:
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
     from lookalike.index.people import person_id
@@ -114,7 +117,7 @@ def app_index(base_settings, pipeline, tmp_path_factory) -> AppIndex:
 
 
 @pytest.fixture(scope="session")
-def app_server(app_index, pipeline) -> RunningApp:
+def app_server(app_index, pipeline) -> Iterator[RunningApp]:
     """The app over the test index, on 127.0.0.1 (5 matches per face by default)."""
     running = launch(app_finder(pipeline, app_index.store), mcp=True)
     yield running

@@ -685,8 +685,8 @@ CAPTION = re.compile(r"^(.+) — (\d{1,3}) %$")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
 TIMEOUT_MS = 120_000
-DESKTOP = {"viewport": {"width": 1280, "height": 900}}
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}}
+PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 RECORD_MEDIA_CONSTRAINTS = """
 window.__mediaConstraints = [];
@@ -721,8 +721,9 @@ def captions(root, gallery: str = "#gallery") -> list[tuple[str, int]]:
     root.locator(f"{gallery} .caption-label").first.wait_for(timeout=TIMEOUT_MS)
     texts = root.locator(f"{gallery} .caption-label").all_inner_texts()
     parsed = [CAPTION.match(t.strip()) for t in texts]
-    assert texts and all(parsed), texts
-    return [(m.group(1), int(m.group(2))) for m in parsed]
+    matched = [m for m in parsed if m is not None]
+    assert texts and len(matched) == len(texts), texts
+    return [(m.group(1), int(m.group(2))) for m in matched]
 
 
 def upload_and_find(root, photo: Path) -> None:

@@ -105,10 +105,12 @@ def test_the_api_refuses_a_file_that_was_not_uploaded(app_server, app_index, tmp
     assert elsewhere.exists()
 
 
-def test_only_the_lookalike_endpoint_is_public(client):
+def test_only_the_lookalike_endpoints_are_public(client):
     api = client.view_api(return_format="dict", print_info=False)
-    assert set(api["named_endpoints"]) == {"/lookalike"}
+    assert set(api["named_endpoints"]) == {"/lookalike", "/lookalike_vectors"}  # the page's own events are private
     assert not api["unnamed_endpoints"]
+    vectors = api["named_endpoints"]["/lookalike_vectors"]["parameters"]
+    assert [p["parameter_name"] for p in vectors] == ["faces", "top_k", "gender", "department", "well_known_only"]
     params = api["named_endpoints"]["/lookalike"]["parameters"]
     assert [p["parameter_name"] for p in params] == ["photo", "top_k", "gender", "department", "well_known_only"]
     assert [p["parameter_has_default"] for p in params] == [False, True, True, True, True]
@@ -134,7 +136,7 @@ def test_mcp_lists_the_find_lookalikes_tool(app_server):
                 return (await session.list_tools()).tools
 
     listed = asyncio.run(tools())
-    assert [t.name for t in listed] == ["find_lookalikes"]
+    assert [t.name for t in listed] == ["find_lookalikes", "find_lookalikes_by_vectors"]
     description = listed[0].description
     for field in ("likeness", "score", "no_close_match", "gender", "department", "well_known_only"):
         assert field in description
@@ -200,19 +202,23 @@ def test_the_query_path_decodes_once_asks_the_index_once_per_face_and_draws_only
     assert all(q["with_thumbnails"] is True and all(q["thumbnails"]) for q in calls["query"])
 
 
-def test_empty_index_says_how_to_fill_it(pipeline, settings, tmp_path):
-    from lookalike.search import LookalikeFinder
+def test_empty_index_tells_visitors_to_come_back_and_the_operator_how_to_fill_it(pipeline, settings, tmp_path,
+                                                                                  caplog):
     from lookalike.index.store import FaceStore
+    from lookalike.search import LookalikeFinder
     from webapp.handlers import LookalikeUI
 
     store = FaceStore.open(settings.store_config())
     finder = LookalikeFinder(pipeline, store)
     running = launch(finder)
     try:
-        assert "python -m indexing" in LookalikeUI(finder).banner()
+        with caplog.at_level("WARNING"):
+            banner = LookalikeUI(finder).banner()
+        assert "come back later" in banner and "python -m indexing" not in banner
+        assert "python -m indexing" in caplog.text  # the command is the operator's, in the log
         out = predict(running.url, MULTIFACE)
         assert out["reason"] == "empty_index"
-        assert "python -m indexing" in out["error"] and "stop the app first" in out["error"]
+        assert "python -m indexing" not in out["error"] and out["error"]
     finally:
         running.demo.close()
         store.close()

@@ -13,13 +13,23 @@ import re
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import MULTIFACE
 from fixtures_app import TEST_DATA, bio_photo, bio_row, bios_rows, cartoon_face
-from support import CHROMIUM, OUTPUT, SERVER_MODE, TIMEOUT_MS, camera_browser, captions, new_page, screenshot
+from support import (
+    CHROMIUM,
+    OUTPUT,
+    SERVER_MODE,
+    TIMEOUT_MS,
+    box,
+    camera_browser,
+    captions,
+    new_page,
+    screenshot,
+    upload_and_find,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -230,7 +240,8 @@ def test_app_embedded_in_an_iframe_answers_an_upload(browser, app_server, app_in
     site.mkdir()
     (site / "index.html").write_text(
         "<!doctype html><html><body><h1>My blog</h1>"
-        f'<iframe id="lookalike" src="{app_server.url}{SERVER_MODE}" width="1200" height="1800" frameborder="0"></iframe>'
+        f'<iframe id="lookalike" src="{app_server.url}{SERVER_MODE}" width="1200" height="1800" '
+        'frameborder="0"></iframe>'
         "</body></html>")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -17,9 +17,9 @@ import pytest
 from PIL import Image, ImageFile
 
 from conftest import CORE_FIXTURES, FIVE_VAL, MULTIFACE, ROOT, image_files
-from support import ORIENTATION, iou, rotated_copy
 from lookalike.errors import ImageTooLargeError, LookalikeError, NotAnImageError
 from lookalike.images import load_rgb_image
+from support import ORIENTATION, iou, rotated_copy
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import FIVE_VAL, LFW, MULTIFACE, image_files
-from support import (CHROMIUM, DESKTOP, TIMEOUT_MS, camera_browser, captions, iou, rotated_copy,
-                     screenshot)
+from support import CHROMIUM, DESKTOP, TIMEOUT_MS, camera_browser, captions, iou, rotated_copy, screenshot
 
 pytestmark = [
     pytest.mark.browser,
@@ -129,7 +128,7 @@ def test_the_browser_finds_the_servers_boxes_and_vectors(private_page, pipeline,
         }""", data)
         expected = pipeline.faces(photo)
         assert len(found) == len(expected), (photo.name, len(found), len(expected))
-        for ours, theirs in zip(found, expected):
+        for ours, theirs in zip(found, expected, strict=True):
             assert iou(ours["box"], theirs.box) >= 0.95, (photo.name, ours["box"], theirs.box)
             assert abs(ours["probability"] - theirs.probability) < 0.01, photo.name
             cosine = float(np.dot(np.asarray(ours["vector"], np.float32), theirs.vector))

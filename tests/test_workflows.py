@@ -401,7 +401,9 @@ def test_index_timeouts_fit_a_free_clusters_half_vcpu() -> None:
     workflow = load_workflow(WORKFLOWS_DIR / "index.yml")
     assert int(workflow["env"]["LOOKALIKE_QDRANT_TIMEOUT_S"]) >= 60
     final = workflow["jobs"]["finalize"]
-    wait_s = int(re.search(r"--optimize-wait-s (\d+)", _job_script(final)).group(1))
+    wait = re.search(r"--optimize-wait-s (\d+)", _job_script(final))
+    assert wait, "the finalize job does not set --optimize-wait-s"
+    wait_s = int(wait.group(1))
     assert wait_s >= 1800
     assert final["timeout-minutes"] * 60 >= wait_s + 30 * 60
 

@@ -26,8 +26,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 from indexing.indexer import index_sources
 from indexing.messages import one_line

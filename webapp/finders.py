@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from lookalike.errors import LookalikeError
 from lookalike.search import LookalikeFinder

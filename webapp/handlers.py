@@ -20,11 +20,12 @@ from typing import Any
 
 import gradio as gr
 
-from lookalike.errors import LookalikeError, ModelMismatchError
+from lookalike.errors import LookalikeError, ModelMismatchError, NoFaceError
+from lookalike.faces import NO_FACE
 from lookalike.query_faces import query_faces
 from lookalike.search import LookalikeFinder, SearchResult
-from webapp.rendering import FaceView, compare_html, draw_faces, face_view
 from webapp.finders import FinderHolder
+from webapp.rendering import FaceView, compare_html, draw_faces, face_view
 from webapp.traffic import UPLOADS
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,8 @@ class LookalikeUI:
         except Exception as exc:
             return _cleared(status(message(exc), error=True), photo=gr.update(visible=True))
         shown = _shown(result, bool(filters(gender, department)))
-        return (gr.update(visible=False), gr.update(value=draw_faces(result.image, result), visible=True),
+        boxed = draw_faces(result.image, result) if result.image is not None else None
+        return (gr.update(visible=False), gr.update(value=boxed, visible=True),
                 gr.update(visible=True), *shown, gr.update(visible=False))
 
     def submit_private(self, top_k: Any, gender: Any, department: Any, well_known: Any,
@@ -205,7 +207,7 @@ class LookalikeUI:
         try:
             result = self.search_vectors(_faces_of(query), top_k, gender, department, well_known)
         except Exception as exc:
-            return _cleared(status(message(exc), error=True), photo=None)[3:9]
+            return _cleared(status(_photo_message(exc), error=True), photo=None)[3:9]
         return _shown(result, bool(filters(gender, department)))
 
     def clear_private(self) -> tuple[Any, ...]:
@@ -246,8 +248,8 @@ class LookalikeUI:
             return gr.update(), status(message(exc), error=True), gr.update(), gr.update()
         largest = max(range(len(result.faces)), key=lambda i: result.faces[i].face.area)
         view = face_view(largest + 1, result.faces[largest], bool(filters(gender, department)))
-        return draw_faces(result.image, result), status(_live_note(len(result.faces), largest + 1)), view.gallery, \
-            view.details
+        boxed = draw_faces(result.image, result) if result.image is not None else gr.update()
+        return boxed, status(_live_note(len(result.faces), largest + 1)), view.gallery, view.details
 
     def live_private(self, top_k: Any, gender: Any, department: Any, well_known: Any,
                      query: Any) -> tuple[Any, ...]:
@@ -257,7 +259,7 @@ class LookalikeUI:
         try:
             result = self.search_vectors(_faces_of(query), top_k, gender, department, well_known)
         except Exception as exc:
-            return status(message(exc), error=True), gr.update(), gr.update()
+            return status(_photo_message(exc), error=True), gr.update(), gr.update()
         count, number = _count(query, "count", 1), _count(query, "number", 1)
         view = face_view(number, result.faces[0], bool(filters(gender, department)))
         return status(_live_note(count, number)), view.gallery, view.details
@@ -335,6 +337,12 @@ def _check_filters(result: SearchResult, where: dict[str, Any], famous: bool) ->
         words = describe(where) + (", " if where and famous else "") + (WELL_KNOWN_WORDS if famous else "")
         raise NoOneMatchesFilters(f"Nobody in the index matches the filters ({words}): choose a wider filter.")
     return result
+
+
+def _photo_message(exc: BaseException) -> str:
+    """:func:`message` for the page's private mode, where the visitor chose a photo: no face sent is the
+    photo's "no face"."""
+    return NO_FACE if isinstance(exc, NoFaceError) else message(exc)
 
 
 def _faces_of(query: Any) -> Any:

@@ -27,7 +27,8 @@ TITLE = "Celebrity look-alike"
 CREDITS = (
     "Celebrity photos and biographies: the Hugging Face datasets "
     "[ashraq/tmdb-celeb-10k](https://huggingface.co/datasets/ashraq/tmdb-celeb-10k) and "
-    "[ashraq/tmdb-people-image](https://huggingface.co/datasets/ashraq/tmdb-people-image) (data from TMDB; this product "
+    "[ashraq/tmdb-people-image](https://huggingface.co/datasets/ashraq/tmdb-people-image) (data from TMDB; this "
+    "product "
     "uses the TMDB API but is not endorsed or certified by TMDB), "
     "[tonyassi/celebrity-1000](https://huggingface.co/datasets/tonyassi/celebrity-1000) and "
     "[lansinuote/simple_facenet](https://huggingface.co/datasets/lansinuote/simple_facenet). "
@@ -52,7 +53,8 @@ API_DESCRIPTION = (
     "are still listed), 'matches': [{'name', 'person_id', 'score' (cosine, -1..1), 'likeness' (0..100, "
     "the % shown to people), 'similarity' (likeness / 100), 'metadata', 'sources', 'point_id'}]}]} with faces "
     "left to right and matches best first, or {'error': sentence, 'reason': slug} when the photo cannot be "
-    "used (no_face, not_an_image, image_too_large, empty_index, index_filling (an empty index being filled: retry later), store_unavailable, model_mismatch, "
+    "used (no_face, not_an_image, image_too_large, empty_index, index_filling (an empty index being filled: retry "
+    "later), store_unavailable, model_mismatch, "
     "no_one_matches_filters, bad_filter). Optional filters: gender ('female', 'male', 'non-binary') and "
     "department (e.g. 'Acting'), where the index has that metadata, and well_known_only (default true: "
     "well-known people only; false: everyone in the index)."
@@ -78,7 +80,8 @@ body.lookalike-private #new-photo, body.lookalike-private #live-cam, body.lookal
 body:not(.lookalike-private) .private-only { display: none !important; }
 .private-line { margin: 0 0 8px; font-size: 0.9rem; }
 .private-line button, .private-only button, .private-pick { margin: 4px 6px 4px 0; padding: 6px 12px;
-  border-radius: 8px; border: 1px solid var(--border-color-primary); background: var(--button-secondary-background-fill);
+  border-radius: 8px; border: 1px solid var(--border-color-primary);
+  background: var(--button-secondary-background-fill);
   cursor: pointer; font-weight: 600; }
 .private-drop { border: 2px dashed var(--border-color-primary); border-radius: 12px; padding: 28px 12px;
   text-align: center; }
@@ -285,6 +288,7 @@ def _private_events(ui: LookalikeUI, tab: PhotoTab, live: LiveTab) -> None:
     def private_live(top_k: Any, gender: Any, department: Any, well_known: Any, evt: gr.EventData):
         return ui.live_private(top_k, gender, department, well_known, event_data(evt))
 
+    assert tab.private is not None and live.private is not None
     tab.private.private_search(private_search, tab.filters, tab.private_results, api_visibility="private",
                                concurrency_id="vectors", concurrency_limit=8, show_progress="minimal")
     tab.private.private_clear(ui.clear_private, None, tab.private_results, api_visibility="private", queue=False)
@@ -307,7 +311,7 @@ def _public_api(demo: gr.Blocks, ui: LookalikeUI) -> None:
     """
     def find_lookalikes(photo: FileData, top_k: int = ui.default_top_k, gender: str = "",
                         department: str = "", well_known_only: bool = True,
-                        request: gr.Request = None) -> dict[str, Any]:
+                        request: gr.Request | None = None) -> dict[str, Any]:
         try:
             return ui.find_lookalikes(photo, top_k, gender, department, well_known_only)
         finally:
@@ -318,7 +322,7 @@ def _public_api(demo: gr.Blocks, ui: LookalikeUI) -> None:
 
     def find_lookalikes_by_vectors(faces: list[dict[str, Any]], top_k: int = ui.default_top_k, gender: str = "",
                                    department: str = "", well_known_only: bool = True,
-                                   request: gr.Request = None) -> dict[str, Any]:
+                                   request: gr.Request | None = None) -> dict[str, Any]:
         try:
             return ui.find_lookalikes_by_vectors(faces, top_k, gender, department, well_known_only)
         finally:

@@ -19,9 +19,10 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lookalike.faces.browser import BrowserModel, browser_models, detection_settings
 

@@ -32,7 +32,7 @@ def draw_faces(image: Image.Image, result: SearchResult, max_side: int = DISPLAY
     """
     scale = min(1.0, max_side / max(image.size))
     out = image.copy() if scale == 1.0 else image.resize(
-        (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(out)
     line = max(2, round(max(out.size) / 250))
     font = ImageFont.load_default(size=max(14, round(max(out.size) / 30)))
@@ -140,7 +140,7 @@ def result_card(crop: Image.Image | None, match: Match) -> bytes:
     yours = crop.convert("RGB") if crop is not None else Image.new("RGB", (CARD_FACE, CARD_FACE), (60, 60, 80))
     for i, picture in enumerate((yours, thumbnail(match.thumbnail_jpeg))):
         x = CARD_LEFT + i * (CARD_FACE + CARD_GAP)
-        card.paste(picture.resize((CARD_FACE, CARD_FACE), Image.BICUBIC), (x, top))
+        card.paste(picture.resize((CARD_FACE, CARD_FACE), Image.Resampling.BICUBIC), (x, top))
         label = "You" if i == 0 else match.name
         text, font = _fit_text(draw, label, CARD_FACE, 28)
         draw.text((x + CARD_FACE / 2, top - 12), text, fill="white", font=font, anchor="ms")

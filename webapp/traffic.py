@@ -24,8 +24,9 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from webapp.private import PrivateMiddleware
 from webapp.settings import AppSettings

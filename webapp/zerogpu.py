@@ -9,7 +9,8 @@ on a shared GPU and charged to the visitor's daily quota (API and MCP callers, w
 token, share the Space's). The CPU path needs neither, so ``LOOKALIKE_DEVICE=auto`` runs queries on the
 CPU there (README, "Deploy"). ``LOOKALIKE_DEVICE=cuda`` runs detection and embedding inside the
 decorated step instead, with facenet-pytorch's own MTCNN and FaceNet in torch on the GPU. ZeroGPU
-refuses to start a Space without a decorated function, so the step is decorated at start-up, before any model loads, whatever fails next.
+refuses to start a Space without a decorated function, so the step is decorated at start-up, before any
+model loads, whatever fails next.
 The background fill never goes through the step (:func:`background_pipeline`).
 """
 
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 
 import spaces
 from spaces.config import Config
 
 from lookalike.errors import LookalikeError
-from lookalike.faces import FaceConfig, FacePipeline
+from lookalike.faces import Face, FaceConfig, FacePipeline
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ class FaceStep:
     """
 
     def __init__(self) -> None:
-        self._faces_many = None
+        self._faces_many: Callable[..., list[list[Face]]] | None = None
         self.decorated = spaces.GPU(duration=GPU_SECONDS)(self._run)
 
     def _run(self, images, **kwargs):

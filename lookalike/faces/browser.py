@@ -41,7 +41,7 @@ class BrowserModel:
         return self.data if self.data is not None else Path(self.path).read_bytes()  # type: ignore[arg-type]
 
     @classmethod
-    def of(cls, name: str, source: bytes | Path) -> "BrowserModel":
+    def of(cls, name: str, source: bytes | Path) -> BrowserModel:
         data = Path(source).read_bytes() if isinstance(source, Path) else source
         digest = hashlib.sha256(data).hexdigest()
         if isinstance(source, Path):
@@ -71,7 +71,7 @@ def half_weights(model: bytes, min_values: int = HALF_MIN_VALUES) -> bytes:
     del graph.node[:]
     graph.node.extend(nodes)
     onnx.checker.check_model(proto)
-    return proto.SerializeToString()
+    return bytes(proto.SerializeToString())
 
 
 def browser_model(network: InferenceModel, key: str, half: bool = False) -> BrowserModel:
