@@ -25,6 +25,7 @@ import pytest
 from conftest import CORE_FIXTURES, FIVE_VAL, image_files
 from fixtures_app import app_finder, launch
 from support import readme_block, rest_call
+from webapp.private import assets_of
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -34,8 +35,8 @@ TOOLS_CACHE = Path(os.environ.get("LOOKALIKE_TOOLS_CACHE") or Path("~/.cache/loo
 @pytest.fixture(scope="module")
 def assets(app_server):
     """The running app's private-mode files, once its models are made."""
-    ready = app_server.demo.private_assets
-    assert ready.wait(600), ready.state
+    ready = assets_of(app_server.demo)
+    assert ready is not None and ready.wait(600), ready and ready.state
     return ready
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from conftest import FIVE_VAL, LFW, MULTIFACE, image_files
 from support import CHROMIUM, DESKTOP, TIMEOUT_MS, camera_browser, captions, iou, rotated_copy, screenshot
+from webapp.private import assets_of
 
 pytestmark = [
     pytest.mark.browser,
@@ -48,8 +49,8 @@ def carries_image(body: bytes) -> bool:
 
 @pytest.fixture(scope="module")
 def private_app(app_server):
-    assets = app_server.demo.private_assets
-    assert assets.wait(600), assets.state
+    assets = assets_of(app_server.demo)
+    assert assets is not None and assets.wait(600), assets and assets.state
     return app_server
 
 

@@ -81,7 +81,7 @@ def test_missing_collection_is_empty_index(any_store):
     assert any_store.current_collection() is None
     with pytest.raises(EmptyIndexError) as info:
         FaceIndex(any_store).query_people(unit(np.ones(512)), top_k=3)
-    assert "python -m indexing" in str(info.value)
+    assert "python -m indexing" in info.value.detail and "python -m indexing" not in str(info.value)
 
 
 def test_empty_collection_is_empty_index(any_store):

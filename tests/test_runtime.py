@@ -88,7 +88,7 @@ def fake_runtimes(monkeypatch, model: InferenceModel, costs: dict[str, float],
         return timed
 
     monkeypatch.setattr(runtime, "time", clock)
-    monkeypatch.setattr(InferenceModel, "_exported", lambda self: b"")
+    monkeypatch.setattr(InferenceModel, "exported", lambda self: b"")
     monkeypatch.setattr(InferenceModel, "_session", lambda self, name, exported: session(name))
     model.served = Served("torch", session("torch"))
 

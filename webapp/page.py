@@ -18,7 +18,7 @@ from gradio.data_classes import FileData
 from lookalike.search import LookalikeFinder
 from webapp.finders import FinderHolder
 from webapp.handlers import MAX_TOP_K, LookalikeUI
-from webapp.private import BUNDLE, PrivateAssets
+from webapp.private import BUNDLE, PrivateAssets, attach
 from webapp.traffic import VECTOR_API_NAME
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ API_DESCRIPTION = (
     "department (e.g. 'Acting'), where the index has that metadata, and well_known_only (default true: "
     "well-known people only; false: everyone in the index)."
 )
+VECTOR_CONCURRENCY = 8
+"""Vector searches (private mode's and the vector API's) run at once: each takes milliseconds of CPU, and the
+embedded store serialises its own calls (bench/RESULTS.md, "Private mode", measures other limits)."""
 VECTOR_API_DESCRIPTION = (
     "The same search from faces you found and embedded yourself (no photo is sent): faces as [{'box': [x1, y1, "
     "x2, y2], 'vector': [512 numbers, unit length, FaceNet vggface2 as facenet-pytorch makes it], 'probability': "
@@ -134,7 +137,7 @@ def build_app(finders: FinderHolder | LookalikeFinder | None, private_mode: bool
         filling = gr.Timer(2.0, active=ui.finders.fill_progress() is not None)
         filling.tick(ui.fill_tick, None, [banner, filling], api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=2, max_size=16)
-    demo.private_assets = private.start() if private is not None else None  # served by webapp.private
+    attach(demo, private.start() if private is not None else None)
     return demo
 
 
@@ -290,7 +293,7 @@ def _private_events(ui: LookalikeUI, tab: PhotoTab, live: LiveTab) -> None:
 
     assert tab.private is not None and live.private is not None
     tab.private.private_search(private_search, tab.filters, tab.private_results, api_visibility="private",
-                               concurrency_id="vectors", concurrency_limit=8, show_progress="minimal")
+                               concurrency_id="vectors", concurrency_limit=VECTOR_CONCURRENCY, show_progress="minimal")
     tab.private.private_clear(ui.clear_private, None, tab.private_results, api_visibility="private", queue=False)
     live.private.private_live(private_live, tab.filters, live.outputs[1:], api_visibility="private",
                               concurrency_id="vectors", trigger_mode="always_last", show_progress="hidden")
@@ -330,7 +333,7 @@ def _public_api(demo: gr.Blocks, ui: LookalikeUI) -> None:
 
     find_lookalikes_by_vectors.__doc__ = ui.find_lookalikes_by_vectors.__doc__
     gr.api(find_lookalikes_by_vectors, api_name=VECTOR_API_NAME, api_description=VECTOR_API_DESCRIPTION,
-           concurrency_id="vectors", concurrency_limit=8)
+           concurrency_id="vectors", concurrency_limit=VECTOR_CONCURRENCY)
 
 
 def _forget_session(demo: gr.Blocks, request: gr.Request | None) -> None:

@@ -163,9 +163,8 @@ def _model_url(model: BrowserModel) -> str:
 
 class PrivateMiddleware:
     """ASGI middleware: serves ``/private/...`` and, with ``isolate``, adds COOP and COEP headers to every
-    response. ``assets(scope)`` gives the app's :class:`PrivateAssets` (default: the ``private_assets`` that
-    :func:`webapp.page.build_app` set on the app's Blocks); without them the manifest says private mode is
-    off."""
+    response. ``assets(scope)`` gives the app's :class:`PrivateAssets` (default: those :func:`attach` kept with
+    the app's Blocks); without them the manifest says private mode is off."""
 
     def __init__(self, app, assets: Callable[[dict], PrivateAssets | None] | None = None, isolate: bool = True):
         self.app = app
@@ -211,11 +210,21 @@ class PrivateMiddleware:
         await response(scope, receive, send)
 
 
+def attach(blocks: Any, assets: PrivateAssets | None) -> None:
+    """Keep ``assets`` with the app's Blocks, where :class:`PrivateMiddleware` finds them."""
+    blocks.private_assets = assets
+
+
+def assets_of(blocks: Any) -> PrivateAssets | None:
+    """The assets :func:`attach` kept with ``blocks`` (None: private mode is off there)."""
+    return getattr(blocks, "private_assets", None)
+
+
 def _assets_of_app(scope: dict) -> PrivateAssets | None:
-    """The assets :func:`webapp.page.build_app` set on the Blocks that Gradio's app serves."""
+    """The assets of the Blocks that Gradio's app serves."""
     getter = getattr(scope.get("app"), "get_blocks", None)
     try:
         blocks = getter() if getter else None
     except Exception:  # noqa: BLE001 - an app without blocks serves no private mode
         return None
-    return getattr(blocks, "private_assets", None)
+    return assets_of(blocks)

@@ -29,6 +29,7 @@ window.lookalikePrivate = {
   mode: () => state.mode,
   why: () => state.why,
   loaded: () => state.loaded,
+  threads: async () => (await models()).ort.env.wasm.numThreads,
   faces: async (blob) => (await faces(await decode(blob, state.info.detector.max_image_pixels)))
     .map(({box, probability, landmarks, vector}) => ({box, probability, landmarks, vector})),
 };
@@ -100,7 +101,8 @@ function setMode(mode, remember = true) {
 /** The models, downloading them the first time (the mode line shows the progress). */
 function models() {
   if (!state.models) {
-    state.models = loadModels(state.info, (done, total) => { state.progress = [done, total]; render(); })
+    const threads = Number(new URLSearchParams(location.search).get("threads")) || 0;  // 0: as the page allows
+    state.models = loadModels(state.info, (done, total) => { state.progress = [done, total]; render(); }, threads)
       .then((loaded) => { state.progress = null; state.loaded = true; render(); return loaded; })
       .catch((error) => {
         state.models = null;
