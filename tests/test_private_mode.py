@@ -165,6 +165,14 @@ def test_a_second_visit_downloads_no_model_bytes(private_page, private_app):
     second.wait_for_function("window.lookalikePrivate && window.lookalikePrivate.loaded()", timeout=TIMEOUT_MS)
     assert "downloading" not in second.locator("#private-photo .private-text").inner_text()
     assert not heavy & set(requests), heavy & set(requests)
+    cached = second.evaluate("""async () => {
+        const out = [];
+        for (const name of await caches.keys()) {
+            for (const request of await (await caches.open(name)).keys()) out.push(request.url);
+        }
+        return out;
+    }""")
+    assert set(cached) == heavy, cached  # the models and the runtime, nothing of a photo or a result
     second.close()
 
 

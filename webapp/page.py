@@ -9,6 +9,7 @@ results follow the one photo directly. The page's own events are private.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,9 +137,25 @@ def build_app(finders: FinderHolder | LookalikeFinder | None, private_mode: bool
         # While the index is being filled in the background, the banner shows the progress every 2 s.
         filling = gr.Timer(2.0, active=ui.finders.fill_progress() is not None)
         filling.tick(ui.fill_tick, None, [banner, filling], api_visibility="private", queue=False)
-    demo.queue(default_concurrency_limit=2, max_size=16)
+    queue(demo)
     attach(demo, private.start() if private is not None else None)
     return demo
+
+
+QUEUE_ANALYTICS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000", "GRADIO_ANALYTICS_MAX_EVENTS": "1000"}
+"""Gradio's queue keeps its last GRADIO_ANALYTICS_MAX_EVENTS events (10,000) and, after every
+GRADIO_ANALYTICS_CACHE_FREQUENCY events (1), rebuilds a pandas table of all of them for its monitoring page,
+which this app does not serve: a cost per call that grows with the calls served. These keep 1,000 and
+rebuild once per 1,000 (bench/RESULTS.md, "Private mode"); the environment may set others."""
+
+
+def queue(demo: gr.Blocks) -> None:
+    """The app's queue: 2 photo searches at once (the private events and the vector API set their own
+    limits), at most 16 waiting, Gradio's analytics kept small (:data:`QUEUE_ANALYTICS`, read by Gradio's
+    queue when it is made)."""
+    for name, value in QUEUE_ANALYTICS.items():
+        os.environ.setdefault(name, value)
+    demo.queue(default_concurrency_limit=2, max_size=16)
 
 
 @dataclass

@@ -7,6 +7,7 @@ Pure PIL and strings (no Gradio): every function here is a plain value in, a pla
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import textwrap
@@ -109,6 +110,7 @@ def thumbnail(jpeg: bytes | None) -> Image.Image:
     return Image.new("RGB", (128, 128), (200, 200, 200))
 
 
+@functools.lru_cache(maxsize=32)  # a few sizes; loading the font each time cost more than drawing
 def _font(size: int) -> Any:
     return ImageFont.load_default(size=size)
 
@@ -130,7 +132,9 @@ CARD_LEFT = (CARD_SIZE[0] - 2 * CARD_FACE - CARD_GAP) // 2
 
 def result_card(crop: Image.Image | None, match: Match) -> bytes:
     """The result card as PNG bytes: your face beside the match's face, the name and the likeness. Without
-    ``crop`` (private mode: the server never had your face) its place is left blank for the page to fill.
+    ``crop`` (private mode: the server never had your face) its place is left blank for the page to fill, and
+    the card is a JPEG draft: the page draws your face on it and makes the PNG itself, so the server spares
+    the PNG's encoding.
 
     Rendered in memory on demand; nothing is written to disk.
     """
@@ -149,7 +153,10 @@ def result_card(crop: Image.Image | None, match: Match) -> bytes:
     draw.text((CARD_SIZE[0] / 2, CARD_SIZE[1] - 12), "Celebrity look-alike", fill=(150, 150, 170), font=_font(18),
               anchor="ms")
     buffer = io.BytesIO()
-    card.save(buffer, format="PNG", optimize=True)
+    if crop is None:
+        card.save(buffer, format="JPEG", quality=92)
+    else:
+        card.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
 
 
@@ -161,6 +168,7 @@ def compare_html(crop: Image.Image | None, match: Match | None, face_number: int
     if match is None:
         return ""
     png = base64.b64encode(result_card(crop, match)).decode("ascii")
+    kind = "png" if crop is not None else "jpeg"
     name = html.escape(match.name)
     bio = html.escape(biography(match))
     slug = "".join(c if c.isalnum() else "-" for c in match.person_id or match.name).strip("-") or "match"
@@ -168,10 +176,10 @@ def compare_html(crop: Image.Image | None, match: Match | None, face_number: int
     return (
         '<div class="compare">'
         f'<img class="card" alt="Your face {face_number} beside {name}: {match.percent} % alike"{slot} '
-        f'src="data:image/png;base64,{png}">'
+        f'src="data:image/{kind};base64,{png}">'
         f'<p class="who"><b>{name}</b> — {match.percent} % alike (cosine {match.score:.2f})</p>'
         + (f'<p class="bio">{bio}</p>' if bio else "")
-        + f'<a class="save-card" download="lookalike-{html.escape(slug)}.png" href="data:image/png;base64,{png}">'
+        + f'<a class="save-card" download="lookalike-{html.escape(slug)}.png" href="data:image/{kind};base64,{png}">'
         "Save this card (PNG)</a>"
         "</div>"
     )

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import collections
+import functools
 import inspect
 import json
 import math
@@ -410,9 +411,15 @@ def _api_defaults(scope, api_name: str) -> list | None:
     fn = _api_fn(scope, api_name)
     if fn is None or fn.fn is None:
         return None
-    return [None if p.default is inspect.Parameter.empty else p.default
-            for p in inspect.signature(fn.fn).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "request"]
+    return list(_defaults(fn.fn))
+
+
+@functools.lru_cache(maxsize=16)
+def _defaults(function: Callable) -> tuple:
+    """``function``'s positional parameters' defaults (None where there is none), once per function."""
+    return tuple(None if p.default is inspect.Parameter.empty else p.default
+                 for p in inspect.signature(function).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "request")
 
 
 async def _json(send, status: int, content: dict, headers: dict | None = None) -> None:
