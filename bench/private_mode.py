@@ -24,6 +24,7 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=10.0, help="each throughput measurement's length")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--vector-concurrency", default="8", help="queue limits of the vector API to try, e.g. 2,8")
+    parser.add_argument("--people", type=int, default=0, help="index only the first N people of each source (0: all)")
+    parser.add_argument("--per-person", type=int, default=0, help="index only the first N photos of each (0: all)")
     parser.add_argument("--client", nargs=4, metavar=("URL", "API", "PAYLOAD", "SECONDS"),
                         help=argparse.SUPPRESS)  # the throughput client's own process
     return parser
@@ -52,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 # -- the index and the app -----------------------------------------------------------------------------
 
 
-def build_index(folder: Path):
-    """A finder over five_celebs/train (all 92 photos) and 31 LFW people (2 photos each)."""
+def build_index(folder: Path, people: int = 0, per_person: int = 0):
+    """A finder over five_celebs/train (92 photos) and 31 LFW people (2 photos each), or the first ``people``
+    of each with their first ``per_person`` photos."""
     from indexing.indexer import Indexer
     from indexing.sources import open_sources
     from lookalike.faces import FacePipeline
@@ -64,12 +68,14 @@ def build_index(folder: Path):
     settings = Settings(data_dir=folder / "data", device="cpu", qdrant_url=None, weights=None)
     pipeline = FacePipeline(settings.face_config())
     store = FaceStore.open(settings.store_config())
-    lfw = folder / "lfw"
-    for person in sorted(C.LFW.iterdir()):
-        (lfw / person.name).mkdir(parents=True)
-        for photo in sorted(person.glob("*.jpg"))[:2]:
-            (lfw / person.name / photo.name).write_bytes(photo.read_bytes())
-    Indexer(pipeline, store).run(open_sources(str(C.FIVE_TRAIN)) + open_sources(str(lfw)), progress=False)
+    sources = []
+    for name, source, photos in (("five", C.FIVE_TRAIN, per_person or None), ("lfw", C.LFW, per_person or 2)):
+        for person in sorted(p for p in source.iterdir() if p.is_dir())[:people or None]:
+            (folder / name / person.name).mkdir(parents=True)
+            for photo in sorted(person.glob("*.jpg"))[:photos]:
+                (folder / name / person.name / photo.name).write_bytes(photo.read_bytes())
+        sources += open_sources(str(folder / name))
+    Indexer(pipeline, store).run(sources, progress=False)
     return LookalikeFinder(pipeline, store, top_k=5, min_face_probability=0.95, min_likeness=25)
 
 
@@ -253,7 +259,7 @@ def main(argv=None) -> int:
         return 0
     weights = C.ensure_weights()
     folder = Path(tempfile.mkdtemp(prefix="bench_private_"))
-    finder = build_index(folder)
+    finder = build_index(folder, args.people, args.per_person)
     selfie = C.canvas_photos(640, 480, 1)[0]
     photo = folder / "selfie.jpg"
     photo.write_bytes(selfie)
@@ -268,10 +274,11 @@ def main(argv=None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    chromium = subprocess.run(["chromium", "--version"], capture_output=True, text=True).stdout.strip()
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = subprocess.run([executable, "--version"], capture_output=True, text=True).stdout.strip() \
+        if executable else "Playwright's Chromium"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                             args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
         rows = []
         for threads in (1, 2, 1, 2):  # alternating, so that a busy minute hits both
             rows.append(browser_times(url, photo, threads, args.runs // 2, playwright, browser))

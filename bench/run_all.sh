@@ -30,6 +30,7 @@ set -x
 "$PY" bench/query_latency.py --http >"$out/query.md"
 "$PY" bench/indexing_throughput.py >"$out/indexing.md"
 "$PY" bench/weekly_reuse.py >"$out/reuse.md"
+"$PY" bench/private_mode.py --vector-concurrency 8,2 >"$out/private.md"
 "$PY" bench/search_scale.py --sizes "$sizes" >"$out/scale.md"
 "$PY" bench/soak.py >"$out/soak.md"
 "$PY" bench/soak.py --queue-variants >"$out/queue.md"
@@ -47,6 +48,7 @@ set +x
   cat "$out/query.md"; echo
   cat "$out/indexing.md"; echo
   cat "$out/reuse.md"; echo
+  cat "$out/private.md"; echo
   cat "$out/scale.md"; echo
   cat "$out/soak.md"; echo
   cat "$out/queue.md"; echo

@@ -221,7 +221,7 @@ def six_people(any_store):
 
 
 # -- the app's tests (tests/fixtures_app.py): one test index and one running app per session ----------
-from fixtures_app import app_index, app_server, client  # noqa: E402,F401
+from fixtures_app import app_index, app_server, client, private_app  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")

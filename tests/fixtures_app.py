@@ -125,6 +125,16 @@ def app_server(app_index, pipeline) -> Iterator[RunningApp]:
 
 
 @pytest.fixture(scope="session")
+def private_app(app_server) -> RunningApp:
+    """:func:`app_server` once its private-mode models are made (in the background, from its pipeline)."""
+    from webapp.private import assets_of
+
+    assets = assets_of(app_server.demo)
+    assert assets is not None and assets.wait(600), assets and assets.state
+    return app_server
+
+
+@pytest.fixture(scope="session")
 def client(app_server):
     """A gradio_client client of :func:`app_server` (call it with ``support.predict``)."""
     from gradio_client import Client

@@ -67,6 +67,23 @@ def test_indexing_throughput_prints_its_tables(run_bench, torch_home):
     assert "Ratio ours / reference" in out and "detect" in out and "upsert" in out
 
 
+def test_private_mode_prints_the_browser_the_servers_share_and_the_throughputs(run_bench, torch_home):
+    pytest.importorskip("playwright")
+    from support import CHROMIUM
+
+    if CHROMIUM is None:
+        pytest.skip("no Chromium")
+    out = run_bench("private_mode.py", "--people", "2", "--per-person", "2", "--runs", "2", "--seconds", "1",
+                    "--rounds", "1", torch_home=torch_home)
+    assert "| wasm threads | cross-origin isolated | photo -> matches p50 |" in out
+    assert "| 1 | True |" in out and "| 2 | True |" in out
+    for handler in ("vector API (find_lookalikes_by_vectors)", "page, private (submit_private)",
+                    "photo API, server mode (find_lookalikes)"):
+        assert f"| {handler} |" in out
+    rows = [line for line in out.splitlines() if line.startswith(("| vector API (queue", "| server mode", "| trivial"))]
+    assert len(rows) == 5 and all(line.split("|")[4].strip() == "0" for line in rows), rows  # no errors
+
+
 def test_weekly_reuse_prints_its_three_builds(run_bench, torch_home):
     out = run_bench("weekly_reuse.py", "--people", "2", "--rounds", "1", torch_home=torch_home)
     assert "| build | photos | embedded | reused | median s | each round, s | of the first |" in out

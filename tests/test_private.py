@@ -33,11 +33,9 @@ TOOLS_CACHE = Path(os.environ.get("LOOKALIKE_TOOLS_CACHE") or Path("~/.cache/loo
 
 
 @pytest.fixture(scope="module")
-def assets(app_server):
-    """The running app's private-mode files, once its models are made."""
-    ready = assets_of(app_server.demo)
-    assert ready is not None and ready.wait(600), ready and ready.state
-    return ready
+def assets(private_app):
+    """The running app's private-mode files, its models made."""
+    return assets_of(private_app.demo)
 
 
 @pytest.fixture(scope="module")
@@ -93,17 +91,21 @@ def test_isolation_headers_are_left_out_when_turned_off_and_no_assets_mean_priva
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
-    from starlette.testclient import TestClient
 
     from webapp.private import BUNDLE, PrivateMiddleware
 
     inner = Starlette(routes=[Route("/", lambda request: PlainTextResponse("page"))])
-    with TestClient(PrivateMiddleware(inner, assets=lambda scope: None, isolate=False)) as plain:
-        page = plain.get("/")
-        assert page.text == "page" and "cross-origin-opener-policy" not in page.headers
-        assert plain.get("/private/manifest.json").json() == {"state": "off"}
-        assert plain.get(f"/private/{BUNDLE}/page.js").status_code == 200
-        assert plain.get("/private/0000000000000000/page.js").status_code == 404
+    app = PrivateMiddleware(inner, assets=lambda scope: None, isolate=False)
+
+    async def get(*paths: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as plain:
+            return [await plain.get(path) for path in paths]
+
+    page, manifest, script, stale = asyncio.run(get("/", "/private/manifest.json", f"/private/{BUNDLE}/page.js",
+                                                    "/private/0000000000000000/page.js"))
+    assert page.text == "page" and "cross-origin-opener-policy" not in page.headers
+    assert manifest.json() == {"state": "off"}
+    assert script.status_code == 200 and stale.status_code == 404
 
 
 def test_vendored_onnxruntime_web_files_are_the_pinned_release(assets):

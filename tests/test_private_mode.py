@@ -18,7 +18,6 @@ import pytest
 
 from conftest import FIVE_VAL, LFW, MULTIFACE, image_files
 from support import CHROMIUM, DESKTOP, TIMEOUT_MS, camera_browser, captions, iou, rotated_copy, screenshot
-from webapp.private import assets_of
 
 pytestmark = [
     pytest.mark.browser,
@@ -45,13 +44,6 @@ def carries_image(body: bytes) -> bool:
         if magic in body or encoded in body:
             return True
     return False
-
-
-@pytest.fixture(scope="module")
-def private_app(app_server):
-    assets = assets_of(app_server.demo)
-    assert assets is not None and assets.wait(600), assets and assets.state
-    return app_server
 
 
 @pytest.fixture(scope="module")

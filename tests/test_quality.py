@@ -98,7 +98,7 @@ def test_private_modes_facenet_gives_the_servers_vectors_and_nearest_people(real
     server_gallery = pipeline.embedder.embed(gallery)
     server, browser = pipeline.embedder.embed(queries), session.run(None, {"crops": queries})[0]
     cosines = np.sum(server * browser, axis=1)
-    nearest = [np.argmax(server_gallery @ q) for q in (server, browser)]
+    nearest = [np.argmax(vectors @ server_gallery.T, axis=1) for vectors in (server, browser)]
     same_top1 = float(np.mean([gallery_people[a] == gallery_people[b] for a, b in zip(*nearest, strict=True)]))
     right = [float(np.mean([gallery_people[i] == person for i, person in zip(n, query_people, strict=True)]))
              for n in nearest]
