@@ -80,13 +80,13 @@ def build_index(folder: Path, people: int = 0, per_person: int = 0):
 
 
 GRADIO_DEFAULT_ANALYTICS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1", "GRADIO_ANALYTICS_MAX_EVENTS": "10000"}
-"""Gradio's own settings of what webapp.page.QUEUE_ANALYTICS changes."""
+"""Gradio's own settings of what webapp.gradio_internals.QUEUE_ANALYTICS changes."""
 
 
 @contextlib.contextmanager
 def queue_analytics(gradio_defaults: bool):
     """Apps whose queue is made inside keep Gradio's default analytics, or the app's (QUEUE_ANALYTICS)."""
-    from webapp.page import QUEUE_ANALYTICS
+    from webapp.gradio_internals import QUEUE_ANALYTICS
 
     wanted = GRADIO_DEFAULT_ANALYTICS if gradio_defaults else QUEUE_ANALYTICS
     before = {name: os.environ.get(name) for name in wanted}
@@ -334,8 +334,8 @@ def main(argv=None) -> int:
                   [[name, f"{mean[name]:.1f}", ", ".join(f"{r:.1f}" for r in rates[name]), errors[name],
                     f"{mean[name] / server:.2f}", f"{mean[name] / flat:.2f}"] for name in names]))
     print("\nTargets: the vector API at least 3 x server mode and at least 0.7 x the trivial app. Every app but the "
-          "two marked keeps Gradio's queue analytics small (webapp.page.QUEUE_ANALYTICS: 1,000 events, summed once "
-          "per 1,000); the marked ones keep Gradio's defaults (10,000 events, summed after every event).")
+          "two marked keeps Gradio's queue analytics small (webapp.gradio_internals.QUEUE_ANALYTICS: 1,000 events, "
+          "summed once per 1,000); the marked ones keep Gradio's defaults (10,000 events, summed after every event).")
     for app in [*apps, trivial]:
         C.close_app(app)
     return 0

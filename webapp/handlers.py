@@ -25,6 +25,7 @@ from lookalike.faces import NO_FACE
 from lookalike.query_faces import query_faces
 from lookalike.search import LookalikeFinder, SearchResult
 from webapp.finders import FinderHolder
+from webapp.gradio_internals import upload_folder
 from webapp.rendering import FaceView, compare_html, draw_faces, face_view
 from webapp.traffic import UPLOADS
 
@@ -441,7 +442,7 @@ def _forget_upload(photo: Any) -> None:
         return
     try:
         path = Path(photo).resolve()
-        cache = Path(gr.utils.get_upload_folder()).resolve()
+        cache = Path(upload_folder()).resolve()
     except OSError:
         return
     if cache in path.parents:

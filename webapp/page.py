@@ -9,7 +9,6 @@ results follow the one photo directly. The page's own events are private.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,7 @@ from gradio.data_classes import FileData
 
 from lookalike.search import LookalikeFinder
 from webapp.finders import FinderHolder
+from webapp.gradio_internals import event_data, forget_session, keep_queue_analytics_small, pass_raw_upload
 from webapp.handlers import MAX_TOP_K, LookalikeUI
 from webapp.private import BUNDLE, PrivateAssets, attach
 from webapp.traffic import VECTOR_API_NAME
@@ -142,19 +142,10 @@ def build_app(finders: FinderHolder | LookalikeFinder | None, private_mode: bool
     return demo
 
 
-QUEUE_ANALYTICS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000", "GRADIO_ANALYTICS_MAX_EVENTS": "1000"}
-"""Gradio's queue keeps its last GRADIO_ANALYTICS_MAX_EVENTS events (10,000) and, after every
-GRADIO_ANALYTICS_CACHE_FREQUENCY events (1), rebuilds a pandas table of all of them for its monitoring page,
-which this app does not serve: a cost per call that grows with the calls served. These keep 1,000 and
-rebuild once per 1,000 (bench/RESULTS.md, "Private mode"); the environment may set others."""
-
-
 def queue(demo: gr.Blocks) -> None:
     """The app's queue: 2 photo searches at once (the private events and the vector API set their own
-    limits), at most 16 waiting, Gradio's analytics kept small (:data:`QUEUE_ANALYTICS`, read by Gradio's
-    queue when it is made)."""
-    for name, value in QUEUE_ANALYTICS.items():
-        os.environ.setdefault(name, value)
+    limits), at most 16 waiting, Gradio's analytics kept small."""
+    keep_queue_analytics_small()
     demo.queue(default_concurrency_limit=2, max_size=16)
 
 
@@ -239,7 +230,7 @@ def _photo_tab(ui: LookalikeUI, choices: dict[str, list[tuple[str, Any]]], priva
             photo = gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath",
                              label="Your photo (upload or webcam snapshot)", elem_id="photo",
                              format="jpeg", webcam_options=FRONT_CAMERA, height=420)
-            photo.preprocess = _raw_path  # type: ignore[method-assign]
+            pass_raw_upload(photo)
             boxed = gr.Image(label="Faces found", interactive=False, format="jpeg", elem_id="boxed",
                              visible=False, height=420)
             with gr.Row():
@@ -316,12 +307,6 @@ def _private_events(ui: LookalikeUI, tab: PhotoTab, live: LiveTab) -> None:
                               concurrency_id="vectors", trigger_mode="always_last", show_progress="hidden")
 
 
-def event_data(evt: gr.EventData | None) -> Any:
-    """The data a gr.HTML script passed to ``trigger(event, data)``: Gradio hands it to the handler as the
-    ``EventData``'s ``_data``."""
-    return getattr(evt, "_data", None)
-
-
 def _public_api(demo: gr.Blocks, ui: LookalikeUI) -> None:
     """The public API (and MCP tool find_lookalikes): a photo in, JSON out, typed by the signature below.
 
@@ -335,7 +320,7 @@ def _public_api(demo: gr.Blocks, ui: LookalikeUI) -> None:
         try:
             return ui.find_lookalikes(photo, top_k, gender, department, well_known_only)
         finally:
-            _forget_session(demo, request)
+            forget_session(demo, request)
 
     find_lookalikes.__doc__ = ui.find_lookalikes.__doc__  # the MCP tool's description and arguments
     gr.api(find_lookalikes, api_name="lookalike", api_description=API_DESCRIPTION, concurrency_id="search")
@@ -346,40 +331,8 @@ def _public_api(demo: gr.Blocks, ui: LookalikeUI) -> None:
         try:
             return ui.find_lookalikes_by_vectors(faces, top_k, gender, department, well_known_only)
         finally:
-            _forget_session(demo, request)
+            forget_session(demo, request)
 
     find_lookalikes_by_vectors.__doc__ = ui.find_lookalikes_by_vectors.__doc__
     gr.api(find_lookalikes_by_vectors, api_name=VECTOR_API_NAME, api_description=VECTOR_API_DESCRIPTION,
            concurrency_id="vectors", concurrency_limit=VECTOR_CONCURRENCY)
-
-
-def _forget_session(demo: gr.Blocks, request: gr.Request | None) -> None:
-    """Drop the session Gradio made for an API call. Each REST or MCP call gets a new one, holding a copy of
-    every component's configuration, and Gradio keeps up to 10,000 of them, so memory would grow with every
-    call (``bench/RESULTS.md``, "Public traffic"). The call holds its session until it ends; the page's own
-    sessions are left alone."""
-    holder = getattr(demo, "state_holder", None)
-    session = getattr(request, "session_hash", None)
-    if holder is None or session is None:
-        return
-    with holder.lock:
-        holder.session_data.pop(session, None)
-        holder.time_last_used.pop(session, None)
-
-
-def _raw_path(payload):
-    """The preprocessing of the page's photo components: the raw upload path, undecoded.
-
-    Gradio's own ``gr.Image`` preprocessing opens the file with PIL before any handler runs, so a file
-    that is not an image fails with a generic error; with this the path is passed on and our code
-    decodes it. (Set on the instance: subclassing a component makes Gradio write a ``.pyi`` next to
-    this module.)
-    """
-    if payload is None:
-        return None
-    url = getattr(payload, "url", None)
-    if url and url.startswith("data:"):
-        import base64
-
-        return base64.b64decode(url.split(",", 1)[1]) if "," in url else b""
-    return payload.path

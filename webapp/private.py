@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.faces.browser import BrowserModel, browser_models, detection_settings
+from webapp.gradio_internals import blocks_of
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +223,4 @@ def assets_of(blocks: Any) -> PrivateAssets | None:
 
 def _assets_of_app(scope: dict) -> PrivateAssets | None:
     """The assets of the Blocks that Gradio's app serves."""
-    getter = getattr(scope.get("app"), "get_blocks", None)
-    try:
-        blocks = getter() if getter else None
-    except Exception:  # noqa: BLE001 - an app without blocks serves no private mode
-        return None
-    return assets_of(blocks)
+    return assets_of(blocks_of(scope))

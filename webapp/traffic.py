@@ -27,8 +27,18 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from webapp.gradio_internals import (
+    MCP_ROUTE,
+    QUEUE_JOIN_ROUTE,
+    UPLOAD_ROUTE,
+    api_function,
+    blocks_of,
+    call_route,
+    joined_api_name,
+    says_mcp,
+    upload_folder,
+)
 from webapp.private import PrivateMiddleware
 from webapp.settings import AppSettings
 
@@ -102,12 +112,10 @@ def _key(path: str | os.PathLike) -> str:
 
 def _delete(path: str) -> None:
     """The file and its folder when that is left empty (Gradio makes one folder per upload hash)."""
-    from gradio.utils import get_upload_folder
-
     try:
         file = Path(path)
         file.unlink(missing_ok=True)
-        if file.parent != Path(get_upload_folder()).resolve() and not any(file.parent.iterdir()):
+        if file.parent != Path(upload_folder()).resolve() and not any(file.parent.iterdir()):
             file.parent.rmdir()
     except OSError:
         pass
@@ -192,12 +200,12 @@ class TrafficMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         path = scope["path"]
-        if path.endswith("/gradio_api/upload"):
+        if path.endswith(UPLOAD_ROUTE):
             return await self._upload(scope, receive, send)
         called = _called_api(path)
         if called is not None:
             return await self._rest_call(scope, receive, send, called)
-        if path.endswith("/gradio_api/queue/join") or path.rstrip("/").endswith("/gradio_api/mcp"):
+        if path.endswith(QUEUE_JOIN_ROUTE) or path.rstrip("/").endswith(MCP_ROUTE):
             return await self._maybe_counted(scope, receive, send)
         return await self.app(scope, receive, send)
 
@@ -279,19 +287,19 @@ class TrafficMiddleware:
         except ValueError:
             payload = None
         client = client_address(scope, self.proxy_hops)
-        if scope["path"].endswith("/queue/join"):
+        if scope["path"].endswith(QUEUE_JOIN_ROUTE):
             # Gradio's MCP server runs each tool call through its own client, with the tool call's headers:
             # a join that says so is free once per tool call counted for that client (a forged one is not).
-            counted = (isinstance(payload, dict) and _is_api_fn(scope, payload.get("fn_index"))
-                       and not (_says_mcp(scope) and self.limiter.use_credit(client)))
+            counted = (joined_api_name(blocks_of(scope), payload) in API_NAMES
+                       and not (says_mcp(scope) and self.limiter.use_credit(client)))
         else:  # MCP: JSON-RPC; only tool calls are counted (not initialize or tools/list)
             counted = isinstance(payload, dict) and payload.get("method") == "tools/call"
         refused = self._rate(scope) if counted else None
-        if counted and refused is None and not scope["path"].endswith("/queue/join"):
+        if counted and refused is None and not scope["path"].endswith(QUEUE_JOIN_ROUTE):
             self.limiter.credit(client)
         if refused is None:
             return await self.app(scope, receive, send)
-        if scope["path"].endswith("/queue/join"):
+        if scope["path"].endswith(QUEUE_JOIN_ROUTE):
             return await _json(send, 429, refused, {"retry-after": str(math.ceil(refused["retry_after_s"]))})
         text = json.dumps({"error": refused["error"], "reason": refused["reason"]})
         return await _json(send, 200, {"jsonrpc": "2.0", "id": payload.get("id"), "result": {
@@ -364,28 +372,14 @@ def _replay(body: bytes, scope) -> Callable:
     return receive
 
 
-def _says_mcp(scope) -> bool:
-    return (b"x-gradio-user", b"mcp") in scope.get("headers", [])
-
-
-def _blocks(scope):
-    app = scope.get("app")
-    getter = getattr(app, "get_blocks", None)
-    try:
-        return getter() if getter else None
-    except Exception:  # an app without blocks: nothing to look up
-        return None
-
-
 def _called_api(path: str) -> str | None:
-    """The public API a REST call's path names (``/gradio_api/call/<name>`` or ``.../call/v2/<name>``), or None."""
+    """The public API a REST call's path names (one of its :func:`call_route`), or None."""
     tail = path.rstrip("/")
-    return next((name for name in API_NAMES
-                 if tail.endswith((f"/gradio_api/call/{name}", f"/gradio_api/call/v2/{name}"))), None)
+    return next((name for name in API_NAMES if tail.endswith(call_route(name))), None)
 
 
 MISSING_INPUT = {
-    API_NAME: "The photo is missing: upload it to /gradio_api/upload, then send "
+    API_NAME: f"The photo is missing: upload it to {UPLOAD_ROUTE}, then send "
               '{"data": [{"path": "<the path it returned>", "meta": {"_type": "gradio.FileData"}}]} '
               "(top_k, gender, department and well_known_only are optional).",
     VECTOR_API_NAME: 'The faces are missing: send {"data": [[{"box": [x1, y1, x2, y2], "vector": [512 numbers]}]]} '
@@ -393,25 +387,10 @@ MISSING_INPUT = {
 }
 
 
-def _api_fn(scope, api_name: str):
-    blocks = _blocks(scope)
-    if blocks is None:
-        return None
-    return next((fn for fn in blocks.fns.values() if fn.api_name == api_name), None)
-
-
-def _is_api_fn(scope, fn_index: Any) -> bool:
-    blocks = _blocks(scope)
-    fn = blocks.fns.get(fn_index) if blocks is not None and isinstance(fn_index, int) else None
-    return fn is not None and fn.api_name in API_NAMES
-
-
 def _api_defaults(scope, api_name: str) -> list | None:
     """The API function's inputs as JSON defaults, in order (the first input has none: None in its place)."""
-    fn = _api_fn(scope, api_name)
-    if fn is None or fn.fn is None:
-        return None
-    return list(_defaults(fn.fn))
+    function = api_function(blocks_of(scope), api_name)
+    return list(_defaults(function)) if function is not None else None
 
 
 @functools.lru_cache(maxsize=16)
