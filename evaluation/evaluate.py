@@ -169,7 +169,9 @@ class EvaluationReport:
 
 def embed_sources(pipeline: FacePipeline, sources: Sequence[Any], batch_size: int = 32) -> EmbeddedSet:
     """The main face of every row of ``sources`` (as the indexer takes it, through the same
-    rows-to-faces stage, :mod:`indexing.stage`), in batches; rows without a person name are left out."""
+    rows-to-faces stage, :mod:`indexing.stage`), in batches; rows without a person name are left out.
+    Sources with an id column are linked first, each on its own rows (:func:`indexing.sources.link_unlinked`)."""
+    from indexing.sources import link_unlinked
     from indexing.stage import decoded_batches, main_faces
     from lookalike.batching import batched
 
@@ -178,6 +180,7 @@ def embed_sources(pipeline: FacePipeline, sources: Sequence[Any], batch_size: in
     digests: list[str] = []
     names: dict[str, str] = {}
     out = EmbeddedSet(np.zeros((0, 512), np.float32), people, names, digests)
+    link_unlinked(sources)
     rows = (row for source in sources for row in source.rows(range(len(source))) if row.person)
     for batch in decoded_batches(pipeline, batched(rows, batch_size)):
         for photo in batch:
@@ -413,12 +416,12 @@ def main(argv: Sequence[str] | None = None, pipeline: FacePipeline | None = None
     """Run the evaluation; 0 on success, 2 on a configuration error, 1 when nothing could be evaluated."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from indexing.sources import open_sources
+    from indexing.sources import SourceOptions, open_sources
     from lookalike.settings import Settings
 
     try:
-        gallery = open_sources(args.gallery, args.gallery_split)
-        queries = open_sources(args.queries, args.queries_split)
+        gallery = open_sources(args.gallery, SourceOptions(split=args.gallery_split))
+        queries = open_sources(args.queries, SourceOptions(split=args.queries_split))
         pipeline = pipeline or FacePipeline(Settings().face_config())
         report = evaluate(pipeline, gallery, queries, args.top_k, Path(args.out), args.gallery, args.queries,
                           args.projection, args.batch_size)

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 from indexing.messages import one_line
 from indexing.precedence import WELL_KNOWN_PEOPLE
 from indexing.shards import Shard
-from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, check_source_spec, open_all
+from indexing.sources import DEFAULT_SOURCES, SOURCE_OPTIONS, SourceOptions, check_source_spec, open_all
 from lookalike.errors import LookalikeError
 from lookalike.index.storage.port import StorageError
 from lookalike.settings import Settings
 
 if TYPE_CHECKING:
-    from indexing.indexer import Indexer, IndexReport
+    from indexing.indexer import Indexer
+    from indexing.report import IndexReport
     from indexing.sources import Source
     from lookalike.faces import FacePipeline
     from lookalike.fingerprint import ModelFingerprint
@@ -219,7 +220,8 @@ def _run(args: argparse.Namespace, settings: Settings, specs: Sequence[str], pip
          store: FaceStore) -> tuple[int, IndexReport | None]:
     """What the arguments ask of an open pipeline and store: the exit code, and the report to print
     (None when the run prints its own answer)."""
-    from indexing.indexer import Indexer, plan_rows
+    from indexing.indexer import Indexer
+    from indexing.plan import plan_rows
     from indexing.versions import ensure_version, prepare_version
 
     quantization = _quantization(args.quantization)
@@ -236,8 +238,9 @@ def _run(args: argparse.Namespace, settings: Settings, specs: Sequence[str], pip
     if args.shard and args.shard.count > 1 and by_file is None:
         log.info("--sample/--per-person choose among every row of a source: shard %s reads every file "
                  "and indexes the photos it owns by content hash", args.shard)
-    sources = open_all(specs, args.split, args.image_column, args.name_column, args.config, token,
-                       shard=by_file, photos=not args.finalize)
+    options = SourceOptions(split=args.split, image_column=args.image_column, name_column=args.name_column,
+                            config=args.config, token=token, photos=not args.finalize)
+    sources = open_all(specs, options, shard=by_file)
     indexer = Indexer(pipeline, store, args.batch_size, well_known=args.well_known)
     indexer.optimize_wait_s = args.optimize_wait_s
     if args.finalize:
@@ -258,7 +261,7 @@ def _finalize(args: argparse.Namespace, indexer: Indexer, sources: list[Source],
               fingerprint: ModelFingerprint) -> None:
     """``--finalize --version V``: the person pass over the sources, then the alias moves to V; prints
     what it did. Never points the alias at a version no shard wrote (a mistyped V, say)."""
-    from indexing.indexer import plan_rows
+    from indexing.plan import plan_rows
     from indexing.versions import version_name, versions
 
     collection = version_name(store, args.version)

@@ -17,20 +17,18 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from indexing import versions
 from indexing.centroids import build_centroids
+from indexing.plan import Plan, plan_rows, ref_order
 from indexing.precedence import WELL_KNOWN_PEOPLE, Person, collect_people, mark_well_known
-from indexing.sampling import choose_rows
+from indexing.report import IndexReport
 from indexing.shards import Shard
-from indexing.sources import Row, Source, open_all
+from indexing.sources import Row, Source, SourceOptions, open_all
 from indexing.stage import Photo, decoded_batches, main_faces
 from lookalike.batching import batched
 from lookalike.faces import Face, FacePipeline, face_thumbnail
@@ -50,78 +48,7 @@ from lookalike.index.payload import (
 from lookalike.index.storage.port import Record
 from lookalike.index.store import FacePoint, FaceStore
 
-Plan = list[tuple[Source, list[int]]]
-"""Each source with the row indices chosen from it (:func:`plan_rows`)."""
-
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class IndexReport:
-    """What a run did. ``faces_indexed`` counts new points, ``faces_reused`` those of them copied from the
-    served version (``reused_from``) rather than embedded; ``already_indexed`` rows found in place;
-    ``reuse_note`` why nothing could be reused."""
-
-    collection: str = ""
-    images_seen: int = 0
-    faces_indexed: int = 0
-    faces_reused: int = 0
-    already_indexed: int = 0
-    reused_from: str = ""
-    reuse_note: str = ""
-    skipped: Counter = field(default_factory=Counter)
-    ignored_files: int = 0
-    people: int = 0
-    shard: str = ""
-    alias_moved: bool = False
-    centroids: int = 0
-    name_conflicts: list[str] = field(default_factory=list)
-    well_known: int = 0
-    popularity_threshold: float | None = None
-    elapsed_s: float = 0.0
-    embed_s: float = 0.0
-
-    @property
-    def faces_embedded(self) -> int:
-        """New points whose face was detected and embedded by this run."""
-        return self.faces_indexed - self.faces_reused
-
-    @property
-    def faces_per_s(self) -> float:
-        """New faces per second of the whole run."""
-        return self.faces_indexed / self.elapsed_s if self.elapsed_s else 0.0
-
-    def summary(self) -> str:
-        """A few human-readable lines."""
-        lines = [f"collection: {self.collection}" + (f" (shard {self.shard})" if self.shard else "")]
-        lines += [
-            f"images seen: {self.images_seen}",
-            f"faces indexed: {self.faces_indexed} (already indexed: {self.already_indexed})",
-            f"embedded: {self.faces_embedded}, reused: {self.faces_reused}" + (
-                f" (from {self.reused_from}, same model fingerprint)" if self.reused_from
-                else f" ({self.reuse_note})" if self.reuse_note else ""),
-            f"people with a face indexed: {self.people}",
-        ]
-        if self.well_known:
-            lines.append(f"well-known people in the sources: {self.well_known}" + (
-                "" if self.popularity_threshold is None else f" (popularity >= {self.popularity_threshold:g})"))
-        if self.centroids:
-            lines.append(f"per-person mean faces (centroids): {self.centroids}")
-        if self.name_conflicts:
-            lines.append(f"photos two sources name differently (kept under the first source's name): "
-                         f"{len(self.name_conflicts)}, e.g. {'; '.join(self.name_conflicts[:3])}")
-        for reason, count in sorted(self.skipped.items()):
-            lines.append(f"skipped, {reason.replace('_', ' ')}: {count}")
-        if self.ignored_files:
-            lines.append(f"files ignored (not an image type): {self.ignored_files}")
-        lines.append(f"elapsed: {self.elapsed_s:.1f} s, {self.faces_per_s:.1f} faces/s")
-        return "\n".join(lines)
-
-
-def plan_rows(sources: Sequence[Source], sample: int | None = None, per_person: int | None = None,
-              seed: int = 0) -> Plan:
-    """The rows of each source to index (:func:`indexing.sampling.choose_rows`), the same in every shard."""
-    return [(source, choose_rows(source.person_ids(), sample, per_person, seed)) for source in sources]
 
 
 def index_sources(pipeline: FacePipeline, store: FaceStore, specs: Sequence[str], *, sample: int | None = None,
@@ -132,7 +59,7 @@ def index_sources(pipeline: FacePipeline, store: FaceStore, specs: Sequence[str]
     (:attr:`Indexer.on_progress`). Errors are raised; :func:`indexing.messages.one_line` words them."""
     indexer = Indexer(pipeline, store, batch_size)
     indexer.on_progress = on_progress
-    return indexer.run(open_all(specs, token=token), sample, per_person, seed, progress=False)
+    return indexer.run(open_all(specs, SourceOptions(token=token)), sample, per_person, seed, progress=False)
 
 
 class Indexer:
@@ -153,7 +80,7 @@ class Indexer:
         self.store = store
         self.batch_size = batch_size
         self.people: dict[str, Person] = {}
-        self._order: Callable[[str], tuple] = _ref_order([])
+        self._order: Callable[[str], tuple] = ref_order([])
         self.optimize_wait_s: float | None = None
         """How long the person pass waits for a Qdrant server to index the version (None: the engine's default)."""
         self.on_progress: Callable[[int, int, int], None] | None = None
@@ -195,7 +122,7 @@ class Indexer:
 
         A photo already in ``collection`` (from another source, another shard's file or an earlier run)
         gets this row's reference, all references kept in the order one run reads them
-        (:func:`_ref_order`), and this row's person when this row comes first in that order: so shards
+        (:func:`indexing.plan.ref_order`), and this row's person when this row comes first in that order: so shards
         that find the same photo, in whichever order they run, store what one run stores.
         """
         started = time.perf_counter()
@@ -205,7 +132,7 @@ class Indexer:
         report.ignored_files = sum(len(s.ignored_files) for s in {id(s): s for s, _ in plan}.values())
         indexed_people: set[str] = set()
 
-        self._order = _ref_order(plan)
+        self._order = ref_order(plan)
         served = self._served(collection, report)
 
         def batches():  # a batch never spans two sources (a photo in both is found as already indexed)
@@ -373,20 +300,6 @@ def _reached(point: str) -> None:
     log.debug("write path: %s", point, extra={"write_point": point})
 
 
-def _ref_order(plan: Plan) -> Callable[[str], tuple]:
-    """A sort key putting photo references in the order one run reads them: by the plan's sources,
-    then row number (datasets) or path (image folders). References of sources this run does not read
-    (an earlier run's) come first, as they were written first."""
-    prefixes = [source.ref_prefix for source, _ in plan]
-
-    def key(ref: str) -> tuple:
-        for rank, prefix in enumerate(prefixes):
-            if ref.startswith(prefix):
-                rest = ref[len(prefix):]
-                return (rank, int(rest), ()) if rest.isdigit() else (rank, -1, Path(rest).parts)
-        return (-1, 0, ())
-
-    return key
 
 
 def _point(photo: Photo, refs: list[str], face: Face, person: Person) -> FacePoint:

@@ -59,10 +59,10 @@ def test_shard_counts_the_files_rows_not_their_number():
 
 
 def test_the_person_pass_reads_every_file_without_the_images():
-    from indexing.sources import open_all
+    from indexing.sources import SourceOptions, open_all
 
     with_photos = open_all([str(BIOS), str(LFW_FILES)])
-    facts_only = open_all([str(BIOS), str(LFW_FILES)], photos=False)
+    facts_only = open_all([str(BIOS), str(LFW_FILES)], SourceOptions(photos=False))
     for full, facts in zip(with_photos, facts_only, strict=True):
         assert full.image_column not in facts.dataset.column_names
         assert facts.dataset.column_names == [c for c in full.dataset.column_names if c != full.image_column]
@@ -160,8 +160,9 @@ def test_sampled_shards_read_every_file_and_split_by_content_hash(cli, base_sett
 def test_pinned_sources_name_the_commit_and_local_folders_stay_as_they_are(monkeypatch):
     """``--pin-sources`` (the workflow's prepare): a Hub dataset gets the commit it is at now."""
     import indexing.sources as sources
+    import indexing.sources.spec as spec
 
-    monkeypatch.setattr(sources, "dataset_revision", lambda repo_id, token: f"c0ffee-{repo_id}")
+    monkeypatch.setattr(spec, "dataset_revision", lambda repo_id, token: f"c0ffee-{repo_id}")
     assert sources.pin_source("owner/name") == "owner/name?revision=c0ffee-owner/name"
     assert sources.pin_source("owner/name?split=test") == "owner/name?split=test&revision=c0ffee-owner/name"
     assert sources.pin_source("owner/name?revision=abc") == "owner/name?revision=abc"  # pinned already
@@ -173,6 +174,7 @@ def test_a_pinned_source_reads_its_commit_and_keeps_its_references(monkeypatch):
     import datasets
 
     import indexing.sources as sources
+    import indexing.sources.parquet as parquet
 
     asked = []
 
@@ -180,7 +182,7 @@ def test_a_pinned_source_reads_its_commit_and_keeps_its_references(monkeypatch):
         asked.append((target, kwargs.get("revision")))
         raise LookupError("stop here")
 
-    monkeypatch.setattr(sources, "check_hub", lambda repo_id, token: None)
+    monkeypatch.setattr(parquet, "check_hub", lambda repo_id, token: None)
     monkeypatch.setattr(datasets, "load_dataset_builder", builder)
     with pytest.raises(LookupError):
         sources.parquet_files("owner/name?revision=abc123")

@@ -40,11 +40,12 @@ PEOPLE = {"ben-afflek", "elton-john", "jerry-seinfeld", "madonna", "mindy-kaling
 
 def _index(pipeline, store, spec, **run):
     from indexing.indexer import Indexer
-    from indexing.sources import open_sources
+    from indexing.sources import SourceOptions, open_sources
 
     split = run.pop("split", None)
     batch_size = run.pop("batch_size", 16)
-    return Indexer(pipeline, store, batch_size).run(open_sources(str(spec), split), progress=False, **run)
+    sources = open_sources(str(spec), SourceOptions(split=split))
+    return Indexer(pipeline, store, batch_size).run(sources, progress=False, **run)
 
 
 def _open_store(settings):
@@ -149,19 +150,19 @@ def test_saved_dataset_of_the_same_files_gives_the_same_ids(five, pipeline, tmp_
 
 
 def test_parquet_dataset_train_split_matches_the_folder(five, pipeline):
-    from indexing.sources import open_sources
+    from indexing.sources import SourceOptions, open_sources
 
     store, first = five
-    (train,) = open_sources(str(CELEBRITY_MINI), "train")
+    (train,) = open_sources(str(CELEBRITY_MINI), SourceOptions(split="train"))
     assert (train.split, len(train), train.image_column, train.name_column) == ("train", 92, "image", "label")
     report = _index(pipeline, store, CELEBRITY_MINI, split="train")
     assert (report.faces_indexed, report.already_indexed) == (0, first.faces_indexed)
 
 
 def test_parquet_dataset_split_all_reads_both_splits(pipeline, store):
-    from indexing.sources import open_sources
+    from indexing.sources import SourceOptions, open_sources
 
-    both = open_sources(str(CELEBRITY_MINI), "all")
+    both = open_sources(str(CELEBRITY_MINI), SourceOptions(split="all"))
     assert sorted((s.split, len(s)) for s in both) == [("test", 24), ("train", 92)]
     report = _index(pipeline, store, CELEBRITY_MINI, split="all", sample=2)  # two rows of each split
     assert report.images_seen == 4 and report.faces_indexed == store.count() > 0
@@ -169,7 +170,7 @@ def test_parquet_dataset_split_all_reads_both_splits(pipeline, store):
     assert any(ref.startswith("celebrity_mini:test:") for ref in refs)
     assert any(ref.startswith("celebrity_mini:train:") for ref in refs)
     with pytest.raises(ValueError, match="no split 'validation'"):
-        open_sources(str(CELEBRITY_MINI), "validation")
+        open_sources(str(CELEBRITY_MINI), SourceOptions(split="validation"))
 
 
 def test_recreate_keeps_readers_answering_then_swaps_the_alias(pipeline, store, tmp_path):

@@ -52,9 +52,9 @@ def _open_store(base_settings, folder: Path):
 
 def _run(pipeline, store, *specs, **options):
     from indexing.indexer import Indexer
-    from indexing.sources import open_sources
+    from indexing.sources import SourceOptions, open_sources
 
-    sources = [s for spec in specs for s in open_sources(str(spec), **options)]
+    sources = [s for spec in specs for s in open_sources(str(spec), SourceOptions(**options))]
     return Indexer(pipeline, store, batch_size=32).run(sources, progress=False)
 
 
@@ -460,11 +460,11 @@ def test_rows_with_missing_or_empty_names_are_skipped_by_reason(pipeline, store,
 
 
 def test_a_name_column_that_does_not_exist_is_a_clear_error(tmp_path):
-    from indexing.sources import open_sources
+    from indexing.sources import SourceOptions, open_sources
 
     dataset = _save_dataset(tmp_path / "cols", _lfw("Colin_Powell", 0), person=["Colin Powell"])
     with pytest.raises(ValueError, match=r"no column 'celebrity'.*person"):
-        open_sources(str(dataset), name_column="celebrity")
+        open_sources(str(dataset), SourceOptions(name_column="celebrity"))
     with pytest.raises(ValueError, match=r"no column 'celebrity'"):
         open_sources(f"{dataset}?name_column=celebrity")
     nameless = _save_dataset(tmp_path / "nameless", _lfw("Colin_Powell", 0), caption=["a photo"])
@@ -490,14 +490,14 @@ def test_parse_source_spec():
 
 
 def test_source_options_override_the_call_defaults(tmp_path):
-    from indexing.sources import open_sources
+    from indexing.sources import SourceOptions, open_sources
 
     dataset = _save_dataset(tmp_path / "opts", _lfw("Colin_Powell", 0), label=["actor"], person=["Colin Powell"])
     (default,) = open_sources(str(dataset))
     assert default.name_column == "label"  # detected: the first known name column
-    (chosen,) = open_sources(f"{dataset}?name_column=person", name_column="label")
+    (chosen,) = open_sources(f"{dataset}?name_column=person", SourceOptions(name_column="label"))
     assert chosen.name_column == "person" and chosen.names() == ["Colin Powell"]
-    both = open_sources(f"{CELEBRITY_MINI}?split=all", split="train")
+    both = open_sources(f"{CELEBRITY_MINI}?split=all", SourceOptions(split="train"))
     assert sorted((s.split, len(s)) for s in both) == [("test", 24), ("train", 92)]
     with pytest.raises(ValueError, match="unknown source option"):
         open_sources(f"{dataset}?name=person")

@@ -67,6 +67,20 @@ def test_shards_read_disjoint_files_and_give_each_row_the_person_of_one_run():
     assert [len(s) for s in shard] == [0, 12] and _persons(shard)["tmdb_people_mini:train:0"] == "tony-blair"
 
 
+def test_a_source_opened_alone_is_linked_by_the_indexers_plan_not_by_reading_it():
+    """Linking is a step: a source with ids that nothing linked refuses to give person ids, and
+    ``plan_rows`` links it on its own rows, giving the persons ``open_all`` gives it alone."""
+    from indexing.indexer import plan_rows
+    from indexing.sources import open_all, open_sources
+
+    (alone,) = open_sources(SPECS[1])
+    with pytest.raises(RuntimeError, match="link its identities first"):
+        alone.person_ids()
+    ((planned, rows),) = plan_rows([alone])
+    assert planned is alone and len(rows) == len(alone) and alone.identities is not None
+    assert _persons([alone]) == _persons(open_all(SPECS[1:]))
+
+
 def test_file_shards_then_finalize_give_one_runs_points(cli, base_settings, tmp_path, monkeypatch, capsys):
     """BIOS and TMDB_PEOPLE as two file shards through the CLI (the later shard first), then --finalize:
     the same point ids and payloads, well_known included (the 31 BIOS people), as one unsharded run.
