@@ -32,12 +32,15 @@ LOOKALIKE_EXTRA = ("5", '""', '""')
 """Our ``/lookalike`` endpoint's inputs after the photo, as JSON texts: top_k 5, any gender, any field."""
 
 
-def rest_call(http, url: str, api: str, photo: str, extra: list) -> None:
-    """One call through Gradio's REST API; raises when the app answers with an error event."""
-    with open(photo, "rb") as handle:
-        uploaded = http.post(f"{url}gradio_api/upload", files={"files": (Path(photo).name, handle)})
-    uploaded.raise_for_status()
-    data = [{"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}}, *extra]
+def rest_call(http, url: str, api: str, photo: str | None, extra: list) -> None:
+    """One call through Gradio's REST API (the photo uploaded first, when there is one, as the first input);
+    raises when the app answers with an error event or its own refusal."""
+    data = list(extra)
+    if photo is not None:
+        with open(photo, "rb") as handle:
+            uploaded = http.post(f"{url}gradio_api/upload", files={"files": (Path(photo).name, handle)})
+        uploaded.raise_for_status()
+        data.insert(0, {"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}})
     submitted = http.post(f"{url}gradio_api/call/{api}", json={"data": data})
     submitted.raise_for_status()
     event = None

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, ROOT
-from support import copy_photos, image_files
+from support import copy_photos, image_files, readme_block
 
 
 def _bash_blocks(text: str) -> list[str]:
@@ -39,13 +39,6 @@ def test_every_setting_is_documented():
         assert any(f"`{n}`" in readme for n in names), f"{names[0]} is not in the README's configuration table"
 
 
-def _python_example(text: str, heading: str) -> str:
-    """The first Python block under ``heading``."""
-    found = re.search(rf"^{re.escape(heading)}\n.*?```python\n(.*?)```", text, flags=re.S | re.M)
-    assert found, f"no Python block under {heading!r}"
-    return found.group(1)
-
-
 @pytest.mark.usefixtures(*CORE_FIXTURES)
 def test_the_python_example_finds_the_person_in_an_indexed_photo(pipeline, monkeypatch, tmp_path, capsys):
     """The README's "Use it from Python" code, as written, in a folder whose ``./data`` holds an index of one
@@ -55,7 +48,7 @@ def test_the_python_example_finds_the_person_in_an_indexed_photo(pipeline, monke
     from indexing.sources import open_sources
     from lookalike.settings import Settings
 
-    example = _python_example((ROOT / "README.md").read_text(), "### Use it from Python")
+    example = readme_block("Use it from Python", "python")
     for name in ("QDRANT_URL", "LOOKALIKE_QDRANT_URL", "LOOKALIKE_DATA_DIR", "LOOKALIKE_COLLECTION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)

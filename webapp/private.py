@@ -41,7 +41,7 @@ ISOLATION_HEADERS = [(b"cross-origin-opener-policy", b"same-origin"),
 """``credentialless`` rather than ``require-corp``: cross-origin resources the page loads without
 credentials (fonts) still load, and the page is isolated all the same."""
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm",
-         ".onnx": "application/octet-stream", ".json": "application/json"}
+         ".onnx": "application/octet-stream"}
 
 
 def _static_files() -> dict[str, Path]:
@@ -61,11 +61,6 @@ def _bundle_hash(files: dict[str, Path]) -> str:
 STATIC_FILES = _static_files()
 BUNDLE = _bundle_hash(STATIC_FILES)
 """The hash in the scripts' URLs: any change to any of them makes new URLs for all."""
-
-
-def page_script_url() -> str:
-    """The page's entry script, relative to the app's root (the page loads it from ``head``)."""
-    return f"private/{BUNDLE}/page.js"
 
 
 @dataclass(frozen=True)

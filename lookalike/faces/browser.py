@@ -3,7 +3,7 @@
 MTCNN's P-, R- and O-Net go as they are exported (2 MB together). FaceNet's export is 94 MB in float32, so
 its large weights are stored as float16 and cast back to float32 when the model loads
 (:func:`half_weights`): half the download, the same arithmetic, vectors within 1e-5 of the float32
-model's (``tests/test_browser_models.py``).
+model's (``tests/test_private.py``).
 """
 
 from __future__ import annotations
@@ -37,16 +37,11 @@ class BrowserModel:
     path: Path | None = None
     data: bytes | None = None
 
-    def read(self) -> bytes:
-        return self.data if self.data is not None else Path(self.path).read_bytes()  # type: ignore[arg-type]
-
     @classmethod
-    def of(cls, name: str, source: bytes | Path) -> BrowserModel:
-        data = Path(source).read_bytes() if isinstance(source, Path) else source
+    def of(cls, name: str, data: bytes, path: Path | None = None) -> BrowserModel:
+        """The model whose bytes are ``data``, served from ``path`` when they are there (else from memory)."""
         digest = hashlib.sha256(data).hexdigest()
-        if isinstance(source, Path):
-            return cls(name, digest, len(data), path=source)
-        return cls(name, digest, len(data), data=data)
+        return cls(name, digest, len(data), path=path, data=None if path is not None else data)
 
 
 def half_weights(model: bytes, min_values: int = HALF_MIN_VALUES) -> bytes:
@@ -79,7 +74,7 @@ def browser_model(network: InferenceModel, key: str, half: bool = False) -> Brow
     the export as ``<name>-<digest>.browser.onnx``."""
     cached = network.cached_file(".browser.onnx")
     if cached is not None and cached.exists():
-        return BrowserModel.of(key, cached)
+        return BrowserModel.of(key, cached.read_bytes(), cached)
     export = network.exported()
     data = export.read_bytes() if isinstance(export, Path) else export
     if half:
@@ -87,7 +82,7 @@ def browser_model(network: InferenceModel, key: str, half: bool = False) -> Brow
     if cached is not None:
         try:
             write_atomic(cached, data)
-            return BrowserModel.of(key, cached)
+            return BrowserModel.of(key, data, cached)
         except OSError as exc:  # a read-only cache folder: the file serves from memory
             log.debug("%s's browser model is not cached (%s)", network.name, exc.strerror or type(exc).__name__)
     return BrowserModel.of(key, data)
