@@ -103,12 +103,13 @@ def queue_analytics(gradio_defaults: bool):
 
 
 def launch(finder, vector_concurrency: int):
+    import webapp.api as api
     import webapp.page as page
     from webapp.finders import FinderHolder
     from webapp.private import assets_of
     from webapp.wiring import launch_kwargs
 
-    page.VECTOR_CONCURRENCY = vector_concurrency
+    api.VECTOR_CONCURRENCY = vector_concurrency
     demo = page.build_app(FinderHolder(finder))
     url = C.launch_app(demo, **launch_kwargs())
     assets = assets_of(demo)
@@ -199,7 +200,7 @@ def server_times(finder, photo: bytes, runs: int) -> dict[str, tuple[float, floa
 
     samples = C.interleaved({
         "vector API (find_lookalikes_by_vectors)": timed(lambda: ui.find_lookalikes_by_vectors(faces)),
-        "page, private (submit_private)": timed(lambda: ui.submit_private(5, "", "", True, {"faces": faces})),
+        "page, private (submit_private)": timed(lambda: ui.submit_private({"faces": faces}, 5)),
         "photo API, server mode (find_lookalikes)": timed(lambda: ui.find_lookalikes(photo)),
     }, runs, 2)
     return {name: C.p50_p95(values) for name, values in samples.items()}

@@ -16,16 +16,14 @@ from PIL import Image
 
 from lookalike.errors import NoFaceError
 from lookalike.faces import NO_FACE, Face, FacePipeline
+from lookalike.filters import declared
 from lookalike.images import ImageInput
-from lookalike.index.payload import DEPARTMENT, GENDER, WELL_KNOWN
+from lookalike.index.payload import WELL_KNOWN
 from lookalike.index.query import FaceIndex, StoredMatch
 from lookalike.index.storage.port import Not
 from lookalike.index.store import FaceStore
 from lookalike.likeness import DEFAULT, LikenessMapping, mapping_for
 from lookalike.settings import Settings
-
-SEARCH_FILTERS = {"gender": GENDER, "department": DEPARTMENT}
-"""The filters a search takes (``where`` keys) and the payload fields they match (tmdb-celeb-10k's columns)."""
 
 
 @dataclass(frozen=True)
@@ -161,15 +159,16 @@ class LookalikeFinder:
         return count
 
     def filter_values(self) -> dict[str, list[Any]]:
-        """The values each filter of :data:`SEARCH_FILTERS` can take in this index (empty: hide the filter)."""
-        return {name: self.index.filter_values(path) for name, path in SEARCH_FILTERS.items()}
+        """The values each filter of :data:`lookalike.filters.FILTERS` can take in this index, by filter name
+        (empty: hide the filter)."""
+        return {item.name: self.index.filter_values(item.path) for item in declared()}
 
     def find(self, source: ImageInput, top_k: int | None = None, *, where: Mapping[str, Any] | None = None,
              with_thumbnails: bool = True, well_known_only: bool = False) -> SearchResult:
         """Every face of the photo with its ``top_k`` look-alikes, one per person, best first.
 
         ``source`` is decoded once (an RGB ``PIL.Image`` is taken as already decoded and upright).
-        ``where`` maps filter names of :data:`SEARCH_FILTERS` (or payload paths) to the value to keep;
+        ``where`` maps filter names of :data:`lookalike.filters.FILTERS` (or payload paths) to the value to keep;
         ``with_thumbnails=False`` leaves the matches' thumbnails unread (the API does not show them).
         ``well_known_only`` leaves out the people the index marks as not well-known (``well_known`` 0;
         people it does not mark count as well-known). One store query per searched face.
@@ -192,7 +191,8 @@ class LookalikeFinder:
         faces a browser or another app embedded with the same models (:func:`lookalike.query_faces.query_faces`
         checks those). ``image``: the photo they are in, when there is one."""
         k = self.top_k if top_k is None else top_k
-        conditions = {SEARCH_FILTERS.get(key, key): value for key, value in (where or {}).items()
+        paths = {item.name: item.path for item in declared()}
+        conditions = {paths.get(key, key): value for key, value in (where or {}).items()
                       if value is not None and value != ""}
         if well_known_only:
             conditions[WELL_KNOWN] = Not(0)

@@ -6,7 +6,7 @@ photo again under new ids, or stop the app from reading an existing index) fails
 from __future__ import annotations
 
 from lookalike.fingerprint import ModelFingerprint
-from lookalike.index.payload import PAYLOAD_INDEXES, FacePayload, person_point_id, point_id
+from lookalike.index.payload import FacePayload, payload_indexes, person_point_id, point_id
 from lookalike.index.people import person_id
 
 
@@ -30,8 +30,8 @@ def test_payload_keys_as_stored():
         "name": "Tony Blair", "person_id": "tony-blair", "content_sha256": "9f2c", "sources": ["lfw:x.jpg"],
         "metadata": {"biography": "A politician.", "gender": 2}, "thumbnail": "/9j/", "box": [1.0, 2.0, 3.0, 4.0],
         "probability": 0.99, "photos": 3, "well_known": 1}
-    assert PAYLOAD_INDEXES == {"person_id": str, "metadata.gender": int, "metadata.known_for_department": str,
-                               "well_known": int}
+    assert payload_indexes() == {"person_id": str, "metadata.gender": int, "metadata.known_for_department": str,
+                                 "well_known": int}
 
 
 def test_the_fingerprint_a_collection_records(store):

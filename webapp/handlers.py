@@ -16,22 +16,23 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 
 from lookalike.errors import LookalikeError, ModelMismatchError, NoFaceError
 from lookalike.faces import NO_FACE
+from lookalike.filters import declared
 from lookalike.query_faces import query_faces
 from lookalike.search import LookalikeFinder, SearchResult
 from webapp.finders import FinderHolder
 from webapp.gradio_internals import upload_folder
+from webapp.options import MAX_TOP_K, SearchOptions, read_options
 from webapp.rendering import FaceView, compare_html, draw_faces, face_view
 from webapp.traffic import UPLOADS
 
 log = logging.getLogger(__name__)
 
-MAX_TOP_K = 10
 INDEX_COMMAND = "python -m indexing --per-person 1 --sample 1000"
 EMPTY_INDEX_HELP = "The index is being built: there is nobody to compare with yet. Please come back later."
 EMPTY_INDEX_LOG = (
@@ -41,10 +42,6 @@ EMPTY_INDEX_LOG = (
 FILLING_NOTE = "The app answers as soon as the index is ready; this page updates by itself."
 INTERNAL_ERROR = "Something went wrong while searching this photo; please try another one."
 MISSING_UPLOAD = "That photo was deleted after the last search (photos are not kept): please add it again."
-GENDERS = {1: "Women", 2: "Men", 3: "Non-binary people"}
-"""tmdb-celeb-10k's ``gender`` codes (0: not set) and how the filter names them."""
-GENDER_WORDS = {"female": 1, "woman": 1, "women": 1, "f": 1, "male": 2, "man": 2, "men": 2, "m": 2,
-                "non-binary": 3, "nonbinary": 3}
 
 
 class _NoPhoto(LookalikeError):
@@ -61,6 +58,13 @@ class IndexFilling(LookalikeError):
     reason = "index_filling"
 
 
+class Answer(NamedTuple):
+    """A search's result and the options it was made with."""
+
+    result: SearchResult
+    options: SearchOptions
+
+
 class LookalikeUI:
     """The page's and the API's handlers, around a :class:`FinderHolder` (the finder or why there is none)."""
 
@@ -71,10 +75,10 @@ class LookalikeUI:
 
     # -- the core call ---------------------------------------------------------------------------
 
-    def search(self, photo: Any, top_k: Any = None, gender: Any = None, department: Any = None,
-               well_known: Any = True, *, with_thumbnails: bool = True) -> SearchResult:
-        """Search ``photo`` (path, bytes, PIL, array); an upload is deleted once it has been searched.
-        ``well_known`` (on unless said otherwise): well-known people only.
+    def search(self, photo: Any, *values: Any, with_thumbnails: bool = True) -> Answer:
+        """Search ``photo`` (path, bytes, PIL, array) with the options ``values`` (:mod:`webapp.options`:
+        top_k, each filter's value, well-known only; missing ones take their defaults); an upload is deleted
+        once it has been searched.
 
         Raises:
             LookalikeError: the photo cannot be used, the index cannot answer, or the filters leave nobody.
@@ -89,15 +93,14 @@ class LookalikeUI:
         if isinstance(photo, (str, os.PathLike)) and not Path(photo).exists():
             raise _NoPhoto(MISSING_UPLOAD)
         try:
-            where, famous = filters(gender, department), flag(well_known)
-            result = finder.find(photo, clamp_top_k(top_k, self.default_top_k), where=where,
-                                 with_thumbnails=with_thumbnails, well_known_only=famous)
+            options = read_options(values, self.default_top_k)
+            result = finder.find(photo, options.top_k, where=options.where, with_thumbnails=with_thumbnails,
+                                 well_known_only=options.well_known_only)
         finally:
             _forget_upload(photo)
-        return _check_filters(result, where, famous)
+        return _checked(Answer(result, options))
 
-    def search_vectors(self, faces: Any, top_k: Any = None, gender: Any = None, department: Any = None,
-                       well_known: Any = True, *, with_thumbnails: bool = True) -> SearchResult:
+    def search_vectors(self, faces: Any, *values: Any, with_thumbnails: bool = True) -> Answer:
         """:meth:`search` for faces found and embedded elsewhere (private mode, the vector API): ``faces``
         as :func:`lookalike.query_faces.query_faces` reads them.
 
@@ -106,10 +109,10 @@ class LookalikeUI:
         """
         finder = self._ready_finder()
         query = query_faces(faces)
-        where, famous = filters(gender, department), flag(well_known)
-        result = finder.find_faces(query, clamp_top_k(top_k, self.default_top_k), where=where,
-                                   with_thumbnails=with_thumbnails, well_known_only=famous)
-        return _check_filters(result, where, famous)
+        options = read_options(values, self.default_top_k)
+        result = finder.find_faces(query, options.top_k, where=options.where, with_thumbnails=with_thumbnails,
+                                   well_known_only=options.well_known_only)
+        return _checked(Answer(result, options))
 
     def _ready_finder(self) -> LookalikeFinder:
         """The finder, or the error that says why the app cannot search now."""
@@ -123,62 +126,26 @@ class LookalikeUI:
 
     # -- the API and MCP tool --------------------------------------------------------------------
 
-    def find_lookalikes(self, photo: Any, top_k: Any = None, gender: Any = "", department: Any = "",
-                        well_known_only: Any = True) -> dict[str, Any]:
-        """Find the celebrities each face in a photo looks like.
-
-        Every face found is returned left to right with its box in pixels of the upright photo and its
-        look-alikes, one per celebrity, best first.
-
-        Args:
-            photo: the photo to search (JPEG, PNG, WebP, ...), as an uploaded file or URL.
-            top_k: how many look-alikes to return per face, 1 to 10 (default 5).
-            gender: optional: only celebrities of this gender, "female", "male" or "non-binary"; empty for anyone.
-            department: optional: only celebrities known for this department, e.g. "Acting"; empty for any.
-            well_known_only: optional, true by default: only well-known people (about 15,000: celebrities
-                and the most popular TMDB people); false searches everyone in the index.
-
-        Returns:
-            {"faces": [{"box": [x1, y1, x2, y2], "probability": p, "searched": bool, "no_close_match": bool,
-            "matches": [{"name", "person_id", "score" (cosine, -1..1), "likeness" (0..100 %), "similarity"
-            (likeness / 100), "metadata", "sources", "point_id"}]}]}, or {"error": sentence, "reason": slug}
-            when the photo cannot be used.
-        """
-        if isinstance(photo, dict):  # the API's upload, unprocessed (webapp.page): Gradio's FileData
+    def find_lookalikes(self, photo: Any, *values: Any) -> dict[str, Any]:
+        """The photo endpoint (:mod:`webapp.api` publishes it and describes its JSON): every face of ``photo``
+        (a path, or the API's unprocessed FileData) with its look-alikes, searched with the options
+        ``values`` (:mod:`webapp.options`), as ``{"faces": [...]}``; or ``{"error": sentence, "reason": slug}``
+        when the photo cannot be used. Never raises."""
+        if isinstance(photo, dict):  # the API's upload, unprocessed (webapp.api): Gradio's FileData
             photo = photo.get("path")
         try:
-            return self.search(photo, top_k, gender, department, well_known_only, with_thumbnails=False).as_json()
+            return self.search(photo, *values, with_thumbnails=False).result.as_json()
         except LookalikeError as exc:
             return {"error": str(exc), "reason": exc.reason}
         except Exception as exc:  # never a traceback to the client; never the upload in the log
             log.error("lookalike request failed: %s", type(exc).__name__)
             return {"error": INTERNAL_ERROR, "reason": "internal_error"}
 
-    def find_lookalikes_by_vectors(self, faces: Any, top_k: Any = None, gender: Any = "", department: Any = "",
-                                   well_known_only: Any = True) -> dict[str, Any]:
-        """Find the celebrities faces look like, from faces you found and embedded yourself: no photo is sent.
-
-        Each face is its box and its FaceNet vector, made as this app makes them: MTCNN, a 160x160 crop
-        standardised as (x - 127.5) / 128, InceptionResnetV1 with the vggface2 weights (facenet-pytorch),
-        a 512-d unit vector. Faces come back in the order sent, with their look-alikes, best first.
-
-        Args:
-            faces: the faces, at most 32: [{"box": [x1, y1, x2, y2] (pixels), "vector": [512 numbers]
-                (unit length), "probability": p (optional, 0..1: the detector's; faces under the app's
-                threshold are not searched)}].
-            top_k: how many look-alikes to return per face, 1 to 10 (default 5).
-            gender: optional: only celebrities of this gender, "female", "male" or "non-binary"; empty for anyone.
-            department: optional: only celebrities known for this department, e.g. "Acting"; empty for any.
-            well_known_only: optional, true by default: only well-known people; false searches everyone.
-
-        Returns:
-            {"faces": [{"box", "probability", "searched", "no_close_match", "matches": [...]}]} as the photo
-            API returns them, or {"error": sentence, "reason": slug}: bad_faces, bad_vector, bad_box,
-            too_many_faces, no_face (an empty list), or the photo API's index and filter reasons.
-        """
+    def find_lookalikes_by_vectors(self, faces: Any, *values: Any) -> dict[str, Any]:
+        """The vector endpoint: :meth:`find_lookalikes` for faces found and embedded elsewhere (``faces`` as
+        :func:`lookalike.query_faces.query_faces` reads them); no photo is sent. Never raises."""
         try:
-            return self.search_vectors(faces, top_k, gender, department, well_known_only,
-                                       with_thumbnails=False).as_json()
+            return self.search_vectors(faces, *values, with_thumbnails=False).result.as_json()
         except LookalikeError as exc:
             return {"error": str(exc), "reason": exc.reason}
         except Exception as exc:  # never a traceback to the client
@@ -187,29 +154,27 @@ class LookalikeUI:
 
     # -- the page --------------------------------------------------------------------------------
 
-    def submit(self, photo: Any, top_k: Any, gender: Any = None, department: Any = None,
-               well_known: Any = True) -> tuple[Any, ...]:
+    def submit(self, photo: Any, *values: Any) -> tuple[Any, ...]:
         """The page's search: (photo input, boxed photo, new-photo button, status, face picker, gallery,
         side-by-side view, details, per-face views, find button). The boxed photo takes the input's place."""
         try:
-            result = self.search(photo, top_k, gender, department, well_known)
+            result, options = self.search(photo, *values)
         except Exception as exc:
             return _cleared(status(message(exc), error=True), photo=gr.update(visible=True))
-        shown = _shown(result, bool(filters(gender, department)))
+        shown = _shown(result, bool(options.where))
         boxed = draw_faces(result.image, result) if result.image is not None else None
         return (gr.update(visible=False), gr.update(value=boxed, visible=True),
                 gr.update(visible=True), *shown, gr.update(visible=False))
 
-    def submit_private(self, top_k: Any, gender: Any, department: Any, well_known: Any,
-                       query: Any) -> tuple[Any, ...]:
+    def submit_private(self, query: Any, *values: Any) -> tuple[Any, ...]:
         """The page's search in private mode: ``query`` is ``{"faces": [...]}`` from the browser, which found,
         embedded and boxed the faces itself. (status, face picker, gallery, side-by-side view, details,
         per-face views): :meth:`submit`'s outputs less the photo's."""
         try:
-            result = self.search_vectors(_faces_of(query), top_k, gender, department, well_known)
+            result, options = self.search_vectors(_faces_of(query), *values)
         except Exception as exc:
             return _cleared(status(_photo_message(exc), error=True), photo=None)[3:9]
-        return _shown(result, bool(filters(gender, department)))
+        return _shown(result, bool(options.where))
 
     def clear_private(self) -> tuple[Any, ...]:
         """Private mode's "New photo": :meth:`submit_private`'s outputs emptied."""
@@ -240,29 +205,27 @@ class LookalikeUI:
         gallery, side-by-side, details, views, find button)."""
         return _cleared("", photo=gr.update(value=None, visible=True))
 
-    def live(self, frame: Any, top_k: Any, gender: Any = None, department: Any = None,
-             well_known: Any = True) -> tuple[Any, ...]:
+    def live(self, frame: Any, *values: Any) -> tuple[Any, ...]:
         """One webcam frame of live mode: (boxed frame, status, gallery, details)."""
         try:
-            result = self.search(frame, top_k, gender, department, well_known)
+            result, options = self.search(frame, *values)
         except Exception as exc:
             return gr.update(), status(message(exc), error=True), gr.update(), gr.update()
         largest = max(range(len(result.faces)), key=lambda i: result.faces[i].face.area)
-        view = face_view(largest + 1, result.faces[largest], bool(filters(gender, department)))
+        view = face_view(largest + 1, result.faces[largest], bool(options.where))
         boxed = draw_faces(result.image, result) if result.image is not None else gr.update()
         return boxed, status(_live_note(len(result.faces), largest + 1)), view.gallery, view.details
 
-    def live_private(self, top_k: Any, gender: Any, department: Any, well_known: Any,
-                     query: Any) -> tuple[Any, ...]:
+    def live_private(self, query: Any, *values: Any) -> tuple[Any, ...]:
         """One frame of live mode in private mode: ``query`` holds the largest face of the frame the browser
         embedded, with ``count`` (faces in the frame) and ``number`` (which one it is). (status, gallery,
         details): :meth:`live`'s outputs less the frame's."""
         try:
-            result = self.search_vectors(_faces_of(query), top_k, gender, department, well_known)
+            result, options = self.search_vectors(_faces_of(query), *values)
         except Exception as exc:
             return status(_photo_message(exc), error=True), gr.update(), gr.update()
         count, number = _count(query, "count", 1), _count(query, "number", 1)
-        view = face_view(number, result.faces[0], bool(filters(gender, department)))
+        view = face_view(number, result.faces[0], bool(options.where))
         return status(_live_note(count, number)), view.gallery, view.details
 
     def banner(self) -> str:
@@ -304,14 +267,8 @@ class LookalikeUI:
         except Exception as exc:  # an index that cannot say hides its filters
             log.warning("filter values unavailable: %s", type(exc).__name__)
             return {}
-        out: dict[str, list[tuple[str, Any]]] = {}
-        genders = [(GENDERS[v], v) for v in values.get("gender", []) if v in GENDERS]
-        if genders:
-            out["gender"] = [("Anyone", "")] + genders
-        departments = [(str(v), str(v)) for v in values.get("department", []) if isinstance(v, str)]
-        if departments:
-            out["department"] = [("Any field", "")] + departments
-        return out
+        offered = {item.name: item.choices(values.get(item.name, [])) for item in declared()}
+        return {name: choices for name, choices in offered.items() if choices}
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -331,13 +288,14 @@ def _shown(result: SearchResult, filtered: bool) -> tuple[Any, ...]:
             compare_html(first.crop, first.matches[0] if first.matches else None, 1), first.details, views)
 
 
-def _check_filters(result: SearchResult, where: dict[str, Any], famous: bool) -> SearchResult:
-    """``result``, unless filters left nobody for any searched face (then NoOneMatchesFilters)."""
+def _checked(answer: Answer) -> Answer:
+    """``answer``, unless its filters left nobody for any searched face (then NoOneMatchesFilters)."""
+    result, options = answer
     searched = [f for f in result.faces if f.searched]
-    if (where or famous) and searched and not any(f.matches for f in searched):
-        words = describe(where) + (", " if where and famous else "") + (WELL_KNOWN_WORDS if famous else "")
-        raise NoOneMatchesFilters(f"Nobody in the index matches the filters ({words}): choose a wider filter.")
-    return result
+    if (options.where or options.well_known_only) and searched and not any(f.matches for f in searched):
+        raise NoOneMatchesFilters(f"Nobody in the index matches the filters ({options.words}): "
+                                  "choose a wider filter.")
+    return answer
 
 
 def _photo_message(exc: BaseException) -> str:
@@ -359,60 +317,6 @@ def _count(query: Any, key: str, default: int) -> int:
 def _live_note(count: int, number: int) -> str:
     return f"Live: {count} face{'s' if count != 1 else ''}" + (
         f", showing face {number} (the largest)." if count > 1 else ".")
-
-
-def filters(gender: Any, department: Any) -> dict[str, Any]:
-    """The ``where`` of a search from the page's or the API's filter values (empty ones dropped)."""
-    where: dict[str, Any] = {}
-    if gender not in (None, ""):
-        text = str(gender).strip().lower()
-        code = GENDER_WORDS.get(text)
-        if code is None:
-            try:
-                code = int(float(text))
-            except ValueError:
-                raise _BadFilter(
-                    f"Unknown gender filter '{str(gender)[:40]}': use female, male or non-binary.") from None
-        where["gender"] = code
-    if department not in (None, "") and str(department).strip():
-        where["department"] = str(department).strip()
-    return where
-
-
-class _BadFilter(LookalikeError):
-    reason = "bad_filter"
-
-
-WELL_KNOWN_WORDS = "well-known people only"
-_YES = {"true", "1", "yes", "on"}
-_NO = {"false", "0", "no", "off"}
-
-
-def flag(value: Any) -> bool:
-    """The "well-known people only" option from the page's checkbox or an API value; unset: on."""
-    if value is None or value == "":
-        return True
-    if isinstance(value, (bool, int, float)):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in _YES or text in _NO:
-        return text in _YES
-    raise _BadFilter(f"Unknown well_known_only value '{str(value)[:40]}': use true or false.")
-
-
-def describe(where: dict[str, Any]) -> str:
-    words = []
-    for key, value in where.items():
-        words.append(GENDERS.get(value, str(value)).lower() if key == "gender" else str(value))
-    return ", ".join(words)
-
-
-def clamp_top_k(value: Any, default: int) -> int:
-    try:
-        k = int(round(float(value)))
-    except (TypeError, ValueError):
-        return default
-    return min(max(k, 1), MAX_TOP_K)
 
 
 def message(exc: BaseException | None) -> str:

@@ -1,6 +1,6 @@
 """The page: a photo or webcam snapshot in, every face boxed and numbered in place of the photo, a gallery
 of look-alikes, your face beside the picked look-alike with a card to save; a live webcam tab; the public
-``/lookalike`` endpoint (also the MCP tool ``find_lookalikes``).
+API beside it (:mod:`webapp.api`).
 
 Layout: two columns on a desktop (the photo left, the results right), one column on a phone, where the
 results follow the one photo directly. The page's own events are private.
@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
-from gradio.data_classes import FileData
 
+from lookalike.filters import declared
 from lookalike.search import LookalikeFinder
+from webapp import api
 from webapp.finders import FinderHolder
-from webapp.gradio_internals import event_data, forget_session, keep_queue_analytics_small, pass_raw_upload
-from webapp.handlers import MAX_TOP_K, LookalikeUI
+from webapp.gradio_internals import event_data, keep_queue_analytics_small, pass_raw_upload
+from webapp.handlers import LookalikeUI
+from webapp.options import MAX_TOP_K
 from webapp.private import BUNDLE, PrivateAssets, attach
-from webapp.traffic import VECTOR_API_NAME
 
 log = logging.getLogger(__name__)
 
@@ -46,28 +47,6 @@ PRIVACY = (
     "cache until it is swept (within 3 minutes); your face crops stay in the server's memory only while "
     "this page is open (at most 10 minutes). Nothing of it is logged or saved in your browser, and the "
     "result card is made in memory and handed to your browser, never stored on the server."
-)
-API_DESCRIPTION = (
-    "Find the celebrities each face in a photo looks like. Returns JSON: {'faces': [{'box': [x1, y1, x2, y2], "
-    "'probability': p, 'searched': bool (false: the detector was not sure enough, no matches), "
-    "'no_close_match': bool (true: even the best match is under the app's likeness threshold; the nearest "
-    "are still listed), 'matches': [{'name', 'person_id', 'score' (cosine, -1..1), 'likeness' (0..100, "
-    "the % shown to people), 'similarity' (likeness / 100), 'metadata', 'sources', 'point_id'}]}]} with faces "
-    "left to right and matches best first, or {'error': sentence, 'reason': slug} when the photo cannot be "
-    "used (no_face, not_an_image, image_too_large, empty_index, index_filling (an empty index being filled: retry "
-    "later), store_unavailable, model_mismatch, "
-    "no_one_matches_filters, bad_filter). Optional filters: gender ('female', 'male', 'non-binary') and "
-    "department (e.g. 'Acting'), where the index has that metadata, and well_known_only (default true: "
-    "well-known people only; false: everyone in the index)."
-)
-VECTOR_CONCURRENCY = 8
-"""Vector searches (private mode's and the vector API's) run at once: each takes milliseconds of CPU, and the
-embedded store serialises its own calls (bench/RESULTS.md, "Private mode", measures other limits)."""
-VECTOR_API_DESCRIPTION = (
-    "The same search from faces you found and embedded yourself (no photo is sent): faces as [{'box': [x1, y1, "
-    "x2, y2], 'vector': [512 numbers, unit length, FaceNet vggface2 as facenet-pytorch makes it], 'probability': "
-    "p (optional)}], at most 32, plus top_k and the photo API's filters. Returns the photo API's JSON, or "
-    "{'error': sentence, 'reason': slug} with bad_faces, bad_vector, bad_box, too_many_faces or no_face."
 )
 CSS = """
 #boxed img, #photo img { object-fit: contain; }
@@ -125,13 +104,13 @@ def build_app(finders: FinderHolder | LookalikeFinder | None, private_mode: bool
             with gr.Tab("Live", id="live"):
                 live = _live_tab(private is not None)
         gr.Markdown(f"<small>{CREDITS}<br>{PRIVACY}</small>", elem_id="credits")
-        _public_api(demo, ui)
+        api.add_public_api(demo, ui)
         _photo_events(ui, tab)
         if private is not None:
             _private_events(ui, tab, live)
         # No trigger_mode: with "always_last" Gradio 6.31 runs a webcam stream's handler on its first frame
         # only. Without it a stream sends its next frame when the handler is free (docs/decisions/webapp.md).
-        live.cam.stream(ui.live, [live.cam, *tab.filters], live.outputs, api_visibility="private", stream_every=1.0,
+        live.cam.stream(ui.live, [live.cam, *tab.options], live.outputs, api_visibility="private", stream_every=1.0,
                         concurrency_limit=1, concurrency_id="live", show_progress="hidden", time_limit=300)
         demo.load(ui.banner, None, banner, api_visibility="private", queue=False)
         # While the index is being filled in the background, the banner shows the progress every 2 s.
@@ -158,8 +137,7 @@ class PhotoTab:
     go: gr.Button
     again: gr.Button
     top_k: gr.Slider
-    gender: gr.Dropdown
-    department: gr.Dropdown
+    filters: list[gr.Dropdown]
     well_known: gr.Checkbox
     status: gr.Markdown
     picker: gr.Radio
@@ -170,9 +148,10 @@ class PhotoTab:
     private: gr.HTML | None
 
     @property
-    def filters(self) -> list[gr.components.Component]:
-        """The options a search takes after the photo: matches per face, gender, department, well-known."""
-        return [self.top_k, self.gender, self.department, self.well_known]
+    def options(self) -> list[gr.components.Component]:
+        """The options a search takes after the photo, in :func:`webapp.options.option_names`' order: matches
+        per face, one dropdown per declared filter, well-known only."""
+        return [self.top_k, *self.filters, self.well_known]
 
     @property
     def results(self) -> list[gr.components.Component]:
@@ -239,11 +218,10 @@ def _photo_tab(ui: LookalikeUI, choices: dict[str, list[tuple[str, Any]]], priva
             with gr.Accordion("Options", open=False, elem_id="options"):
                 top_k = gr.Slider(1, MAX_TOP_K, value=ui.default_top_k, step=1, label="Matches per face",
                                   elem_id="top-k")
-                gender = gr.Dropdown(choices=choices.get("gender", [("Anyone", "")]), value="",
-                                     label="Gender", elem_id="gender", visible="gender" in choices)
-                department = gr.Dropdown(choices=choices.get("department", [("Any field", "")]),
-                                         value="", label="Known for", elem_id="department",
-                                         visible="department" in choices)
+                # One dropdown per declared filter, shown when the index holds values it can offer.
+                filters = [gr.Dropdown(choices=choices.get(item.name, [(item.anyone, "")]), value="",
+                                       label=item.label, elem_id=item.name, visible=item.name in choices)
+                           for item in declared()]
                 well_known = gr.Checkbox(value=True, label="Well-known people only",
                                          info="Untick to search everyone in the index, "
                                               "film crews and little-known people too.",
@@ -256,7 +234,7 @@ def _photo_tab(ui: LookalikeUI, choices: dict[str, list[tuple[str, Any]]], priva
             compare = gr.HTML(elem_id="compare")
             details = gr.Markdown(elem_id="details")
     faces = gr.State([], time_to_live=600)
-    return PhotoTab(photo, boxed, go, again, top_k, gender, department, well_known, status, picker, gallery,
+    return PhotoTab(photo, boxed, go, again, top_k, filters, well_known, status, picker, gallery,
                     compare, details, faces, private)
 
 
@@ -280,7 +258,7 @@ def _live_tab(private_mode: bool) -> LiveTab:
 
 def _photo_events(ui: LookalikeUI, tab: PhotoTab) -> None:
     """The photo tab's private events: search, new photo, pick a face, pick a match."""
-    tab.go.click(ui.submit, [tab.photo, *tab.filters], tab.results,
+    tab.go.click(ui.submit, [tab.photo, *tab.options], tab.results,
                  api_visibility="private", concurrency_id="search", trigger_mode="once")
     tab.again.click(ui.new_photo, None, tab.results, api_visibility="private", queue=False)
     tab.picker.input(ui.pick_face, [tab.picker, tab.faces], [tab.gallery, tab.compare, tab.details],
@@ -293,46 +271,17 @@ def _private_events(ui: LookalikeUI, tab: PhotoTab, live: LiveTab) -> None:
     and the answers fill the same outputs as server mode's. Searching vectors takes milliseconds, so these
     run 8 at once, apart from the photo searches."""
 
-    def private_search(top_k: Any, gender: Any, department: Any, well_known: Any, evt: gr.EventData):
-        return ui.submit_private(top_k, gender, department, well_known, event_data(evt))
+    # The event's data (the browser's faces) comes first: Gradio puts an EventData where the signature names it.
+    def private_search(evt: gr.EventData, *options: Any):
+        return ui.submit_private(event_data(evt), *options)
 
-    def private_live(top_k: Any, gender: Any, department: Any, well_known: Any, evt: gr.EventData):
-        return ui.live_private(top_k, gender, department, well_known, event_data(evt))
+    def private_live(evt: gr.EventData, *options: Any):
+        return ui.live_private(event_data(evt), *options)
 
     assert tab.private is not None and live.private is not None
-    tab.private.private_search(private_search, tab.filters, tab.private_results, api_visibility="private",
-                               concurrency_id="vectors", concurrency_limit=VECTOR_CONCURRENCY, show_progress="minimal")
+    tab.private.private_search(private_search, tab.options, tab.private_results, api_visibility="private",
+                               concurrency_id="vectors", concurrency_limit=api.VECTOR_CONCURRENCY,
+                               show_progress="minimal")
     tab.private.private_clear(ui.clear_private, None, tab.private_results, api_visibility="private", queue=False)
-    live.private.private_live(private_live, tab.filters, live.outputs[1:], api_visibility="private",
+    live.private.private_live(private_live, tab.options, live.outputs[1:], api_visibility="private",
                               concurrency_id="vectors", trigger_mode="always_last", show_progress="hidden")
-
-
-def _public_api(demo: gr.Blocks, ui: LookalikeUI) -> None:
-    """The public API (and MCP tool find_lookalikes): a photo in, JSON out, typed by the signature below.
-
-    ``gr.api``, not hidden components: each REST call builds a session of every component. It hands the
-    upload's FileData and the raw values over unprocessed (the handler checks them) and still refuses a
-    file outside Gradio's upload folder. A client that leaves top_k out gets the app's setting.
-    """
-    def find_lookalikes(photo: FileData, top_k: int = ui.default_top_k, gender: str = "",
-                        department: str = "", well_known_only: bool = True,
-                        request: gr.Request | None = None) -> dict[str, Any]:
-        try:
-            return ui.find_lookalikes(photo, top_k, gender, department, well_known_only)
-        finally:
-            forget_session(demo, request)
-
-    find_lookalikes.__doc__ = ui.find_lookalikes.__doc__  # the MCP tool's description and arguments
-    gr.api(find_lookalikes, api_name="lookalike", api_description=API_DESCRIPTION, concurrency_id="search")
-
-    def find_lookalikes_by_vectors(faces: list[dict[str, Any]], top_k: int = ui.default_top_k, gender: str = "",
-                                   department: str = "", well_known_only: bool = True,
-                                   request: gr.Request | None = None) -> dict[str, Any]:
-        try:
-            return ui.find_lookalikes_by_vectors(faces, top_k, gender, department, well_known_only)
-        finally:
-            forget_session(demo, request)
-
-    find_lookalikes_by_vectors.__doc__ = ui.find_lookalikes_by_vectors.__doc__
-    gr.api(find_lookalikes_by_vectors, api_name=VECTOR_API_NAME, api_description=VECTOR_API_DESCRIPTION,
-           concurrency_id="vectors", concurrency_limit=VECTOR_CONCURRENCY)

@@ -39,6 +39,7 @@ from webapp.gradio_internals import (
     says_mcp,
     upload_folder,
 )
+from webapp.options import option_names
 from webapp.private import PrivateMiddleware
 from webapp.settings import AppSettings
 
@@ -270,7 +271,7 @@ class TrafficMiddleware:
         if isinstance(payload, dict) and isinstance(payload.get("data"), list):
             data = payload["data"]
             if not data or data[0] in (None, "", {}):
-                return await _json(send, 422, {"error": MISSING_INPUT[api_name], "reason": "missing_input"})
+                return await _json(send, 422, {"error": _missing_input(api_name), "reason": "missing_input"})
             defaults = _api_defaults(scope, api_name)
             if defaults is not None and len(data) < len(defaults):
                 payload["data"] = data + defaults[len(data):]
@@ -378,13 +379,15 @@ def _called_api(path: str) -> str | None:
     return next((name for name in API_NAMES if tail.endswith(call_route(name))), None)
 
 
-MISSING_INPUT = {
-    API_NAME: f"The photo is missing: upload it to {UPLOAD_ROUTE}, then send "
-              '{"data": [{"path": "<the path it returned>", "meta": {"_type": "gradio.FileData"}}]} '
-              "(top_k, gender, department and well_known_only are optional).",
-    VECTOR_API_NAME: 'The faces are missing: send {"data": [[{"box": [x1, y1, x2, y2], "vector": [512 numbers]}]]} '
-                     "(top_k, gender, department and well_known_only are optional).",
-}
+def _missing_input(api_name: str) -> str:
+    """What a REST call that sent no inputs is told: how to send the first, and which inputs are optional."""
+    optional = option_names()
+    named = f"({', '.join(optional[:-1])} and {optional[-1]} are optional)."
+    if api_name == VECTOR_API_NAME:
+        return ('The faces are missing: send {"data": [[{"box": [x1, y1, x2, y2], "vector": [512 numbers]}]]} '
+                + named)
+    return (f"The photo is missing: upload it to {UPLOAD_ROUTE}, then send "
+            f'{{"data": [{{"path": "<the path it returned>", "meta": {{"_type": "gradio.FileData"}}}}]}} {named}')
 
 
 def _api_defaults(scope, api_name: str) -> list | None:

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lookalike.filters import declared
+
 POINT_NAMESPACE = uuid.UUID("6f1c3c52-6b3e-4b8e-9a53-2f7f1f6d9a10")
 """uuid5 namespace of point ids (fixed: changing it would re-id every indexed photo)."""
 
@@ -46,13 +48,16 @@ Cloud's free tier with room to spare while a rebuild holds two versions (README,
 METADATA_MAX_CHARS = 2000
 """Longest metadata string kept (a TMDB biography can run to 10k characters)."""
 
-GENDER = f"{METADATA}.gender"
-DEPARTMENT = f"{METADATA}.known_for_department"
-FILTER_FIELDS: dict[str, type] = {GENDER: int, DEPARTMENT: str, WELL_KNOWN: int}
-"""Payload paths a query may filter on, with their value type; each has a payload index."""
 
-PAYLOAD_INDEXES: dict[str, type] = {PERSON_ID: str, **FILTER_FIELDS}
-"""Payload indexes of a new face collection: ``str`` is a keyword index, ``int`` an integer index."""
+def filter_fields() -> dict[str, type]:
+    """Payload paths a query may filter on, with their value type: each declared filter's
+    (:mod:`lookalike.filters`) and ``well_known``. Each has a payload index."""
+    return {**{item.path: item.kind for item in declared()}, WELL_KNOWN: int}
+
+
+def payload_indexes() -> dict[str, type]:
+    """Payload indexes of a new face collection: ``str`` is a keyword index, ``int`` an integer index."""
+    return {PERSON_ID: str, **filter_fields()}
 
 
 def point_id(content_sha256: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from lookalike.errors import EmptyIndexError
-from lookalike.index.payload import FILTER_FIELDS, PERSON_ID, THUMBNAIL, FacePayload
+from lookalike.index.payload import PERSON_ID, THUMBNAIL, FacePayload, filter_fields
 from lookalike.index.storage.port import (
     CollectionNotFoundError,
     Hit,
@@ -71,7 +71,7 @@ class FaceIndex:
             use_centroids: query the per-person mean faces (``indexing.centroids.build_centroids``) when
                 the current version has them; scores are then to a person's mean face.
             where: payload path -> required value (or :class:`~lookalike.index.storage.port.Not` a value), each of
-                :data:`lookalike.index.payload.FILTER_FIELDS` (``{"metadata.gender": 1}``,
+                :func:`lookalike.index.payload.filter_fields` (``{"metadata.gender": 1}``,
                 ``{"well_known": Not(0)}``); every entry must hold.
             with_thumbnails: read the thumbnails (base64 JPEG) too; without, ``payload.thumbnail`` is None.
 
@@ -134,10 +134,11 @@ class FaceIndex:
         back to scrolling that one field of every point (1,024 points per call).
 
         Raises:
-            ValueError: ``field`` is not one of :data:`lookalike.index.payload.FILTER_FIELDS`.
+            ValueError: ``field`` is not one of :func:`lookalike.index.payload.filter_fields`.
         """
-        if field not in FILTER_FIELDS:
-            raise ValueError(f"'{field}' cannot be filtered on (use one of {', '.join(FILTER_FIELDS)})")
+        fields = filter_fields()
+        if field not in fields:
+            raise ValueError(f"'{field}' cannot be filtered on (use one of {', '.join(fields)})")
         try:
             with self.store.guard():
                 values = {hit.value for hit in self.store.engine.facet(self.store.alias, field, FILTER_VALUE_LIMIT)}
@@ -164,10 +165,11 @@ def _checked_where(where: Mapping[str, str | int | bool | Not] | None) -> dict[s
     if not where:
         return None
     out: dict[str, str | int | bool | Not] = {}
+    fields = filter_fields()
     for path, value in where.items():
-        kind = FILTER_FIELDS.get(path)
+        kind = fields.get(path)
         if kind is None:
-            raise ValueError(f"'{path}' cannot be filtered on (use one of {', '.join(FILTER_FIELDS)})")
+            raise ValueError(f"'{path}' cannot be filtered on (use one of {', '.join(fields)})")
         plain = value.value if isinstance(value, Not) else value
         if not isinstance(plain, kind) or (kind is int and isinstance(plain, bool)):
             raise ValueError(f"{path} takes a {kind.__name__} value, not {plain!r}")

@@ -28,7 +28,7 @@ from lookalike.batching import batched
 from lookalike.errors import ModelMismatchError, StoreUnavailableError
 from lookalike.fingerprint import ModelFingerprint
 from lookalike.index.connection import StoreConfig, open_engine
-from lookalike.index.payload import METADATA, PAYLOAD_INDEXES, PERSON_ID, FacePayload, clean_metadata
+from lookalike.index.payload import METADATA, PERSON_ID, FacePayload, clean_metadata, payload_indexes
 from lookalike.index.storage.port import (
     CollectionNotFoundError,
     CollectionSettings,
@@ -141,7 +141,7 @@ class FaceStore:
             raise ValueError(f"unknown quantization '{quantization}' (use int8 or none)")
         chosen = self.collection_defaults.quantization if quantization is None else (
             None if quantization == "none" else "int8")
-        indexes = {path: _INDEX_TYPES[kind] for path, kind in PAYLOAD_INDEXES.items()}
+        indexes = {path: _INDEX_TYPES[kind] for path, kind in payload_indexes().items()}
         return dataclasses.replace(self.collection_defaults, quantization=chosen,
                                    payload_indexes={**indexes, **self.collection_defaults.payload_indexes})
 
