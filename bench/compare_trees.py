@@ -66,6 +66,13 @@ import socket
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
 demo = build_app(finder)
+try:  # a tree with private mode makes its browser models in the background: wait, so no round times it
+    from webapp.private import assets_of
+    assets = assets_of(demo)
+    if assets is not None:
+        assets.wait(600)
+except ImportError:
+    pass
 demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
 from gradio_client import Client, handle_file
 client = Client(f"http://127.0.0.1:{port}/", verbose=False)
