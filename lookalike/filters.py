@@ -36,7 +36,8 @@ class Filter:
             page control's ``elem_id`` (``"gender"``).
         path: the payload path it matches (``"metadata.gender"``); new collections index it.
         kind: ``int`` (an integer index, codes) or ``str`` (a keyword index, words matched as they are).
-        label: the page control's label. anyone: its choice that keeps everyone (``"Anyone"``).
+        label: the page control's label.
+        anyone: the control's choice that keeps everyone (``"Anyone"``).
         keeps: who it keeps, for the descriptions (``"celebrities of this gender"``).
         labels: value -> its name on the page and in messages (``1: "Women"``). When given, the page offers
             only these values; else every value the index holds, as it is.
@@ -54,6 +55,15 @@ class Filter:
     labels: Mapping[Value, str] = field(default_factory=dict)
     words: Mapping[Value, tuple[str, ...]] = field(default_factory=dict)
     example: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"filter name {self.name!r}: it names an API argument, so it must be an identifier")
+        for value, words in self.words.items():
+            if not isinstance(value, self.kind) or any(word != word.lower() for word in words):
+                raise ValueError(f"filter {self.name}: words are lowercase and name {self.kind.__name__} values")
+        if any(not isinstance(value, self.kind) for value in self.labels):
+            raise ValueError(f"filter {self.name}: labels name {self.kind.__name__} values")
 
     def read(self, given: Any) -> Value | None:
         """The value to keep for what the page or a client sent; None for an empty value (no filter).
@@ -73,7 +83,7 @@ class Filter:
             return text
         try:
             return int(float(text))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise BadFilterError(f"Unknown {self.name} filter '{text[:40]}': use {self.spelled('or')}.") from None
 
     def choices(self, values: Iterable[Any]) -> list[tuple[str, Value]]:

@@ -16,7 +16,8 @@ from lookalike import filters
 from lookalike.filters import BadFilterError, Filter
 from support import make_point, random_unit, rest_call
 
-GENDER, DEPARTMENT = filters.FILTERS
+BY_NAME = {item.name: item for item in filters.FILTERS}
+GENDER, DEPARTMENT = BY_NAME["gender"], BY_NAME["department"]
 
 DECADE = Filter("decade", "metadata.birth_decade", int, label="Born in", anyone="Any decade",
                 keeps="celebrities born in this decade", labels={1960: "The 1960s", 1970: "The 1970s"},
@@ -46,6 +47,21 @@ def test_descriptions_name_the_words_or_an_example():
                           "empty for anyone.")
     assert 'e.g. "Acting"' in DEPARTMENT.doc
     assert filters.describe({"gender": 1, "department": "Acting"}) == "women, Acting"
+
+
+def test_a_declaration_that_the_api_could_not_take_is_refused(monkeypatch):
+    from webapp.options import option_names
+
+    with pytest.raises(ValueError, match="identifier"):
+        Filter("birth decade", "metadata.birth_decade", int, label="Born in", anyone="Any", keeps="anyone")
+    with pytest.raises(ValueError, match="lowercase"):
+        Filter("decade", "metadata.birth_decade", int, label="Born in", anyone="Any", keeps="anyone",
+               words={1960: ("Sixties",)})
+    for clash in ("top_k", "gender"):
+        monkeypatch.setattr(filters, "FILTERS", (*filters.FILTERS, Filter(
+            clash, "metadata.x", str, label="X", anyone="Any", keeps="anyone")))
+        with pytest.raises(ValueError, match=clash):
+            option_names()
 
 
 @pytest.mark.usefixtures(*CORE_FIXTURES)
@@ -84,28 +100,33 @@ def test_a_filter_declared_once_is_seen_everywhere(monkeypatch, pipeline, settin
         ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
         searches = [d for d in config["dependencies"] if ids["top-k"] in d["inputs"]]
         assert len(searches) == 4  # the photo, the live stream, private mode's photo and live frame
+        names = [item.name for item in filters.FILTERS]  # the app's own, then DECADE
         for search in searches:
             at = search["inputs"].index(ids["top-k"])
-            assert search["inputs"][at:at + 4] == [ids["top-k"], ids["gender"], ids["department"], ids["decade"]]
+            assert search["inputs"][at:at + len(names) + 2] == [ids["top-k"], *(ids[n] for n in names),
+                                                                 ids["well-known"]]
 
         client = Client(running.url, verbose=False)
         api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
         for name, first in (("/lookalike", "photo"), ("/lookalike_vectors", "faces")):
-            assert [p["parameter_name"] for p in api[name]["parameters"]] == [
-                first, "top_k", "gender", "department", "decade", "well_known_only"]
-        seventies = client.predict([face], 5, "", "", "seventies", api_name="/lookalike_vectors")
-        assert {m["person_id"] for m in seventies["faces"][0]["matches"]} == {"person-1", "person-3"}
-        by_code = client.predict([face], 5, "", "", "1980", api_name="/lookalike_vectors")
-        assert [m["person_id"] for m in by_code["faces"][0]["matches"]] == ["person-5"]
-        refused = client.predict([face], 5, "", "", "robots", api_name="/lookalike_vectors")
+            assert [p["parameter_name"] for p in api[name]["parameters"]] == [first, "top_k", *names,
+                                                                               "well_known_only"]
+        before = [""] * (len(names) - 1)  # the app's own filters left empty
+
+        def decade(value):
+            return client.predict([face], 5, *before, value, api_name="/lookalike_vectors")
+
+        assert {m["person_id"] for m in decade("seventies")["faces"][0]["matches"]} == {"person-1", "person-3"}
+        assert [m["person_id"] for m in decade("1980")["faces"][0]["matches"]] == ["person-5"]
+        refused = decade("robots")
         assert refused["reason"] == "bad_filter" and '"sixties" or "seventies"' in refused["error"]
 
         with httpx.Client(timeout=60) as http:
-            status, _, answer = rest_call(http, running.url, [[face], 5, "", "", "sixties"], api="lookalike_vectors")
+            status, _, answer = rest_call(http, running.url, [[face], 5, *before, "sixties"], api="lookalike_vectors")
             assert status == 200 and {m["person_id"] for m in answer[0]["faces"][0]["matches"]} == {
                 "person-0", "person-2", "person-4"}
             missing = http.post(running.url + "gradio_api/call/lookalike_vectors", json={"data": []}).json()
-            assert "department, decade and well_known_only are optional" in missing["error"]
+            assert "decade and well_known_only are optional" in missing["error"]
 
         async def tools():
             async with streamablehttp_client(running.url + "gradio_api/mcp/") as (read, write, _):

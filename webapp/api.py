@@ -2,7 +2,7 @@
 elsewhere), also the MCP tools ``find_lookalikes`` and ``find_lookalikes_by_vectors``; JSON out.
 
 Each is a ``gr.api`` function. Gradio reads its arguments and their types from the function's signature,
-and the MCP tool's description from its docstring; both are made here from the options
+and each argument's description in the MCP tool from its docstring; both are made here from the options
 (:mod:`webapp.options`), so each filter declared in :mod:`lookalike.filters` is an argument of both
 endpoints, with its description. ``gr.api``, not hidden components: each REST call builds a session of
 every component. It hands the upload's FileData and the raw values over unprocessed (the handlers check
@@ -23,7 +23,7 @@ from gradio.data_classes import FileData
 from lookalike.filters import declared
 from webapp.gradio_internals import forget_session
 from webapp.handlers import LookalikeUI
-from webapp.options import TOP_K, WELL_KNOWN_ONLY, option_docs
+from webapp.options import TOP_K, WELL_KNOWN_ONLY, option_docs, option_names
 from webapp.traffic import API_NAME, VECTOR_API_NAME
 
 VECTOR_CONCURRENCY = 8
@@ -45,7 +45,8 @@ PHOTO_ERRORS = (
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One public endpoint: its MCP tool's name, its API name, what it takes first and what it says."""
+    """One public endpoint: its MCP tool's name, its API name, what it takes first, and its description (the
+    API page's and the MCP tool's)."""
 
     tool: str
     api_name: str
@@ -53,43 +54,37 @@ class Endpoint:
     first_type: Any
     first_doc: str
     summary: str
-    returns: str
-    description: str
+    names_filters: bool = False
 
-
-def filters_sentence() -> str:
-    """The optional filters in the endpoints' descriptions."""
-    named = " and ".join(f"{item.name} ({item.spelled()})" for item in declared())
-    return (f"Optional filters: {named}, where the index has that metadata, and {WELL_KNOWN_ONLY} (default true: "
-            "well-known people only; false: everyone in the index).")
+    def description(self) -> str:
+        """The endpoint's description on the API page and in the MCP tool: its summary, and for the photo
+        endpoint the optional filters as declared now."""
+        if not self.names_filters:
+            return self.summary
+        named = [f"{item.name} ({item.spelled()})" for item in declared()]
+        listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+        return (f"{self.summary} Optional filters: {listed}, where the index has that metadata, and "
+                f"{WELL_KNOWN_ONLY} (default true: well-known people only; false: everyone in the index).")
 
 
 PHOTO = Endpoint(
     tool="find_lookalikes", api_name=API_NAME, first="photo", first_type=FileData,
     first_doc="the photo to search (JPEG, PNG, WebP, ...), as an uploaded file or URL.",
-    summary="Find the celebrities each face in a photo looks like. Every face found is returned left to right "
-            "with its box in pixels of the upright photo and its look-alikes, one per celebrity, best first.",
-    returns=f"{ANSWER}, or {{'error': sentence, 'reason': slug}} when the photo cannot be used.",
-    description=f"Find the celebrities each face in a photo looks like. Returns JSON: {ANSWER}, or "
-                f"{{'error': sentence, 'reason': slug}} when the photo cannot be used ({PHOTO_ERRORS}).",
+    summary=f"Find the celebrities each face in a photo looks like. Returns JSON: {ANSWER}, or "
+            f"{{'error': sentence, 'reason': slug}} when the photo cannot be used ({PHOTO_ERRORS}).",
+    names_filters=True,
 )
 VECTORS = Endpoint(
     tool="find_lookalikes_by_vectors", api_name=VECTOR_API_NAME, first="faces", first_type=list[dict[str, Any]],
     first_doc="the faces, at most 32: [{'box': [x1, y1, x2, y2] (pixels), 'vector': [512 numbers] (unit "
-              "length), 'probability': p (optional, 0..1: the detector's; faces under the app's threshold are "
-              "not searched)}].",
-    summary="Find the celebrities faces look like, from faces you found and embedded yourself: no photo is "
-            "sent. Each face is its box and its FaceNet vector, made as this app makes them: MTCNN, a 160x160 "
-            "crop standardised as (x - 127.5) / 128, InceptionResnetV1 with the vggface2 weights "
-            "(facenet-pytorch), a 512-d unit vector. Faces come back in the order sent, with their "
-            "look-alikes, best first.",
-    returns="the photo API's JSON, or {'error': sentence, 'reason': slug}: bad_faces, bad_vector, bad_box, "
-            "too_many_faces, no_face (an empty list), or the photo API's index and filter reasons.",
-    description="The same search from faces you found and embedded yourself (no photo is sent): faces as "
-                "[{'box': [x1, y1, x2, y2], 'vector': [512 numbers, unit length, FaceNet vggface2 as "
-                "facenet-pytorch makes it], 'probability': p (optional)}], at most 32, plus top_k and the "
-                "photo API's filters. Returns the photo API's JSON, or {'error': sentence, 'reason': slug} "
-                "with bad_faces, bad_vector, bad_box, too_many_faces or no_face.",
+              "length: FaceNet's, as this app makes them: MTCNN, a 160x160 crop standardised as (x - 127.5) / "
+              "128, InceptionResnetV1 with the vggface2 weights), 'probability': p (optional, 0..1: the "
+              "detector's; faces under the app's threshold are not searched)}].",
+    summary="The same search from faces you found and embedded yourself (no photo is sent): faces as "
+            "[{'box': [x1, y1, x2, y2], 'vector': [512 numbers, unit length, FaceNet vggface2 as "
+            "facenet-pytorch makes it], 'probability': p (optional)}], at most 32, plus top_k and the "
+            "photo API's filters. Returns the photo API's JSON, or {'error': sentence, 'reason': slug} "
+            "with bad_faces, bad_vector, bad_box, too_many_faces or no_face.",
 )
 
 
@@ -97,9 +92,9 @@ def add_public_api(demo: gr.Blocks, ui: LookalikeUI) -> None:
     """Both endpoints on ``demo`` (inside its ``with`` block): photo searches share the page's "search"
     queue; vector searches run :data:`VECTOR_CONCURRENCY` at once beside private mode's."""
     gr.api(api_function(demo, PHOTO, ui.find_lookalikes, ui.default_top_k), api_name=PHOTO.api_name,
-           api_description=f"{PHOTO.description} {filters_sentence()}", concurrency_id="search")
+           api_description=PHOTO.description(), concurrency_id="search")
     gr.api(api_function(demo, VECTORS, ui.find_lookalikes_by_vectors, ui.default_top_k), api_name=VECTORS.api_name,
-           api_description=VECTORS.description, concurrency_id="vectors", concurrency_limit=VECTOR_CONCURRENCY)
+           api_description=VECTORS.description(), concurrency_id="vectors", concurrency_limit=VECTOR_CONCURRENCY)
 
 
 def api_function(demo: gr.Blocks, endpoint: Endpoint, handler: Callable[..., dict[str, Any]],
@@ -109,25 +104,24 @@ def api_function(demo: gr.Blocks, endpoint: Endpoint, handler: Callable[..., dic
     docstring describes each. A call hands the values to ``handler`` in that order and drops the call's
     session (:func:`webapp.gradio_internals.forget_session`) when it is done."""
     keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    options = [inspect.Parameter(TOP_K, keyword, default=default_top_k, annotation=int),
-               *(inspect.Parameter(item.name, keyword, default="", annotation=str) for item in declared()),
-               inspect.Parameter(WELL_KNOWN_ONLY, keyword, default=True, annotation=bool)]
+    typed = {TOP_K: (int, default_top_k), WELL_KNOWN_ONLY: (bool, True)}  # a filter's value: a word, "" for none
+    options = [inspect.Parameter(name, keyword, annotation=typed.get(name, (str, ""))[0],
+                                 default=typed.get(name, (str, ""))[1]) for name in option_names()]
     parameters = [inspect.Parameter(endpoint.first, keyword, annotation=endpoint.first_type), *options,
                   inspect.Parameter("request", keyword, default=None, annotation=gr.Request | None)]
 
     def call(*values: Any) -> dict[str, Any]:
-        # Gradio puts the request in its place; a client may have sent fewer values (their defaults apply).
-        request = next((v for v in values if isinstance(v, gr.Request)), None)
-        inputs = [v for v in values if not isinstance(v, gr.Request)][:len(parameters) - 1]
+        *inputs, request = values  # Gradio hands every input (defaults filled in), the request in its place
         try:
             return handler(*inputs)
         finally:
             forget_session(demo, request)
 
+    # The return type as a string, as the functions written by hand had it: Gradio then publishes no schema.
     call.__name__ = call.__qualname__ = endpoint.tool
-    call.__signature__ = inspect.Signature(parameters, return_annotation=dict[str, Any])  # type: ignore[attr-defined]
-    call.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": dict[str, Any]}
+    call.__signature__ = inspect.Signature(parameters, return_annotation="dict[str, Any]")  # type: ignore[attr-defined]
+    call.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": "dict[str, Any]"}
     args = {endpoint.first: endpoint.first_doc, **option_docs(default_top_k)}
-    call.__doc__ = "\n".join([endpoint.summary, "", "Args:", *(f"    {name}: {doc}" for name, doc in args.items()),
-                              "", "Returns:", f"    {endpoint.returns}"])
+    call.__doc__ = "\n".join([endpoint.description(), "", "Args:",
+                              *(f"    {name}: {doc}" for name, doc in args.items())])
     return call

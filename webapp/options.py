@@ -36,9 +36,21 @@ class SearchOptions:
                          if part)
 
 
+RESERVED = {TOP_K, WELL_KNOWN_ONLY, "photo", "faces", "request"}
+"""The API's argument names besides the filters': no filter may take one."""
+
+
 def option_names() -> list[str]:
-    """The options' names in the order the page and the API take them after the photo."""
-    return [TOP_K, *(item.name for item in declared()), WELL_KNOWN_ONLY]
+    """The options' names in the order the page and the API take them after the photo.
+
+    Raises:
+        ValueError: two filters share a name, or a filter takes one of :data:`RESERVED`.
+    """
+    names = [item.name for item in declared()]
+    clashes = sorted({n for n in names if names.count(n) > 1} | (set(names) & RESERVED))
+    if clashes:
+        raise ValueError(f"filter names must be unique and not one of {sorted(RESERVED)}: {', '.join(clashes)}")
+    return [TOP_K, *names, WELL_KNOWN_ONLY]
 
 
 def read_options(values: Sequence[Any], default_top_k: int) -> SearchOptions:
@@ -47,8 +59,12 @@ def read_options(values: Sequence[Any], default_top_k: int) -> SearchOptions:
 
     Raises:
         BadFilterError: a filter's or well_known_only's value that cannot be read.
+        TypeError: more values than options.
     """
-    given = dict(zip(option_names(), values, strict=False))
+    names = option_names()
+    if len(values) > len(names):
+        raise TypeError(f"{len(values)} option values, but the options are {', '.join(names)}")
+    given = dict(zip(names, values, strict=False))
     return SearchOptions(clamp_top_k(given.get(TOP_K), default_top_k), read_where(given),
                          flag(given.get(WELL_KNOWN_ONLY)))
 
