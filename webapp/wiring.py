@@ -62,19 +62,18 @@ def create_app(settings: AppSettings | None = None) -> gr.Blocks:
     except LookalikeError as exc:  # store locked or unusable: the page says so, requests retry opening it
         log.error("cannot search: %s", exc.detail)
         return build_app(FinderHolder(None, exc, reopen=open_finder))
-    fill: BackgroundFill | None = BackgroundFill(finder.store, pipeline, settings)
-    if fill is not None and fill.needed():  # no QDRANT_URL and an empty embedded store: fill a sample in this process
+    fill = BackgroundFill(finder.store, pipeline, settings)
+    filling = fill.needed()  # no QDRANT_URL and an empty embedded store: fill a sample in this process
+    if filling:
         log.info("the embedded store is empty: filling it in the background")
         fill.pipeline = background_pipeline(pipeline, config)  # never through the GPU step
         fill.start()
-    else:
-        fill = None
     try:
         if not scheduled_on_gpu(pipeline.device):  # a ZeroGPU call needs a visitor's request and quota
             warm_up(finder)
     except Exception as exc:  # warming up is an optimisation only
         log.warning("warm-up skipped: %s", type(exc).__name__)
-    return build_app(FinderHolder(finder, fill=fill), private_mode=settings.private_mode)
+    return build_app(FinderHolder(finder, fill=fill if filling else None), private_mode=settings.private_mode)
 
 
 def launch_kwargs(settings: AppSettings | None = None) -> dict:
