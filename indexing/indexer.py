@@ -31,7 +31,7 @@ from indexing.shards import Shard
 from indexing.sources import Row, Source, SourceOptions, open_all
 from indexing.stage import Photo, decoded_batches, main_faces
 from lookalike.batching import batched
-from lookalike.faces import Face, FacePipeline, face_thumbnail
+from lookalike.faces import FacePipeline, face_thumbnail
 from lookalike.index.payload import (
     BOX,
     METADATA,
@@ -45,7 +45,6 @@ from lookalike.index.payload import (
     FacePayload,
     point_id,
 )
-from lookalike.index.storage.port import Record
 from lookalike.index.store import FacePoint, FaceStore
 
 log = logging.getLogger(__name__)
@@ -187,7 +186,9 @@ class Indexer:
         if served and candidates:  # the served version's face of an unchanged photo: vector and face fields
             for pid, record in self.store.records(list(candidates), served).items():
                 photo, refs = candidates.pop(pid)
-                reused.append(_reused_point(photo, refs, record, self.people[photo.row.person]))
+                stored = record.payload
+                reused.append(_point(photo, refs, self.people[photo.row.person], np.asarray(record.vector, np.float32),
+                                     stored.get(THUMBNAIL), stored.get(BOX), stored.get(PROBABILITY)))
                 indexed_people.add(photo.row.person)
             self.store.upsert(reused, collection)
             report.faces_reused += len(reused)
@@ -206,7 +207,9 @@ class Indexer:
             if face is None:
                 report.skipped[photo.skip or "no_face"] += 1
                 continue
-            points.append(_point(photo, refs, face, self.people[photo.row.person]))
+            thumbnail = base64.b64encode(face_thumbnail(photo.image, face.box, THUMBNAIL_SIZE)).decode("ascii")
+            points.append(_point(photo, refs, self.people[photo.row.person], face.vector, thumbnail,
+                                 [round(v, 1) for v in face.box], round(face.probability, 4)))
             indexed_people.add(photo.row.person)
         self.store.upsert(points, collection)
         report.faces_indexed += len(points)
@@ -300,29 +303,12 @@ def _reached(point: str) -> None:
     log.debug("write path: %s", point, extra={"write_point": point})
 
 
-
-
-def _point(photo: Photo, refs: list[str], face: Face, person: Person) -> FacePoint:
-    """The point of one photo's main face, with the payload every reader relies on."""
+def _point(photo: Photo, refs: list[str], person: Person, vector: np.ndarray, thumbnail: str | None,
+           box: list[float] | None, probability: float | None) -> FacePoint:
+    """The point of one photo's main face, with the payload every reader relies on: this run's person and
+    references, and the face's vector, thumbnail (base64 JPEG), box and probability, embedded now or copied
+    from another version of the same model."""
     row = photo.row
-    payload = FacePayload(
-        name=person.name,
-        person_id=row.person,
-        content_sha256=row.sha256,
-        thumbnail=base64.b64encode(face_thumbnail(photo.image, face.box, THUMBNAIL_SIZE)).decode("ascii"),
-        sources=list(refs),
-        metadata=dict(person.metadata),
-        box=[round(v, 1) for v in face.box],
-        probability=round(face.probability, 4),
-    )
-    return FacePoint(point_id(row.sha256), face.vector, payload)
-
-
-def _reused_point(photo: Photo, refs: list[str], record: Record, person: Person) -> FacePoint:
-    """The point of a photo whose face another version of the same model holds: that version's vector,
-    thumbnail, box and probability, with this run's person and references (as :func:`_point` gives them)."""
-    row, stored = photo.row, record.payload
-    payload = FacePayload(name=person.name, person_id=row.person, content_sha256=row.sha256,
-                          thumbnail=stored.get(THUMBNAIL), sources=list(refs), metadata=dict(person.metadata),
-                          box=stored.get(BOX), probability=stored.get(PROBABILITY))
-    return FacePoint(record.id, np.asarray(record.vector, np.float32), payload)
+    payload = FacePayload(name=person.name, person_id=row.person, content_sha256=row.sha256, thumbnail=thumbnail,
+                          sources=list(refs), metadata=dict(person.metadata), box=box, probability=probability)
+    return FacePoint(point_id(row.sha256), vector, payload)
