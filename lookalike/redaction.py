@@ -1,5 +1,5 @@
-"""What never shows in a repr, a log or a message: the ``user:password`` part of a URL and the password
-of the ``QDRANT_URL`` this process was given.
+"""What never shows in a repr, a log or a message: the ``user:password`` part of a URL, the password
+of the ``QDRANT_URL`` this process was given, and the values of the secret variables (API key, tokens).
 
 :func:`without_credentials` is for one URL (the settings' repr, :attr:`StoreConfig.where
 <lookalike.index.connection.StoreConfig.where>`); :func:`redact` for free text, such as an error's
@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 URL_VARIABLES = ("QDRANT_URL", "LOOKALIKE_QDRANT_URL")
 """The variables whose URL may hold a password (:class:`lookalike.settings.Settings` reads either)."""
+SECRET_VARIABLES = ("QDRANT_API_KEY", "LOOKALIKE_QDRANT_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+"""The variables whose whole value is a secret."""
 
 HIDDEN = "***"
 """What stands where a secret was."""
@@ -46,9 +48,13 @@ def url_passwords(environ: Mapping[str, str] | None = None) -> set[str]:
 
 
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """``text`` with every URL's ``user:password@`` part dropped and the password of ``QDRANT_URL`` (in
-    ``environ``, default the process's environment) blanked out wherever else it appears."""
+    """``text`` with every URL's ``user:password@`` part dropped, and the password of ``QDRANT_URL`` and the
+    value of each of :data:`SECRET_VARIABLES` (in ``environ``, default the process's environment) blanked
+    out wherever else they appear."""
+    environ = os.environ if environ is None else environ
+    secrets = url_passwords(environ) | {
+        value for name in SECRET_VARIABLES if len(value := environ.get(name) or "") >= _MIN_SECRET}
     text = _CREDENTIALS.sub(r"\g<scheme>", text)
-    for password in sorted(url_passwords(environ), key=len, reverse=True):
-        text = text.replace(password, HIDDEN)
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, HIDDEN)
     return text
