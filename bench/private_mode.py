@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import _common as C
+import query_latency as QL
 from http_client import rest_call
 
 SCRIPT = Path(__file__).resolve()
@@ -184,19 +185,9 @@ def server_times(finder, photo: bytes, runs: int) -> dict[str, tuple[float, floa
 
     ui = LookalikeUI(finder)
     faces = as_face_list(finder.pipeline.faces(photo))
-    path = Path(tempfile.mkdtemp()) / "photo.jpg"
-    path.write_bytes(photo)
 
-    def timed(call):
-        def run(count: int) -> list[float]:
-            call()
-            out = []
-            for _ in range(count):
-                start = time.perf_counter()
-                call()
-                out.append(time.perf_counter() - start)
-            return out
-        return run
+    def timed(call):  # count timed calls after one warm-up
+        return lambda count: QL.time_runs(lambda _: call(), [photo], count, warmup=1)
 
     samples = C.interleaved({
         "vector API (find_lookalikes_by_vectors)": timed(lambda: ui.find_lookalikes_by_vectors(faces)),
