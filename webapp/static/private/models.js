@@ -6,6 +6,7 @@
 import {FaceModels} from "./faces.js";
 
 const CACHE = "lookalike-private";
+const MODELS = ["pnet", "rnet", "onet", "facenet"];  // the manifest's model keys, in the order they run
 const bundle = new URL("./", import.meta.url);  // .../private/<bundle>/
 const root = new URL("../../", bundle);           // the app's root
 
@@ -88,14 +89,14 @@ export async function loadModels(info, progress, threads = 0) {
   const cache = await openCache();
   const ort = await import(new URL(info.ort["ort.wasm.min.mjs"], root).href);
   const [wasm, ...models] = await Promise.all([cachedBytes(cache, urls.wasm, step),
-    ...["pnet", "rnet", "onet", "facenet"].map((key) => cachedBytes(cache, urls[key], step))]);
+    ...MODELS.map((key) => cachedBytes(cache, urls[key], step))]);
   await prune(cache, new Set(Object.values(urls)));
   ort.env.wasm.wasmBinary = wasm;
   ort.env.wasm.wasmPaths = {mjs: new URL(info.ort["ort-wasm-simd-threaded.mjs"], root).href};
   ort.env.wasm.numThreads = wasmThreads(threads);
   const options = {executionProviders: ["wasm"], graphOptimizationLevel: "all"};
   const sessions = {};
-  for (const [n, key] of ["pnet", "rnet", "onet", "facenet"].entries()) {
+  for (const [n, key] of MODELS.entries()) {
     sessions[key] = await ort.InferenceSession.create(new Uint8Array(models[n]), options);
   }
   return new FaceModels(ort, sessions, info.detector);

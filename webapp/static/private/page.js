@@ -12,6 +12,7 @@ const MODE_KEY = "lookalike-mode";  // the visitor's choice of mode; nothing els
 const COLOURS = ["#ff3b30", "#34c759", "#007aff", "#ff9500", "#af52de", "#00c7be", "#ffcc00", "#ff2d55"];
 const DISPLAY_MAX_SIDE = 1024;
 const LIVE_EVERY_MS = 1000;
+const CAMERA = {video: {facingMode: "user", width: {ideal: 1280}, height: {ideal: 960}}};  // the front camera
 
 const state = {
   mode: "private",       // "private" or "server"
@@ -118,6 +119,18 @@ async function faces(image) {
   return (await models()).faces(image);
 }
 
+/** What the server gets of a face: its box, probability and vector (never its crop or landmarks). */
+function sent({box, probability, vector}) {
+  return {box, probability, vector};
+}
+
+/** ``image`` ({width, height, data}: RGBA pixels) on a canvas, to draw from. */
+function canvasOf(image) {
+  const canvas = new OffscreenCanvas(image.width, image.height);
+  canvas.getContext("2d").putImageData(new ImageData(image.data, image.width, image.height), 0, 0);
+  return canvas;
+}
+
 // -- the mode line ----------------------------------------------------------------------------------
 
 function render() {
@@ -163,9 +176,7 @@ function drawBoxed(canvas, image, found) {
   canvas.width = Math.max(1, Math.round(image.width * scale));
   canvas.height = Math.max(1, Math.round(image.height * scale));
   const context = canvas.getContext("2d");
-  const source = new OffscreenCanvas(image.width, image.height);
-  source.getContext("2d").putImageData(new ImageData(image.data, image.width, image.height), 0, 0);
-  context.drawImage(source, 0, 0, canvas.width, canvas.height);
+  context.drawImage(canvasOf(image), 0, 0, canvas.width, canvas.height);
   const line = Math.max(2, Math.round(Math.max(canvas.width, canvas.height) / 250));
   const size = Math.max(14, Math.round(Math.max(canvas.width, canvas.height) / 30));
   context.font = `${size}px sans-serif`;
@@ -198,10 +209,8 @@ async function completeCard(img) {
   canvas.height = img.naturalHeight;
   const context = canvas.getContext("2d");
   context.drawImage(img, 0, 0);
-  const crop = new OffscreenCanvas(face.crop.width, face.crop.height);
-  crop.getContext("2d").putImageData(new ImageData(face.crop.data, face.crop.width, face.crop.height), 0, 0);
   context.imageSmoothingQuality = "high";
-  context.drawImage(crop, x, y, side, side);
+  context.drawImage(canvasOf(face.crop), x, y, side, side);
   const url = canvas.toDataURL("image/png");
   img.src = url;
   const link = img.closest(".compare")?.querySelector("a.save-card");
@@ -243,7 +252,7 @@ export function mountPhoto(element, events) {
       drawBoxed(canvas, image, state.faces);
       drop.hidden = true;
       again.hidden = false;
-      events.search({faces: state.faces.map(({box, probability, vector}) => ({box, probability, vector}))});
+      events.search({faces: state.faces.map(sent)});
     } catch (error) {
       showError(element, error.message || String(error));
     } finally {
@@ -262,8 +271,7 @@ export function mountPhoto(element, events) {
   });
   element.querySelector(".private-camera").addEventListener("click", async () => {
     try {
-      video.srcObject = await navigator.mediaDevices.getUserMedia(
-        {video: {facingMode: "user", width: {ideal: 1280}, height: {ideal: 960}}});
+      video.srcObject = await navigator.mediaDevices.getUserMedia(CAMERA);
       await video.play();
       video.hidden = snap.hidden = false;
     } catch (error) {
@@ -305,8 +313,7 @@ export function mountLive(element, events) {
       drawBoxed(canvas, image, found);
       if (found.length) {
         const largest = found.reduce((best, face, n) => (area(face) > area(found[best]) ? n : best), 0);
-        const {box, probability, vector} = found[largest];
-        events.live({faces: [{box, probability, vector}], count: found.length, number: largest + 1});
+        events.live({faces: [sent(found[largest])], count: found.length, number: largest + 1});
       } else {
         events.live({faces: [], count: 0, number: 0});
       }
@@ -324,8 +331,7 @@ export function mountLive(element, events) {
       return;
     }
     try {
-      video.srcObject = await navigator.mediaDevices.getUserMedia(
-        {video: {facingMode: "user", width: {ideal: 1280}, height: {ideal: 960}}});
+      video.srcObject = await navigator.mediaDevices.getUserMedia(CAMERA);
       await video.play();
     } catch (error) {
       showError(element, "The webcam could not be opened: allow the camera for this page.");
