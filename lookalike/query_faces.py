@@ -9,7 +9,6 @@ finite or larger than any photo the app accepts.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,8 +95,8 @@ def _box(number: int, value: Any) -> tuple[float, float, float, float]:
 
 
 def _probability(number: int, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0 \
-            or math.isnan(float(value)):
+    # NaN fails the range test too.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
         raise BadQueryFacesError(f"Face {number}'s probability must be a number from 0 to 1.", "bad_faces")
     return float(value)
 
