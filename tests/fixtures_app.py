@@ -19,7 +19,7 @@ import pytest
 
 from conftest import BIOS
 from support import DATA as TEST_DATA  # noqa: F401  (re-exported for the app's tests)
-from support import FIVE_TRAIN, copy_photos, free_port, image_files
+from support import FIVE_TRAIN, copy_photos, image_files, serve
 from support import bios_records as bios_rows  # noqa: F401  (re-exported for the app's tests)
 
 PER_PERSON = 4
@@ -50,11 +50,8 @@ def launch(finder, problem=None, mcp: bool = False, traffic=None) -> RunningApp:
     from webapp.wiring import launch_kwargs
 
     demo = build_app(FinderHolder(finder, problem))
-    port = free_port()
     kwargs = launch_kwargs() | (launch_options(traffic) if traffic is not None else {})
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                mcp_server=mcp, **kwargs)
-    return RunningApp(f"http://127.0.0.1:{port}/", demo, finder)
+    return RunningApp(serve(demo, mcp_server=mcp, **kwargs), demo, finder)
 
 
 def bio_row(name: str) -> dict:

@@ -100,6 +100,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def serve(demo, **launch) -> str:
+    """A Gradio app launched in this process on a free port of 127.0.0.1, without blocking (``launch``: more
+    of ``demo.launch``'s arguments): its root URL, ending in /. Close it with ``demo.close()``."""
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch)
+    return f"http://127.0.0.1:{port}/"
+
+
 def app_settings(settings, **fields):
     """The web app's settings (``webapp.settings.AppSettings``) with the core ``settings``' values and ``fields``."""
     from webapp.settings import AppSettings

@@ -91,7 +91,7 @@ def test_app_on_an_empty_store_says_it_is_filling_then_answers(base_settings, pi
 
     import indexing.indexer
     import webapp.wiring
-    from support import free_port, predict, predict_once_past
+    from support import predict, predict_once_past, serve
     from webapp.wiring import create_app, launch_kwargs
 
     gate = threading.Event()
@@ -106,9 +106,7 @@ def test_app_on_an_empty_store_says_it_is_filling_then_answers(base_settings, pi
     folder = copy_photos(FIVE_TRAIN, tmp_path / "people", per_person=1)  # the fill takes each person's one photo
     settings = app_settings(base_settings, data_dir=tmp_path / "data", fill_sources=(str(folder),), fill_sample=5)
     demo = create_app(settings)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
-    url = f"http://127.0.0.1:{port}/"
+    url = serve(demo, **launch_kwargs())
     try:
         config = json.loads(urllib.request.urlopen(url + "config", timeout=30).read())
         banner = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "banner")

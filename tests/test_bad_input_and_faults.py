@@ -28,7 +28,16 @@ import pytest
 from PIL import Image
 
 from conftest import CORE_FIXTURES, FIVE_TRAIN, LFW, ROOT, image_files
-from support import INDEXING_IMPORTS, CommandServer, app_settings, copy_photos, free_port, predict, predict_once_past
+from support import (
+    INDEXING_IMPORTS,
+    CommandServer,
+    app_settings,
+    copy_photos,
+    free_port,
+    predict,
+    predict_once_past,
+    serve,
+)
 
 pytestmark = pytest.mark.usefixtures(*CORE_FIXTURES)
 
@@ -331,11 +340,8 @@ def test_locked_store_at_start_up_says_busy_and_recovers_when_released(pipeline,
         monkeypatch.setattr(webapp.finders, "STORE_RETRY_S", 0.5)
         monkeypatch.setattr(webapp.wiring, "FacePipeline", lambda config=None, wait_for_onnx=True: pipeline)
         demo = webapp.wiring.create_app(settings)
-        port = free_port()
-        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                    **webapp.wiring.launch_kwargs())
+        url = serve(demo, **webapp.wiring.launch_kwargs())
         running = demo
-        url = f"http://127.0.0.1:{port}/"
         page = urllib.request.urlopen(url, timeout=30).read().decode() + urllib.request.urlopen(
             url + "config", timeout=30).read().decode()
         assert "busy" in page and "in use by another process" not in page  # the visitor's sentence
@@ -497,11 +503,8 @@ def test_visitors_read_what_happened_and_the_log_tells_the_operator_the_rest(cas
         fields.update(qdrant_url=f"http://127.0.0.1:{free_port()}", qdrant_timeout_s=2)
     with caplog.at_level(logging.INFO):
         demo = webapp.wiring.create_app(app_settings(base_settings, **fields))
-        port = free_port()
-        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                    **webapp.wiring.launch_kwargs())
+        url = serve(demo, **webapp.wiring.launch_kwargs())
         try:
-            url = f"http://127.0.0.1:{port}/"
             banner = _banner(urllib.request.urlopen(url + "config", timeout=30).read().decode())
             answer = predict(url, image_files(FIVE_TRAIN / "madonna")[0])
         finally:

@@ -15,18 +15,12 @@ import pytest
 from gradio_client.exceptions import AppError
 
 from conftest import ROOT
-from support import free_port, rest_call
+from support import rest_call, serve
 from webapp import gradio_internals as internals
 
 REACHING_PAST = re.compile(r"state_holder|\.fns\b|fn_index|\._data\b|\.preprocess\b|get_blocks|GRADIO_ANALYTICS|"
                            r"/gradio_api/|gradio\.utils|gr\.utils|x-gradio-user")
 """What only webapp/gradio_internals.py may write: Gradio's internal attributes, routes and variables."""
-
-
-def launch(demo, **kwargs) -> str:
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **kwargs)
-    return f"http://127.0.0.1:{port}/"
 
 
 def test_the_photo_component_hands_its_handler_the_raw_upload(tmp_path):
@@ -38,7 +32,7 @@ def test_the_photo_component_hands_its_handler_the_raw_upload(tmp_path):
         gr.Button().click(lambda path: f"{type(path).__name__}:{Path(path).read_bytes()[:9]!r}", raw, out,
                           api_name="raw")
         gr.Button().click(lambda path: "decoded", plain, out, api_name="plain")
-    url = launch(demo)
+    url = serve(demo)
     try:
         text = tmp_path / "notes.jpg"
         text.write_bytes(b"not a photo at all")
@@ -61,7 +55,7 @@ def test_forget_session_drops_each_api_calls_session_and_only_that():
     with gr.Blocks() as demo:
         gr.api(kept, api_name="kept")
         gr.api(forgotten, api_name="forgotten")
-    url = launch(demo)
+    url = serve(demo)
     try:
         with httpx.Client(timeout=60) as http:
             before = len(demo.state_holder.session_data)
@@ -105,7 +99,7 @@ def test_routes_blocks_and_function_indexes_are_where_the_middleware_looks():
 
     with gr.Blocks() as demo:
         gr.api(echo, api_name="echo")
-    url = launch(demo, app_kwargs={"middleware": [Middleware(Recorder)]})
+    url = serve(demo, app_kwargs={"middleware": [Middleware(Recorder)]})
     try:
         with httpx.Client(timeout=60) as http:
             assert rest_call(http, url, ["hi"], api="echo")[2] == ["hi"]
